@@ -1,0 +1,1 @@
+//! Replication replica core (sans-IO).

@@ -1,0 +1,2 @@
+//! `psync-sim`: the deterministic simulation harness (filled by the simulator issue).
+fn main() {}
