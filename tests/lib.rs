@@ -58,7 +58,10 @@ pub mod vectors {
                     out.push((r, n));
                     at += n;
                 }
-                Ok(None) => panic!("r2m stream ends mid-request at byte {at} of {}", bytes.len()),
+                Ok(None) => panic!(
+                    "r2m stream ends mid-request at byte {at} of {}",
+                    bytes.len()
+                ),
                 Err(e) => panic!("r2m decode error at byte {at}: {e}"),
             }
         }

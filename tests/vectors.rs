@@ -17,19 +17,29 @@ fn scenario_of(file: &str) -> &str {
 #[test]
 fn every_m2r_capture_decodes_completely() {
     let names = files(".m2r.bin");
-    assert!(names.len() >= 12, "expected the captured m2r files, found {names:?}");
+    assert!(
+        names.len() >= 12,
+        "expected the captured m2r files, found {names:?}"
+    );
     for name in names {
         let bytes = read(&name);
         let items = decode_m2r(&bytes);
         let total: usize = items.iter().map(|(_, n)| n).sum();
-        assert_eq!(total, bytes.len(), "{name}: byte counts must add up to the file size");
+        assert_eq!(
+            total,
+            bytes.len(),
+            "{name}: byte counts must add up to the file size"
+        );
     }
 }
 
 #[test]
 fn every_r2m_capture_decodes_completely() {
     let names = files(".r2m.bin");
-    assert!(names.len() >= 12, "expected the captured r2m files, found {names:?}");
+    assert!(
+        names.len() >= 12,
+        "expected the captured r2m files, found {names:?}"
+    );
     for name in names {
         let bytes = read(&name);
         let reqs = decode_r2m(&bytes);
@@ -51,7 +61,10 @@ fn stream_bytes_after_full_sync_equal_reported_offsets() {
         }) else {
             continue;
         };
-        assert!(fullresync.ends_with(b" 0"), "{name}: fresh master syncs at offset 0");
+        assert!(
+            fullresync.ends_with(b" 0"),
+            "{name}: fresh master syncs at offset 0"
+        );
         let stream: usize = items
             .iter()
             .filter(|(i, _)| matches!(i, LinkItem::Command(_)))
@@ -62,7 +75,10 @@ fn stream_bytes_after_full_sync_equal_reported_offsets() {
             .as_str()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{name}: notes lack replica_final.slave_repl_offset"));
-        assert_eq!(stream, reported, "{name}: stream bytes vs slave_repl_offset");
+        assert_eq!(
+            stream, reported,
+            "{name}: stream bytes vs slave_repl_offset"
+        );
         checked += 1;
     }
     assert!(checked >= 7, "only {checked} captures checked");
@@ -82,9 +98,15 @@ fn disk_and_diskless_framings_are_recognised() {
     assert!(payload.starts_with(b"REDIS0010"));
 
     let diskless = decode_m2r(&read("s1_diskless.c1.m2r.bin"));
-    let rdb = diskless.iter().find(|(i, _)| matches!(i, LinkItem::Rdb { .. })).expect("rdb");
+    let rdb = diskless
+        .iter()
+        .find(|(i, _)| matches!(i, LinkItem::Rdb { .. }))
+        .expect("rdb");
     match &rdb.0 {
-        LinkItem::Rdb { framing: RdbFraming::EofMark(_), payload } => {
+        LinkItem::Rdb {
+            framing: RdbFraming::EofMark(_),
+            payload,
+        } => {
             assert!(payload.starts_with(b"REDIS0010"));
             // R32: `$EOF:` + 40 + CRLF, the payload, and the 40-byte mark again.
             assert_eq!(rdb.1, 5 + 40 + 2 + payload.len() + 40);
@@ -96,11 +118,20 @@ fn disk_and_diskless_framings_are_recognised() {
 #[test]
 fn keepalive_newlines_are_out_of_band_items() {
     // R36: `\n` before `$350` (disk, after +FULLRESYNC) and before +FULLRESYNC (diskless delay).
-    for (name, min) in [("s1_keepalive_disk.c1.m2r.bin", 1), ("s1_keepalive_diskless.c1.m2r.bin", 2)] {
+    for (name, min) in [
+        ("s1_keepalive_disk.c1.m2r.bin", 1),
+        ("s1_keepalive_diskless.c1.m2r.bin", 2),
+    ] {
         let items = decode_m2r(&read(name));
-        let keepalives = items.iter().filter(|(i, _)| matches!(i, LinkItem::Keepalive)).count();
+        let keepalives = items
+            .iter()
+            .filter(|(i, _)| matches!(i, LinkItem::Keepalive))
+            .count();
         assert!(keepalives >= min, "{name}: {keepalives} keepalives");
-        assert!(items.iter().filter(|(i, _)| matches!(i, LinkItem::Keepalive)).all(|(_, n)| *n == 1));
+        assert!(items
+            .iter()
+            .filter(|(i, _)| matches!(i, LinkItem::Keepalive))
+            .all(|(_, n)| *n == 1));
     }
 }
 
@@ -123,16 +154,22 @@ fn replica_handshake_order_matches_r40() {
         ("s1_authuser", Some(3)),
     ] {
         let reqs = decode_r2m(&read(&format!("{scenario}.c1.r2m.bin")));
-        let mut heads: Vec<Vec<String>> = reqs.iter().map(|(r, _)| argv_upper(&r)).collect();
+        let mut heads: Vec<Vec<String>> = reqs.iter().map(|(r, _)| argv_upper(r)).collect();
         heads.truncate(if auth.is_some() { 5 } else { 4 });
         let mut want = vec![vec!["PING".to_string()]];
         if let Some(argc) = auth {
             assert_eq!(reqs[1].0.argv.len(), argc, "{scenario}: AUTH [user] pass");
-            want.push(vec!["AUTH".into(), String::from_utf8_lossy(&reqs[1].0.argv[1]).to_ascii_uppercase()]);
+            want.push(vec![
+                "AUTH".into(),
+                String::from_utf8_lossy(&reqs[1].0.argv[1]).to_ascii_uppercase(),
+            ]);
         }
         want.push(vec!["REPLCONF".into(), "LISTENING-PORT".into()]);
         want.push(vec!["REPLCONF".into(), "CAPA".into()]);
-        want.push(vec!["PSYNC".into(), String::from_utf8_lossy(&reqs[want.len()].0.argv[1]).to_ascii_uppercase()]);
+        want.push(vec![
+            "PSYNC".into(),
+            String::from_utf8_lossy(&reqs[want.len()].0.argv[1]).to_ascii_uppercase(),
+        ]);
         assert_eq!(heads, want, "{scenario}");
     }
     let startup = decode_r2m(&read("s1_startup.c1.r2m.bin"));

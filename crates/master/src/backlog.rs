@@ -107,7 +107,10 @@ impl ReplBacklog {
         if added_block {
             self.trim();
         }
-        debug_assert!(self.end_offset() >= end_before, "backlog end went backwards");
+        debug_assert!(
+            self.end_offset() >= end_before,
+            "backlog end went backwards"
+        );
         self.check();
     }
 
@@ -149,7 +152,11 @@ impl ReplBacklog {
             let start = from.saturating_sub(b.repl_offset) as usize;
             out.extend_from_slice(&b.buf[start..]);
         }
-        debug_assert_eq!(out.len() as u64, self.off + self.histlen - from, "R19 byte count");
+        debug_assert_eq!(
+            out.len() as u64,
+            self.off + self.histlen - from,
+            "R19 byte count"
+        );
         Some(out)
     }
 
@@ -198,9 +205,16 @@ mod tests {
         for i in 0..40u8 {
             b.append(&[i]);
         }
-        assert!(b.histlen() >= 16 && b.histlen() < 16 + 4, "histlen {}", b.histlen());
+        assert!(
+            b.histlen() >= 16 && b.histlen() < 16 + 4,
+            "histlen {}",
+            b.histlen()
+        );
         assert_eq!(b.end_offset(), 40);
-        assert_eq!(b.range_from(b.first_byte_offset()).map(|v| v.len() as u64), Some(b.histlen()));
+        assert_eq!(
+            b.range_from(b.first_byte_offset()).map(|v| v.len() as u64),
+            Some(b.histlen())
+        );
         assert_eq!(b.range_from(40), Some(vec![39]));
         assert_eq!(b.range_from(41), Some(vec![]));
     }
@@ -216,7 +230,11 @@ mod tests {
         }
         b.append(&vec![b'y'; (103_559 - b.end_offset()) as usize]);
         assert_eq!(b.end_offset(), 103_559);
-        assert!(b.histlen() > 16384 && b.histlen() < 2 * 16384, "histlen {}", b.histlen());
+        assert!(
+            b.histlen() > 16384 && b.histlen() < 2 * 16384,
+            "histlen {}",
+            b.histlen()
+        );
         assert_eq!(b.first_byte_offset(), 103_559 - b.histlen() + 1);
     }
 
@@ -226,6 +244,10 @@ mod tests {
         let mut b = ReplBacklog::new(0, 64, 4);
         b.append(&[7u8; 64]);
         b.resize(16);
-        assert!(b.histlen() >= 16 && b.histlen() < 20, "histlen {}", b.histlen());
+        assert!(
+            b.histlen() >= 16 && b.histlen() < 20,
+            "histlen {}",
+            b.histlen()
+        );
     }
 }

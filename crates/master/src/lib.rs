@@ -112,7 +112,12 @@ pub enum Event {
     /// Connection `conn` closed (by the peer or by us).
     Closed { conn: ConnId },
     /// A client issued `WAIT numreplicas timeout` after writing up to `offset`.
-    Wait { conn: ConnId, numreplicas: u64, timeout_ms: u64, offset: u64 },
+    Wait {
+        conn: ConnId,
+        numreplicas: u64,
+        timeout_ms: u64,
+        offset: u64,
+    },
     /// Wakes the core for WAIT deadlines (see [`Master::next_wakeup`]).
     Wakeup,
 }
@@ -133,9 +138,17 @@ pub enum Observation {
         master_repl_offset: u64,
     },
     /// A replica's master-side state changed (None = removed).
-    SlaveState { conn: ConnId, state: Option<SlaveState> },
+    SlaveState {
+        conn: ConnId,
+        state: Option<SlaveState>,
+    },
     /// replid changed (R4 events only, I9).
-    ReplidChanged { replid: ReplId, replid2: ReplId, second_replid_offset: i64, why: &'static str },
+    ReplidChanged {
+        replid: ReplId,
+        replid2: ReplId,
+        second_replid_offset: i64,
+        why: &'static str,
+    },
 }
 
 /// Outputs of the master core, drained by the node.
@@ -149,7 +162,13 @@ pub enum Action {
     Close { conn: ConnId, reason: String },
     /// Take a snapshot of the dataset *now* (as fork would) with these repl aux fields
     /// (R65), then report [`Event::SnapshotReady`].
-    StartSnapshot { id: u64, target: SnapshotTarget, replid: ReplId, offset: u64, stream_db: u32 },
+    StartSnapshot {
+        id: u64,
+        target: SnapshotTarget,
+        replid: ReplId,
+        offset: u64,
+        stream_db: u32,
+    },
     /// For oracles and traces.
     Observe(Observation),
 }
@@ -318,7 +337,10 @@ impl<R: RngCore> Master<R> {
             replid: self.replid,
             replid2: self.replid2,
             second_replid_offset: self.second_replid_offset,
-            backlog: self.backlog.as_ref().map(|b| (b.first_byte_offset(), b.histlen())),
+            backlog: self
+                .backlog
+                .as_ref()
+                .map(|b| (b.first_byte_offset(), b.histlen())),
         }
     }
 
@@ -344,7 +366,9 @@ impl<R: RngCore> Master<R> {
         let max_lag = self.cfg.min_replicas_max_lag_s * 1000;
         self.replicas
             .values()
-            .filter(|r| r.state == SlaveState::Online && now.0.saturating_sub(r.ack_time.0) <= max_lag)
+            .filter(|r| {
+                r.state == SlaveState::Online && now.0.saturating_sub(r.ack_time.0) <= max_lag
+            })
             .count() as u64
     }
 
@@ -386,12 +410,13 @@ impl<R: RngCore> Master<R> {
     }
 
     fn observe_replid(&mut self, why: &'static str) {
-        self.actions.push(Action::Observe(Observation::ReplidChanged {
-            replid: self.replid,
-            replid2: self.replid2,
-            second_replid_offset: self.second_replid_offset,
-            why,
-        }));
+        self.actions
+            .push(Action::Observe(Observation::ReplidChanged {
+                replid: self.replid,
+                replid2: self.replid2,
+                second_replid_offset: self.second_replid_offset,
+                why,
+            }));
     }
 
     /// R1 + R2.
@@ -464,7 +489,11 @@ impl<R: RngCore> Master<R> {
     }
 
     fn new_backlog(&self) -> ReplBacklog {
-        ReplBacklog::new(self.master_repl_offset, self.cfg.repl_backlog_size, self.cfg.backlog_block_min)
+        ReplBacklog::new(
+            self.master_repl_offset,
+            self.cfg.repl_backlog_size,
+            self.cfg.backlog_block_min,
+        )
     }
 
     fn ensure_backlog(&mut self) {
@@ -483,15 +512,24 @@ impl<R: RngCore> Master<R> {
 
     fn drop_replica(&mut self, conn: ConnId, reason: &str) {
         if self.replicas.remove(&conn).is_some() {
-            self.actions.push(Action::Close { conn, reason: reason.to_string() });
-            self.actions.push(Action::Observe(Observation::SlaveState { conn, state: None }));
+            self.actions.push(Action::Close {
+                conn,
+                reason: reason.to_string(),
+            });
+            self.actions.push(Action::Observe(Observation::SlaveState {
+                conn,
+                state: None,
+            }));
         }
     }
 
     fn set_state(&mut self, conn: ConnId, state: SlaveState) {
         if let Some(r) = self.replicas.get_mut(&conn) {
             r.state = state;
-            self.actions.push(Action::Observe(Observation::SlaveState { conn, state: Some(state) }));
+            self.actions.push(Action::Observe(Observation::SlaveState {
+                conn,
+                state: Some(state),
+            }));
         }
     }
 
@@ -508,9 +546,12 @@ impl<R: RngCore> Master<R> {
             Event::SnapshotFailed { id } => self.snapshot_failed(id),
             Event::BulkSent { conn } => self.bulk_sent(now, conn),
             Event::Closed { conn } => self.closed(now, conn),
-            Event::Wait { conn, numreplicas, timeout_ms, offset } => {
-                self.wait(now, conn, numreplicas, timeout_ms, offset)
-            }
+            Event::Wait {
+                conn,
+                numreplicas,
+                timeout_ms,
+                offset,
+            } => self.wait(now, conn, numreplicas, timeout_ms, offset),
             Event::Wakeup => self.expire_waiters(now),
         }
         self.flush_getack();
@@ -520,7 +561,10 @@ impl<R: RngCore> Master<R> {
         self.waiters.remove(&conn);
         self.handshakes.remove(&conn);
         if self.replicas.remove(&conn).is_some() {
-            self.actions.push(Action::Observe(Observation::SlaveState { conn, state: None }));
+            self.actions.push(Action::Observe(Observation::SlaveState {
+                conn,
+                state: None,
+            }));
             if self.replicas.is_empty() {
                 self.repl_no_slaves_since = now;
             }
@@ -534,18 +578,24 @@ impl<R: RngCore> Master<R> {
         } else if name.eq_ignore_ascii_case(b"psync") || name.eq_ignore_ascii_case(b"sync") {
             self.sync_command(now, conn, argv);
         } else {
-            let msg = format!("-ERR unknown replication command '{}'\r\n", String::from_utf8_lossy(name));
+            let msg = format!(
+                "-ERR unknown replication command '{}'\r\n",
+                String::from_utf8_lossy(name)
+            );
             self.send(conn, msg.into_bytes());
         }
     }
 
     fn send(&mut self, conn: ConnId, bytes: impl Into<Bytes>) {
-        self.actions.push(Action::Send { conn, bytes: bytes.into() });
+        self.actions.push(Action::Send {
+            conn,
+            bytes: bytes.into(),
+        });
     }
 
     /// R20/R21: REPLCONF options; `ack`/`getack` reply nothing.
     fn replconf(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
-        if argv.len() % 2 == 0 {
+        if argv.len().is_multiple_of(2) {
             self.send(conn, &b"-ERR syntax error\r\n"[..]);
             return;
         }
@@ -559,13 +609,18 @@ impl<R: RngCore> Master<R> {
                     return;
                 }
                 b"getack" => return,
-                b"listening-port" => match proto::resp::parse_i64(val).and_then(|p| u16::try_from(p).ok()) {
-                    Some(p) => pending_replica.port = Some(p),
-                    None => {
-                        self.send(conn, &b"-ERR value is not an integer or out of range\r\n"[..]);
-                        return;
+                b"listening-port" => {
+                    match proto::resp::parse_i64(val).and_then(|p| u16::try_from(p).ok()) {
+                        Some(p) => pending_replica.port = Some(p),
+                        None => {
+                            self.send(
+                                conn,
+                                &b"-ERR value is not an integer or out of range\r\n"[..],
+                            );
+                            return;
+                        }
                     }
-                },
+                }
                 b"ip-address" => pending_replica.ip = Some(val.clone()),
                 b"capa" => {
                     if val.eq_ignore_ascii_case(b"eof") {
@@ -576,7 +631,10 @@ impl<R: RngCore> Master<R> {
                 }
                 b"rdb-only" | b"rdb-filter-only" => {}
                 _ => {
-                    let msg = format!("-ERR Unrecognized REPLCONF option: {}\r\n", String::from_utf8_lossy(opt));
+                    let msg = format!(
+                        "-ERR Unrecognized REPLCONF option: {}\r\n",
+                        String::from_utf8_lossy(opt)
+                    );
                     self.send(conn, msg.into_bytes());
                     return;
                 }
@@ -608,7 +666,9 @@ impl<R: RngCore> Master<R> {
         let Some(off) = proto::resp::parse_i64(val).and_then(|v| u64::try_from(v).ok()) else {
             return;
         };
-        let Some(r) = self.replicas.get_mut(&conn) else { return };
+        let Some(r) = self.replicas.get_mut(&conn) else {
+            return;
+        };
         debug_assert!(r.ack_off <= r.ack_off.max(off), "I11");
         r.ack_off = r.ack_off.max(off);
         r.ack_time = now;
@@ -630,25 +690,40 @@ impl<R: RngCore> Master<R> {
         }
         let is_psync = argv[0].eq_ignore_ascii_case(b"psync");
         if is_psync && argv.len() != 3 && argv.len() != 4 {
-            self.send(conn, &b"-ERR wrong number of arguments for 'psync' command\r\n"[..]);
+            self.send(
+                conn,
+                &b"-ERR wrong number of arguments for 'psync' command\r\n"[..],
+            );
             return;
         }
         if !is_psync && argv.len() != 1 {
-            self.send(conn, &b"-ERR wrong number of arguments for 'sync' command\r\n"[..]);
+            self.send(
+                conn,
+                &b"-ERR wrong number of arguments for 'sync' command\r\n"[..],
+            );
             return;
         }
         if is_psync && argv.len() == 4 {
             // P1: coordinated failover hand-off is out of scope; refuse it as a master does.
-            self.send(conn, &b"-ERR PSYNC FAILOVER can't be sent to a master.\r\n"[..]);
+            self.send(
+                conn,
+                &b"-ERR PSYNC FAILOVER can't be sent to a master.\r\n"[..],
+            );
             return;
         }
         if self.upstream == Upstream::NotConnected {
-            self.send(conn, &b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n"[..]);
+            self.send(
+                conn,
+                &b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n"[..],
+            );
             return; // P3
         }
         let (id, off) = if is_psync {
             let Some(off) = proto::resp::parse_i64(&argv[2]) else {
-                self.send(conn, &b"-ERR value is not an integer or out of range\r\n"[..]);
+                self.send(
+                    conn,
+                    &b"-ERR value is not an integer or out of range\r\n"[..],
+                );
                 return; // P6
             };
             (argv[1].clone(), off)
@@ -656,7 +731,11 @@ impl<R: RngCore> Master<R> {
             (Bytes::from_static(b"?"), -1)
         };
         let state = self.psync_state();
-        let decision = if is_psync { decide(&state, &id, off) } else { PsyncDecision::Full(FullReason::Sync) };
+        let decision = if is_psync {
+            decide(&state, &id, off)
+        } else {
+            PsyncDecision::Full(FullReason::Sync)
+        };
         debug!(%conn, id = %String::from_utf8_lossy(&id), off, ?decision, "psync");
         match decision {
             PsyncDecision::Continue => self.partial_resync(now, conn, id, off, state),
@@ -679,7 +758,14 @@ impl<R: RngCore> Master<R> {
     }
 
     /// R24: `+CONTINUE`, then exactly the backlog bytes from `off` on.
-    fn partial_resync(&mut self, now: Millis, conn: ConnId, id: Bytes, off: i64, state: PsyncState) {
+    fn partial_resync(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        id: Bytes,
+        off: i64,
+        state: PsyncState,
+    ) {
         let h = self.handshakes.remove(&conn).unwrap_or_default();
         let from = u64::try_from(off).expect("decide() accepted a non-negative offset");
         let data = self
@@ -687,7 +773,11 @@ impl<R: RngCore> Master<R> {
             .as_ref()
             .and_then(|b| b.range_from(from))
             .expect("decide() accepted an offset inside the backlog");
-        debug_assert_eq!(from + data.len() as u64, self.master_repl_offset + 1, "I4: no gap, no overlap");
+        debug_assert_eq!(
+            from + data.len() as u64,
+            self.master_repl_offset + 1,
+            "I4: no gap, no overlap"
+        );
         let mut out = if h.capa & SLAVE_CAPA_PSYNC2 != 0 {
             format!("+CONTINUE {}\r\n", self.replid).into_bytes()
         } else {
@@ -695,7 +785,10 @@ impl<R: RngCore> Master<R> {
         };
         out.extend_from_slice(&data);
         self.send(conn, out);
-        self.replicas.insert(conn, new_replica(&h, SlaveState::Online, now, self.master_repl_offset));
+        self.replicas.insert(
+            conn,
+            new_replica(&h, SlaveState::Online, now, self.master_repl_offset),
+        );
         self.counters.sync_partial_ok += 1;
         self.actions.push(Action::Observe(Observation::Psync {
             conn,
@@ -706,7 +799,10 @@ impl<R: RngCore> Master<R> {
             continued: Some(Bytes::from(data)),
             master_repl_offset: self.master_repl_offset,
         }));
-        self.actions.push(Action::Observe(Observation::SlaveState { conn, state: Some(SlaveState::Online) }));
+        self.actions.push(Action::Observe(Observation::SlaveState {
+            conn,
+            state: Some(SlaveState::Online),
+        }));
     }
 
     /// R27: register a full-sync replica and pick how its RDB is produced.
@@ -716,17 +812,29 @@ impl<R: RngCore> Master<R> {
         let mut r = new_replica(&h, SlaveState::WaitBgsaveStart, now, 0);
         r.pre_psync = pre_psync;
         self.replicas.insert(conn, r);
-        self.actions.push(Action::Observe(Observation::SlaveState { conn, state: Some(SlaveState::WaitBgsaveStart) }));
+        self.actions.push(Action::Observe(Observation::SlaveState {
+            conn,
+            state: Some(SlaveState::WaitBgsaveStart),
+        }));
         if self.replicas.len() == 1 && self.backlog.is_none() {
             self.new_history("first-replica-no-backlog");
             self.ensure_backlog();
         }
         match self.child {
-            Some(Child { id, target: SnapshotTarget::Disk }) => self.try_attach(conn, id),
-            Some(Child { target: SnapshotTarget::Socket, .. }) => {} // (b) wait for the next one
+            Some(Child {
+                id,
+                target: SnapshotTarget::Disk,
+            }) => self.try_attach(conn, id),
+            Some(Child {
+                target: SnapshotTarget::Socket,
+                ..
+            }) => {} // (b) wait for the next one
             None => {
                 let capa_eof = h.capa & SLAVE_CAPA_EOF != 0;
-                if !(self.cfg.repl_diskless_sync && capa_eof && self.cfg.repl_diskless_sync_delay_s > 0) {
+                if !(self.cfg.repl_diskless_sync
+                    && capa_eof
+                    && self.cfg.repl_diskless_sync_delay_s > 0)
+                {
                     self.start_bgsave();
                 }
             }
@@ -759,12 +867,17 @@ impl<R: RngCore> Master<R> {
     fn setup_full_resync(&mut self, conn: ConnId, offset: u64) {
         self.slaveseldb = -1;
         let replid = self.replid;
-        let Some(r) = self.replicas.get_mut(&conn) else { return };
+        let Some(r) = self.replicas.get_mut(&conn) else {
+            return;
+        };
         r.psync_initial_offset = offset;
         let pre_psync = r.pre_psync;
         self.set_state(conn, SlaveState::WaitBgsaveEnd);
         if !pre_psync {
-            self.send(conn, format!("+FULLRESYNC {replid} {offset}\r\n").into_bytes());
+            self.send(
+                conn,
+                format!("+FULLRESYNC {replid} {offset}\r\n").into_bytes(),
+            );
         }
     }
 
@@ -780,15 +893,27 @@ impl<R: RngCore> Master<R> {
         if waiting.is_empty() {
             return;
         }
-        let all_eof = waiting.iter().all(|c| self.replicas[c].capa & SLAVE_CAPA_EOF != 0);
-        let target = if self.cfg.repl_diskless_sync && all_eof { SnapshotTarget::Socket } else { SnapshotTarget::Disk };
+        let all_eof = waiting
+            .iter()
+            .all(|c| self.replicas[c].capa & SLAVE_CAPA_EOF != 0);
+        let target = if self.cfg.repl_diskless_sync && all_eof {
+            SnapshotTarget::Socket
+        } else {
+            SnapshotTarget::Disk
+        };
         let id = self.next_snapshot_id;
         self.next_snapshot_id += 1;
         self.child = Some(Child { id, target });
         // R66: a master with a backlog reports slaveseldb (or 0); we always have one here.
         let stream_db = u32::try_from(self.slaveseldb.max(0)).unwrap_or(0);
         let offset = self.master_repl_offset;
-        self.actions.push(Action::StartSnapshot { id, target, replid: self.replid, offset, stream_db });
+        self.actions.push(Action::StartSnapshot {
+            id,
+            target,
+            replid: self.replid,
+            offset,
+            stream_db,
+        });
         for conn in waiting {
             if let Some(r) = self.replicas.get_mut(&conn) {
                 r.snapshot = Some(id);
@@ -799,7 +924,9 @@ impl<R: RngCore> Master<R> {
     }
 
     fn snapshot_ready(&mut self, now: Millis, id: u64, payload: Bytes) {
-        let Some(child) = self.child.take_if(|c| c.id == id) else { return };
+        let Some(child) = self.child.take_if(|c| c.id == id) else {
+            return;
+        };
         let targets: Vec<ConnId> = self
             .replicas
             .iter()
@@ -813,7 +940,10 @@ impl<R: RngCore> Master<R> {
                     let mut out = format!("${}\r\n", payload.len()).into_bytes();
                     out.extend_from_slice(&payload);
                     self.set_state(conn, SlaveState::SendBulk);
-                    self.actions.push(Action::SendBulk { conn, bytes: out.into() });
+                    self.actions.push(Action::SendBulk {
+                        conn,
+                        bytes: out.into(),
+                    });
                 }
                 SnapshotTarget::Socket => {
                     // R32: `$EOF:<mark>\r\n` + payload + mark; ONLINE, stream held (R34).
@@ -854,7 +984,9 @@ impl<R: RngCore> Master<R> {
 
     /// R31 end: ONLINE, then the accumulated stream (R33).
     fn bulk_sent(&mut self, now: Millis, conn: ConnId) {
-        let Some(r) = self.replicas.get_mut(&conn) else { return };
+        let Some(r) = self.replicas.get_mut(&conn) else {
+            return;
+        };
         if r.state != SlaveState::SendBulk {
             return;
         }
@@ -873,7 +1005,10 @@ impl<R: RngCore> Master<R> {
         }
         let mut bytes = Vec::new();
         if self.slaveseldb != db as i64 {
-            bytes.extend_from_slice(&encode_command(&[&b"SELECT"[..], db.to_string().as_bytes()]));
+            bytes.extend_from_slice(&encode_command(&[
+                &b"SELECT"[..],
+                db.to_string().as_bytes(),
+            ]));
             self.slaveseldb = db as i64;
         }
         bytes.extend_from_slice(&encode_command(argv));
@@ -906,7 +1041,10 @@ impl<R: RngCore> Master<R> {
         }
         let shared = Bytes::copy_from_slice(bytes);
         for conn in sends {
-            self.actions.push(Action::Send { conn, bytes: shared.clone() });
+            self.actions.push(Action::Send {
+                conn,
+                bytes: shared.clone(),
+            });
         }
     }
 
@@ -914,16 +1052,26 @@ impl<R: RngCore> Master<R> {
     /// TTL (R16), delayed diskless start (R30), WAIT deadlines.
     fn cron(&mut self, now: Millis) {
         let period = self.cfg.repl_ping_replica_period_s.max(1);
-        if self.upstream == Upstream::None && !self.replicas.is_empty() && self.cron_loops % period == 0 {
+        if self.upstream == Upstream::None
+            && !self.replicas.is_empty()
+            && self.cron_loops.is_multiple_of(period)
+        {
             self.feed(PING_BYTES);
         }
         self.cron_loops += 1;
-        let disk_child = matches!(self.child, Some(Child { target: SnapshotTarget::Disk, .. }));
+        let disk_child = matches!(
+            self.child,
+            Some(Child {
+                target: SnapshotTarget::Disk,
+                ..
+            })
+        );
         let keepalive: Vec<ConnId> = self
             .replicas
             .iter()
             .filter(|(_, r)| {
-                r.state == SlaveState::WaitBgsaveStart || (r.state == SlaveState::WaitBgsaveEnd && disk_child)
+                r.state == SlaveState::WaitBgsaveStart
+                    || (r.state == SlaveState::WaitBgsaveEnd && disk_child)
             })
             .map(|(c, _)| *c)
             .collect();
@@ -941,7 +1089,11 @@ impl<R: RngCore> Master<R> {
         let timed_out: Vec<ConnId> = self
             .replicas
             .iter()
-            .filter(|(_, r)| r.state == SlaveState::Online && !r.pre_psync && now.0.saturating_sub(r.ack_time.0) > limit)
+            .filter(|(_, r)| {
+                r.state == SlaveState::Online
+                    && !r.pre_psync
+                    && now.0.saturating_sub(r.ack_time.0) > limit
+            })
             .map(|(c, _)| *c)
             .collect();
         for conn in timed_out {
@@ -975,12 +1127,19 @@ impl<R: RngCore> Master<R> {
         if self.child.is_some() {
             return;
         }
-        let waiting: Vec<&Replica> =
-            self.replicas.values().filter(|r| r.state == SlaveState::WaitBgsaveStart).collect();
+        let waiting: Vec<&Replica> = self
+            .replicas
+            .values()
+            .filter(|r| r.state == SlaveState::WaitBgsaveStart)
+            .collect();
         if waiting.is_empty() {
             return;
         }
-        let max_idle = waiting.iter().map(|r| now.0.saturating_sub(r.since.0)).max().unwrap_or(0);
+        let max_idle = waiting
+            .iter()
+            .map(|r| now.0.saturating_sub(r.since.0))
+            .max()
+            .unwrap_or(0);
         let max_replicas = self.cfg.repl_diskless_sync_max_replicas;
         if !self.cfg.repl_diskless_sync
             || (max_replicas > 0 && waiting.len() as u64 >= max_replicas)
@@ -991,7 +1150,10 @@ impl<R: RngCore> Master<R> {
     }
 
     fn acked_at_least(&self, offset: u64) -> u64 {
-        self.replicas.values().filter(|r| r.state == SlaveState::Online && r.ack_off >= offset).count() as u64
+        self.replicas
+            .values()
+            .filter(|r| r.state == SlaveState::Online && r.ack_off >= offset)
+            .count() as u64
     }
 
     fn wait(&mut self, now: Millis, conn: ConnId, numreplicas: u64, timeout_ms: u64, offset: u64) {
@@ -1001,7 +1163,14 @@ impl<R: RngCore> Master<R> {
             return;
         }
         let deadline = (timeout_ms > 0).then(|| Millis(now.0 + timeout_ms));
-        self.waiters.insert(conn, Waiter { numreplicas, deadline, offset });
+        self.waiters.insert(
+            conn,
+            Waiter {
+                numreplicas,
+                deadline,
+                offset,
+            },
+        );
         self.getack_pending = true;
     }
 
@@ -1034,7 +1203,10 @@ impl<R: RngCore> Master<R> {
 
     /// R22/R73: one `REPLCONF GETACK *` per event when a WAIT needs acks (beforeSleep).
     fn flush_getack(&mut self) {
-        if std::mem::take(&mut self.getack_pending) && !self.waiters.is_empty() && self.upstream == Upstream::None {
+        if std::mem::take(&mut self.getack_pending)
+            && !self.waiters.is_empty()
+            && self.upstream == Upstream::None
+        {
             self.feed(GETACK_BYTES);
         }
     }

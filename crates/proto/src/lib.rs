@@ -3,8 +3,8 @@
 //!
 //! This crate owns byte formats only. It must never do IO, read a clock or draw randomness.
 
-pub mod rdb;
 mod lzf;
+pub mod rdb;
 pub mod resp;
 pub mod stream;
 pub mod types;

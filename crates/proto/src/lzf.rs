@@ -119,7 +119,11 @@ pub(crate) fn compress(input: &[u8]) -> Option<Vec<u8>> {
         run.push(byte);
     }
     run.close();
-    debug_assert!(run.out.len() <= budget, "lzf output {} > {budget}", run.out.len());
+    debug_assert!(
+        run.out.len() <= budget,
+        "lzf output {} > {budget}",
+        run.out.len()
+    );
     Some(run.out)
 }
 
@@ -188,7 +192,10 @@ impl Run {
 /// Writes one back reference of `len` (3..=264) bytes from `distance` (1..=8192) back.
 fn emit_match(out: &mut Vec<u8>, len: usize, distance: usize) {
     debug_assert!((3..=MAX_MATCH).contains(&len), "match length {len}");
-    debug_assert!((1..=MAX_OFFSET).contains(&distance), "match distance {distance}");
+    debug_assert!(
+        (1..=MAX_OFFSET).contains(&distance),
+        "match distance {distance}"
+    );
     let code = len - 2;
     let off = distance - 1;
     // off < 8192, so off >> 8 fits the 5 low bits of the control byte.

@@ -653,8 +653,7 @@ pub mod strategy {
             fixed.prop_map(|s| Bytes::from_static(s.as_bytes())),
             any::<i64>().prop_map(|v| Bytes::from(v.to_string())),
             "[0-9]{1,12}".prop_map(Bytes::from),
-            (vec(any::<u8>(), 1..6), 5usize..80)
-                .prop_map(|(unit, n)| Bytes::from(unit.repeat(n))),
+            (vec(any::<u8>(), 1..6), 5usize..80).prop_map(|(unit, n)| Bytes::from(unit.repeat(n))),
             vec(any::<u8>(), 0..64).prop_map(Bytes::from),
         ]
     }
@@ -755,8 +754,14 @@ mod tests {
         assert_eq!(load(b"REDIX0010"), Err(RdbError::BadMagic));
         assert_eq!(load(b"RED"), Err(RdbError::BadMagic));
         assert_eq!(load(b"REDIS0004\xff"), Err(RdbError::UnsupportedVersion(4)));
-        assert_eq!(load(b"REDIS0013\xff"), Err(RdbError::UnsupportedVersion(13)));
-        assert!(matches!(load(b"REDIS00a0\xff"), Err(RdbError::BadVersion { .. })));
+        assert_eq!(
+            load(b"REDIS0013\xff"),
+            Err(RdbError::UnsupportedVersion(13))
+        );
+        assert!(matches!(
+            load(b"REDIS00a0\xff"),
+            Err(RdbError::BadVersion { .. })
+        ));
     }
 
     #[test]
@@ -771,10 +776,7 @@ mod tests {
     #[test]
     fn load_rejects_db_index_out_of_range() {
         let bytes = with_crc(b"REDIS0010\xfe\x10\xff".to_vec());
-        assert_eq!(
-            load(&bytes),
-            Err(RdbError::BadDbIndex { index: 16, at: 9 })
-        );
+        assert_eq!(load(&bytes), Err(RdbError::BadDbIndex { index: 16, at: 9 }));
     }
 
     #[test]
@@ -835,11 +837,19 @@ mod tests {
                 .expect("40 chars"),
             repl_offset: 103_559,
         };
-        let bytes = write(&RdbFile::with_repl_aux("7.0.15", 0, 0, Some(info), Vec::new()));
+        let bytes = write(&RdbFile::with_repl_aux(
+            "7.0.15",
+            0,
+            0,
+            Some(info),
+            Vec::new(),
+        ));
         let needle = b"\xfa\x0erepl-stream-db\xc0\x00\xfa\x07repl-id(";
         assert!(bytes.windows(needle.len()).any(|w| w == needle));
         let offset = b"\xfa\x0brepl-offset\xc2\x87\x94\x01\x00";
         assert!(bytes.windows(offset.len()).any(|w| w == offset));
-        assert!(bytes.starts_with(b"REDIS0010\xfa\x09redis-ver\x067.0.15\xfa\x0aredis-bits\xc0\x40"));
+        assert!(
+            bytes.starts_with(b"REDIS0010\xfa\x09redis-ver\x067.0.15\xfa\x0aredis-bits\xc0\x40")
+        );
     }
 }

@@ -89,9 +89,9 @@ impl ProtoError {
             ProtoError::LineTooLong { what: "inline", .. } => {
                 "Protocol error: too big inline request"
             }
-            ProtoError::LineTooLong { what: "bulk count", .. } => {
-                "Protocol error: too big bulk count string"
-            }
+            ProtoError::LineTooLong {
+                what: "bulk count", ..
+            } => "Protocol error: too big bulk count string",
             ProtoError::LineTooLong { .. } => "Protocol error: too big mbulk count string",
             ProtoError::ExpectedBulk { .. } => "Protocol error: expected '$'",
             ProtoError::UnbalancedQuotes => "Protocol error: unbalanced quotes in request",
@@ -184,7 +184,10 @@ fn decode_bulk_at(buf: &[u8], pos: usize) -> Result<Option<(Option<Bytes>, usize
     if &buf[end..end + 2] != b"\r\n" {
         return Err(ProtoError::MissingCrlf { what: "bulk" });
     }
-    Ok(Some((Some(Bytes::copy_from_slice(&buf[body..end])), end + 2)))
+    Ok(Some((
+        Some(Bytes::copy_from_slice(&buf[body..end])),
+        end + 2,
+    )))
 }
 
 /// Reads an array/multibulk header `*<n>\r\n` at `pos`, returning the count (may be -1).
@@ -253,7 +256,8 @@ fn encode_bulk(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Encodes a command the way a master propagates it (R70): an array of bulk strings.
 pub fn encode_command<A: AsRef<[u8]>>(argv: &[A]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + argv.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    let mut out =
+        Vec::with_capacity(16 + argv.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
     line(&mut out, b'*', argv.len().to_string().as_bytes());
     for a in argv {
         encode_bulk(&mut out, a.as_ref());
@@ -503,8 +507,11 @@ pub mod strategy {
     use proptest::prelude::*;
 
     fn arb_line() -> impl Strategy<Value = Bytes> {
-        proptest::collection::vec(any::<u8>().prop_filter("no CR/LF", |c| *c != b'\r' && *c != b'\n'), 0..24)
-            .prop_map(Bytes::from)
+        proptest::collection::vec(
+            any::<u8>().prop_filter("no CR/LF", |c| *c != b'\r' && *c != b'\n'),
+            0..24,
+        )
+        .prop_map(Bytes::from)
     }
 
     fn arb_blob() -> impl Strategy<Value = Bytes> {
@@ -560,9 +567,23 @@ mod tests {
     #[test]
     fn inline_quotes_follow_sdssplitargs() {
         let (argv, _) = req(b"SET \"a b\" 'c\\'d' \"\\x41\\n\"\r\n");
-        assert_eq!(argv, vec![Bytes::from("SET"), Bytes::from("a b"), Bytes::from("c'd"), Bytes::from("A\n")]);
-        assert_eq!(Request::decode(b"SET \"a\r\n"), Err(ProtoError::UnbalancedQuotes));
-        assert_eq!(Request::decode(b"SET \"a\"b\r\n"), Err(ProtoError::UnbalancedQuotes));
+        assert_eq!(
+            argv,
+            vec![
+                Bytes::from("SET"),
+                Bytes::from("a b"),
+                Bytes::from("c'd"),
+                Bytes::from("A\n")
+            ]
+        );
+        assert_eq!(
+            Request::decode(b"SET \"a\r\n"),
+            Err(ProtoError::UnbalancedQuotes)
+        );
+        assert_eq!(
+            Request::decode(b"SET \"a\"b\r\n"),
+            Err(ProtoError::UnbalancedQuotes)
+        );
     }
 
     #[test]
@@ -577,17 +598,29 @@ mod tests {
     fn limits_are_typed_errors() {
         assert_eq!(
             Request::decode(b"*1\r\n$536870913\r\n"),
-            Err(ProtoError::BulkTooLong { len: 536_870_913, max: MAX_BULK_LEN })
+            Err(ProtoError::BulkTooLong {
+                len: 536_870_913,
+                max: MAX_BULK_LEN
+            })
         );
         assert_eq!(
             Request::decode(b"*1048577\r\n"),
-            Err(ProtoError::MultibulkTooLong { count: 1_048_577, max: MAX_MULTIBULK_LEN })
+            Err(ProtoError::MultibulkTooLong {
+                count: 1_048_577,
+                max: MAX_MULTIBULK_LEN
+            })
         );
         let long = vec![b'a'; MAX_INLINE_LEN + 1];
-        assert!(matches!(Request::decode(&long), Err(ProtoError::LineTooLong { what: "inline", .. })));
+        assert!(matches!(
+            Request::decode(&long),
+            Err(ProtoError::LineTooLong { what: "inline", .. })
+        ));
         let mut hdr = b"*".to_vec();
-        hdr.extend(std::iter::repeat(b'1').take(MAX_INLINE_LEN + 1));
-        assert!(matches!(Request::decode(&hdr), Err(ProtoError::LineTooLong { .. })));
+        hdr.extend(std::iter::repeat_n(b'1', MAX_INLINE_LEN + 1));
+        assert!(matches!(
+            Request::decode(&hdr),
+            Err(ProtoError::LineTooLong { .. })
+        ));
         // A huge claimed count with no data is "need more" and allocates nothing big.
         assert_eq!(Request::decode(b"*1048576\r\n").unwrap(), None);
         assert_eq!(Request::decode(b"*1\r\n$536870912\r\nab").unwrap(), None);
@@ -595,10 +628,22 @@ mod tests {
 
     #[test]
     fn malformed_multibulk_is_rejected() {
-        assert_eq!(Request::decode(b"*1\r\n:1\r\n"), Err(ProtoError::ExpectedBulk { got: ':' }));
-        assert!(matches!(Request::decode(b"*x\r\n"), Err(ProtoError::BadMultibulkLen { .. })));
-        assert!(matches!(Request::decode(b"*1\r\n$-5\r\n"), Err(ProtoError::BadBulkLen { .. })));
-        assert_eq!(Request::decode(b"*1\r\n$1\r\nab\r\n"), Err(ProtoError::MissingCrlf { what: "bulk" }));
+        assert_eq!(
+            Request::decode(b"*1\r\n:1\r\n"),
+            Err(ProtoError::ExpectedBulk { got: ':' })
+        );
+        assert!(matches!(
+            Request::decode(b"*x\r\n"),
+            Err(ProtoError::BadMultibulkLen { .. })
+        ));
+        assert!(matches!(
+            Request::decode(b"*1\r\n$-5\r\n"),
+            Err(ProtoError::BadBulkLen { .. })
+        ));
+        assert_eq!(
+            Request::decode(b"*1\r\n$1\r\nab\r\n"),
+            Err(ProtoError::MissingCrlf { what: "bulk" })
+        );
         assert_eq!(req(b"*0\r\n"), (vec![], 4));
         assert_eq!(req(b"*-1\r\n"), (vec![], 5));
     }
@@ -608,7 +653,16 @@ mod tests {
         assert_eq!(parse_i64(b"0"), Some(0));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [&b""[..], b"-", b"01", b"-0", b"+1", b" 1", b"9223372036854775808", b"1a"] {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"01",
+            b"-0",
+            b"+1",
+            b" 1",
+            b"9223372036854775808",
+            b"1a",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
@@ -616,7 +670,12 @@ mod tests {
     #[test]
     fn nesting_is_bounded() {
         let deep = "*1\r\n".repeat(MAX_FRAME_DEPTH + 1);
-        assert_eq!(Frame::decode(deep.as_bytes()), Err(ProtoError::TooDeep { max: MAX_FRAME_DEPTH }));
+        assert_eq!(
+            Frame::decode(deep.as_bytes()),
+            Err(ProtoError::TooDeep {
+                max: MAX_FRAME_DEPTH
+            })
+        );
     }
 
     proptest! {

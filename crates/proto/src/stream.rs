@@ -134,9 +134,9 @@ impl LinkDecoder {
                 })?;
                 (body.len() >= len).then(|| (Bytes::copy_from_slice(&body[..len]), n + len))
             }
-            RdbFraming::EofMark(mark) => self.find_mark(body, mark)?.map(|at| {
-                (Bytes::copy_from_slice(&body[..at]), n + at + EOF_MARK_LEN)
-            }),
+            RdbFraming::EofMark(mark) => self
+                .find_mark(body, mark)?
+                .map(|at| (Bytes::copy_from_slice(&body[..at]), n + at + EOF_MARK_LEN)),
         };
         match done {
             None => Ok(None),
@@ -148,7 +148,11 @@ impl LinkDecoder {
         }
     }
 
-    fn find_mark(&mut self, body: &[u8], mark: &[u8; EOF_MARK_LEN]) -> Result<Option<usize>, ProtoError> {
+    fn find_mark(
+        &mut self,
+        body: &[u8],
+        mark: &[u8; EOF_MARK_LEN],
+    ) -> Result<Option<usize>, ProtoError> {
         let from = self.eof_scan_from.min(body.len());
         if let Some(i) = body[from..].windows(EOF_MARK_LEN).position(|w| w == mark) {
             return Ok(Some(from + i));
@@ -187,7 +191,10 @@ fn parse_preamble(line: &[u8], rdb_max: u64) -> Result<RdbFraming, ProtoError> {
     };
     let rest = line.strip_prefix(b"$").ok_or_else(bad)?;
     if let Some(mark) = rest.strip_prefix(b"EOF:") {
-        let mark: [u8; EOF_MARK_LEN] = mark.get(..EOF_MARK_LEN).and_then(|m| m.try_into().ok()).ok_or_else(bad)?;
+        let mark: [u8; EOF_MARK_LEN] = mark
+            .get(..EOF_MARK_LEN)
+            .and_then(|m| m.try_into().ok())
+            .ok_or_else(bad)?;
         return Ok(RdbFraming::EofMark(mark));
     }
     let len = crate::resp::parse_i64(rest).ok_or_else(bad)?;

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use proto::rdb::{self, RdbDb, RdbEntry, RdbError, RdbFile, ReplInfo};
 use proto::ReplId;
 
@@ -192,8 +193,8 @@ fn recorded_payloads_round_trip_through_writer() {
     }
 }
 
-/// Our writer reproduces redis' bytes except for key order-independent parts: same length,
-/// same header + aux section, same encodings (the dict order is preserved from the file).
+/// Writing a loaded file reproduces redis' 350 bytes exactly: same aux order, int and LZF
+/// encodings (liblzf-identical compressor), RESIZEDB counts and CRC-64 (R65).
 #[test]
 fn writer_reproduces_redis_bytes_exactly() {
     for (name, stream) in FULL_SYNC_VECTORS {
@@ -212,7 +213,10 @@ fn recorded_checksum_verifies_and_any_flipped_byte_is_rejected() {
         for mask in [0x01u8, 0x10, 0x80, 0xff] {
             let mut bad = payload.to_vec();
             bad[pos] ^= mask;
-            assert!(rdb::load(&bad).is_err(), "flip {mask:#04x} at {pos} accepted");
+            assert!(
+                rdb::load(&bad).is_err(),
+                "flip {mask:#04x} at {pos} accepted"
+            );
         }
     }
 }
@@ -300,8 +304,21 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
     }
 }
 
+/// Integration tests have no lib.rs beside them for proptest's default persistence, so
+/// regressions go to `crates/proto/proptest-regressions/` explicitly (cargo runs tests
+/// from the package root).
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/rdb_vectors.txt",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(10_000))]
+    #![proptest_config(config(10_000))]
 
     /// Garbage never panics, with or without a valid header in front.
     #[test]

@@ -1,1 +1,0 @@
-//! Keyspace (in progress).

@@ -1,0 +1,224 @@
+//! String commands: SET, GET, INCR, DECR, INCRBY, DECRBY, APPEND, STRLEN.
+//! Mirrors src/t_string.c of redis 7.0.15, including how SET is rewritten for propagation.
+
+use bytes::Bytes;
+
+use super::exec::Exec;
+use super::parse::{is_opt, string2ll};
+use super::{reply, CommandError, Entry, Origin};
+
+fn arg(argv: &[Bytes], i: usize) -> &Bytes {
+    argv.get(i).expect("arity was checked before the handler ran")
+}
+
+/// Which expire option SET was given; the value is the raw argument.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExpireKind {
+    Ex,
+    Px,
+    Exat,
+    Pxat,
+}
+
+/// Parsed SET options (`parseExtendedStringArgumentsOrReply()`, COMMAND_SET).
+#[derive(Default)]
+struct SetOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    expire: Option<(ExpireKind, &'a Bytes)>,
+}
+
+/// Parses `SET key value [opts]`. Repeating the same option is allowed (the last
+/// EX value wins); combining exclusive ones is a syntax error, as is an EX without value.
+fn parse_set_options(argv: &[Bytes]) -> Result<SetOptions<'_>, CommandError> {
+    let mut o = SetOptions::default();
+    let mut j = 3;
+    while let Some(opt) = argv.get(j) {
+        let next = argv.get(j + 1);
+        let kind = o.expire.map(|(k, _)| k);
+        let other_expire = |k: ExpireKind| o.keepttl || kind.is_some_and(|have| have != k);
+        if is_opt(opt, "nx") && !o.xx {
+            o.nx = true;
+        } else if is_opt(opt, "xx") && !o.nx {
+            o.xx = true;
+        } else if is_opt(opt, "get") {
+            o.get = true;
+        } else if is_opt(opt, "keepttl") && kind.is_none() {
+            o.keepttl = true;
+        } else if let Some(k) = expire_word(opt).filter(|k| !other_expire(*k)) {
+            let value = next.ok_or(CommandError::Syntax)?;
+            o.expire = Some((k, value));
+            j += 1;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        j += 1;
+    }
+    Ok(o)
+}
+
+fn expire_word(opt: &[u8]) -> Option<ExpireKind> {
+    [("ex", ExpireKind::Ex), ("px", ExpireKind::Px), ("exat", ExpireKind::Exat), ("pxat", ExpireKind::Pxat)]
+        .into_iter()
+        .find(|(word, _)| is_opt(opt, word))
+        .map(|(_, kind)| kind)
+}
+
+/// `getExpireMillisecondsOrReply()`: the absolute expiry in ms, or 'invalid expire time'.
+fn expire_at_ms(kind: ExpireKind, raw: &[u8], now_ms: i64) -> Result<i64, CommandError> {
+    let invalid = CommandError::InvalidExpireTime("set");
+    let value = string2ll(raw).ok_or(CommandError::NotAnInteger)?;
+    let seconds = matches!(kind, ExpireKind::Ex | ExpireKind::Exat);
+    if value <= 0 || (seconds && value > i64::MAX / 1000) {
+        return Err(invalid);
+    }
+    let ms = if seconds { value * 1000 } else { value };
+    // Redis adds with signed overflow and then rejects a result <= 0; checked_add is the
+    // same test without the undefined behaviour.
+    let ms = match kind {
+        ExpireKind::Ex | ExpireKind::Px => ms.checked_add(now_ms).ok_or(invalid)?,
+        ExpireKind::Exat | ExpireKind::Pxat => ms,
+    };
+    Ok(ms)
+}
+
+/// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
+///
+/// Propagation (setGenericCommand()): any expire option becomes `SET key value PXAT <ms>`
+/// (flags dropped); otherwise GET arguments are removed and the rest is kept as sent.
+pub(crate) fn set(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    let opts = parse_set_options(argv)?;
+    let expire_ms = match opts.expire {
+        Some((kind, raw)) => Some(expire_at_ms(kind, raw, ctx.now_ms)?),
+        None => None,
+    };
+    let (key, value) = (arg(argv, 1), arg(argv, 2));
+    check_string_length(ctx, value.len(), 0)?;
+    let mut out = Vec::new();
+    if opts.get {
+        out = get_reply(ctx, key);
+    }
+    let found = ctx.lookup(key);
+    if (opts.nx && found.is_some()) || (opts.xx && found.is_none()) {
+        return Ok(if opts.get { out } else { reply::NULL_BULK.to_vec() });
+    }
+    let kept_ttl = if opts.keepttl { found.and_then(|e| e.expire_ms) } else { None };
+    let entry = Entry { value: value.clone(), expire_ms: expire_ms.or(kept_ttl) };
+    ctx.db_map_mut().insert(key.clone(), entry);
+    ctx.propagate_command(set_propagation(argv, expire_ms, opts.get));
+    if !opts.get {
+        out = reply::OK.to_vec();
+    }
+    Ok(out)
+}
+
+fn set_propagation(argv: &[Bytes], expire_ms: Option<i64>, get: bool) -> Vec<Bytes> {
+    if let Some(ms) = expire_ms {
+        return vec![
+            Bytes::from_static(b"SET"),
+            arg(argv, 1).clone(),
+            arg(argv, 2).clone(),
+            Bytes::from_static(b"PXAT"),
+            Bytes::from(ms.to_string()),
+        ];
+    }
+    if !get {
+        return argv.to_vec();
+    }
+    argv.iter()
+        .enumerate()
+        .filter(|(j, a)| *j < 3 || !is_opt(a, "get"))
+        .map(|(_, a)| a.clone())
+        .collect()
+}
+
+/// The GET reply for `key` (`getGenericCommand()`), expiring it first if needed.
+fn get_reply(ctx: &mut Exec<'_>, key: &[u8]) -> Vec<u8> {
+    match ctx.lookup(key) {
+        Some(entry) => reply::bulk(&entry.value),
+        None => reply::NULL_BULK.to_vec(),
+    }
+}
+
+/// GET key.
+pub(crate) fn get(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    Ok(get_reply(ctx, arg(argv, 1)))
+}
+
+/// STRLEN key.
+pub(crate) fn strlen(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    let len = ctx.lookup(arg(argv, 1)).map_or(0, |e| e.value.len());
+    Ok(reply::integer(i64::try_from(len).unwrap_or(i64::MAX)))
+}
+
+/// `checkStringLength()`: `size + append` must fit proto-max-bulk-len, except for the
+/// master link (`mustObeyClient()`): a replica must apply whatever its master accepted.
+fn check_string_length(ctx: &Exec<'_>, size: usize, append: usize) -> Result<(), CommandError> {
+    if ctx.origin == Origin::MasterLink {
+        return Ok(());
+    }
+    let total = u64::try_from(size).ok().zip(u64::try_from(append).ok()).and_then(|(a, b)| a.checked_add(b));
+    match total {
+        Some(total) if total <= ctx.max_bulk_len() => Ok(()),
+        _ => Err(CommandError::StringTooLong),
+    }
+}
+
+/// APPEND key value: creates the key if missing; the TTL is kept. Always propagated as
+/// sent, even when appending an empty string.
+pub(crate) fn append(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    let (key, suffix) = (arg(argv, 1), arg(argv, 2));
+    let entry = match ctx.lookup(key) {
+        None => Entry { value: suffix.clone(), expire_ms: None },
+        Some(old) => {
+            check_string_length(ctx, old.value.len(), suffix.len())?;
+            let value = Bytes::from([old.value.as_ref(), suffix.as_ref()].concat());
+            Entry { value, expire_ms: old.expire_ms }
+        }
+    };
+    let len = i64::try_from(entry.value.len()).unwrap_or(i64::MAX);
+    ctx.db_map_mut().insert(key.clone(), entry);
+    ctx.propagate_command(argv.to_vec());
+    Ok(reply::integer(len))
+}
+
+/// `incrDecrCommand()`: the stored value must parse with `string2ll()`; a missing key is 0.
+/// The TTL is kept. Propagated as sent.
+fn incr_decr(ctx: &mut Exec<'_>, argv: &[Bytes], incr: i64) -> Result<Vec<u8>, CommandError> {
+    let key = arg(argv, 1);
+    let old = ctx.lookup(key);
+    let value = match &old {
+        Some(entry) => string2ll(&entry.value).ok_or(CommandError::NotAnInteger)?,
+        None => 0,
+    };
+    let value = value.checked_add(incr).ok_or(CommandError::IncrOverflow)?;
+    let entry = Entry { value: Bytes::from(value.to_string()), expire_ms: old.and_then(|e| e.expire_ms) };
+    ctx.db_map_mut().insert(key.clone(), entry);
+    ctx.propagate_command(argv.to_vec());
+    Ok(reply::integer(value))
+}
+
+/// INCR key.
+pub(crate) fn incr(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    incr_decr(ctx, argv, 1)
+}
+
+/// DECR key.
+pub(crate) fn decr(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    incr_decr(ctx, argv, -1)
+}
+
+/// INCRBY key increment: the increment is parsed before the key is looked up.
+pub(crate) fn incrby(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    let incr = string2ll(arg(argv, 2)).ok_or(CommandError::NotAnInteger)?;
+    incr_decr(ctx, argv, incr)
+}
+
+/// DECRBY key decrement: `i64::MIN` cannot be negated and has its own error.
+pub(crate) fn decrby(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    let decr = string2ll(arg(argv, 2)).ok_or(CommandError::NotAnInteger)?;
+    let incr = decr.checked_neg().ok_or(CommandError::DecrOverflow)?;
+    incr_decr(ctx, argv, incr)
+}
