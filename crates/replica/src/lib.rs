@@ -221,6 +221,8 @@ pub struct Replica {
     /// Requests written ahead in a pipelined handshake (their replies are pending).
     pipelined: bool,
     last_ack_sent: Option<u64>,
+    /// An open MULTI from the master: held commands and their raw bytes.
+    multi: Option<(Vec<Vec<Bytes>>, Vec<u8>)>,
     actions: Vec<Action>,
 }
 
@@ -240,6 +242,7 @@ impl Replica {
             transfer: None,
             pipelined: false,
             last_ack_sent: None,
+            multi: None,
             actions: Vec::new(),
         }
     }
@@ -367,6 +370,7 @@ impl Replica {
             }
         }
         self.transfer = None;
+        self.multi = None; // R59: an open MULTI is discarded with the link.
         self.buf.clear();
     }
 
@@ -732,43 +736,63 @@ impl Replica {
         Ok(())
     }
 
-    /// R54/R55: one complete stream command; `raw` is its exact bytes.
+    /// R54/R55: one complete stream command; `raw` is its exact bytes. Commands inside
+    /// MULTI … EXEC are held and applied, counted and proxied together at EXEC, so a link
+    /// lost mid-transaction never leaves half of it applied (R55, R59).
     fn on_command(&mut self, req: proto::Request, raw: Bytes) {
-        assert_eq!(
-            self.state,
-            ReplState::Connected,
-            "I10: stream bytes only when CONNECTED"
-        );
+        assert_eq!(self.state, ReplState::Connected, "I10: stream bytes only when CONNECTED");
+        let name = req.argv.first().map(|a| a.to_ascii_lowercase());
+        match (name.as_deref(), self.multi.as_mut()) {
+            (Some(b"multi"), None) => {
+                self.multi = Some((Vec::new(), raw.to_vec()));
+                return;
+            }
+            (Some(b"exec"), Some(_)) => {
+                let (cmds, mut bytes) = self.multi.take().expect("matched Some");
+                bytes.extend_from_slice(&raw);
+                for argv in cmds {
+                    self.apply_one(argv);
+                }
+                self.account(Bytes::from(bytes));
+                return;
+            }
+            (_, Some((cmds, bytes))) => {
+                cmds.push(req.argv);
+                bytes.extend_from_slice(&raw);
+                return;
+            }
+            _ => {}
+        }
+        self.apply_one(req.argv);
+        self.account(raw);
+    }
+
+    /// Counts applied bytes in `reploff` and hands them on for proxying (R55).
+    fn account(&mut self, raw: Bytes) {
+        let Some(m) = self.master.as_mut() else { return };
+        m.reploff += raw.len() as u64;
+        self.actions.push(Action::Proxy { bytes: raw });
+    }
+
+    /// Executes one stream command (SELECT, PING and REPLCONF are handled here).
+    fn apply_one(&mut self, argv: Vec<Bytes>) {
         let Some(mut m) = self.master else { return };
-        let argv = req.argv;
         let name = argv.first().map(|a| a.to_ascii_lowercase());
         match name.as_deref() {
-            Some(b"replconf")
-                if argv
-                    .get(1)
-                    .is_some_and(|a| a.eq_ignore_ascii_case(b"getack")) =>
-            {
+            Some(b"replconf") if argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"getack")) => {
                 // R22: ACK the offset *before* the GETACK itself is counted.
                 self.send_ack();
             }
             Some(b"replconf") | Some(b"ping") | None => {}
             Some(b"select") => {
-                if let Some(db) = argv
-                    .get(1)
-                    .and_then(|d| proto::resp::parse_i64(d))
-                    .and_then(|d| usize::try_from(d).ok())
-                {
+                let db = argv.get(1).and_then(|d| proto::resp::parse_i64(d));
+                if let Some(db) = db.and_then(|d| usize::try_from(d).ok()) {
                     m.db = Some(db);
                 }
             }
-            Some(_) => self.actions.push(Action::Apply {
-                db: m.db.unwrap_or(0),
-                argv,
-            }),
+            Some(_) => self.actions.push(Action::Apply { db: m.db.unwrap_or(0), argv }),
         }
-        m.reploff += raw.len() as u64;
         self.master = Some(m);
-        self.actions.push(Action::Proxy { bytes: raw });
     }
 }
 

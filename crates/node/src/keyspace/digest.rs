@@ -66,7 +66,10 @@ mod tests {
     use super::*;
 
     fn entry(value: &'static [u8], expire_ms: Option<i64>) -> Entry {
-        Entry { value: Bytes::from_static(value), expire_ms }
+        Entry {
+            value: Bytes::from_static(value),
+            expire_ms,
+        }
     }
 
     #[test]
@@ -80,7 +83,10 @@ mod tests {
     fn matches_redis_7_0_15_capture() {
         let mut dbs = vec![BTreeMap::new(); 16];
         dbs[0].insert(Bytes::from_static(b"b"), entry(b"2", None));
-        dbs[0].insert(Bytes::from_static(b"c"), entry(b"3", Some(1_795_598_504_228)));
+        dbs[0].insert(
+            Bytes::from_static(b"c"),
+            entry(b"3", Some(1_795_598_504_228)),
+        );
         assert_eq!(
             hex::encode(dataset_digest(&dbs)),
             "3b2342ff40720139d0bb61d8ad77250382f7bd27"

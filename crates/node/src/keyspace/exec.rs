@@ -24,7 +24,12 @@ pub(crate) struct CommandSpec {
 }
 
 const fn spec(name: &'static str, arity: i32, write: bool, handler: Handler) -> CommandSpec {
-    CommandSpec { name, arity, write, handler }
+    CommandSpec {
+        name,
+        arity,
+        write,
+        handler,
+    }
 }
 
 /// Arities and write flags copied from redis 7.0.15 src/commands.c.
@@ -58,7 +63,9 @@ static COMMANDS: &[CommandSpec] = &[
 
 /// Case-insensitive command lookup (`lookupCommand()` compares the whole name).
 pub(crate) fn lookup_command(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS.iter().find(|c| name.eq_ignore_ascii_case(c.name.as_bytes()))
+    COMMANDS
+        .iter()
+        .find(|c| name.eq_ignore_ascii_case(c.name.as_bytes()))
 }
 
 /// `now_ms` as redis' signed `mstime_t`; saturates instead of wrapping on absurd clocks.
@@ -79,12 +86,29 @@ pub(crate) struct Exec<'a> {
 }
 
 impl<'a> Exec<'a> {
-    pub(crate) fn new(ks: &'a mut Keyspace, db: usize, now_ms: u64, role: Role, origin: Origin) -> Self {
-        Self { ks, db, now_ms: now_i64(now_ms), role, origin, propagate: Vec::new() }
+    pub(crate) fn new(
+        ks: &'a mut Keyspace,
+        db: usize,
+        now_ms: u64,
+        role: Role,
+        origin: Origin,
+    ) -> Self {
+        Self {
+            ks,
+            db,
+            now_ms: now_i64(now_ms),
+            role,
+            origin,
+            propagate: Vec::new(),
+        }
     }
 
     /// The `processCommand()` checks this keyspace is responsible for, then the command.
-    pub(crate) fn run(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    pub(crate) fn run(
+        &mut self,
+        spec: &CommandSpec,
+        argv: &[Bytes],
+    ) -> Result<Vec<u8>, CommandError> {
         let argc = argv.len();
         let bad_arity = match usize::try_from(spec.arity) {
             Ok(exact) => argc != exact,
@@ -114,7 +138,10 @@ impl<'a> Exec<'a> {
         if let (Some(first), Some(last)) = (ops.first(), ops.last()) {
             if ops.len() > 1 {
                 let (first_db, last_db) = (first.db, last.db);
-                ops.insert(0, Propagated::new(first_db, vec![Bytes::from_static(b"MULTI")]));
+                ops.insert(
+                    0,
+                    Propagated::new(first_db, vec![Bytes::from_static(b"MULTI")]),
+                );
                 ops.push(Propagated::new(last_db, vec![Bytes::from_static(b"EXEC")]));
             }
         }
@@ -123,12 +150,18 @@ impl<'a> Exec<'a> {
 
     /// The selected database.
     pub(crate) fn db_map(&self) -> &BTreeMap<Bytes, Entry> {
-        self.ks.dbs.get(self.db).expect("selected db is validated on entry and by SELECT")
+        self.ks
+            .dbs
+            .get(self.db)
+            .expect("selected db is validated on entry and by SELECT")
     }
 
     /// The selected database, mutably.
     pub(crate) fn db_map_mut(&mut self) -> &mut BTreeMap<Bytes, Entry> {
-        self.ks.dbs.get_mut(self.db).expect("selected db is validated on entry and by SELECT")
+        self.ks
+            .dbs
+            .get_mut(self.db)
+            .expect("selected db is validated on entry and by SELECT")
     }
 
     /// All databases, for DEBUG DIGEST.
@@ -182,7 +215,8 @@ impl<'a> Exec<'a> {
     /// Queues `DEL key` in the selected db (`propagateDeletion()`, lazyfree-lazy-expire no).
     pub(crate) fn propagate_del(&mut self, key: Bytes) {
         let db = self.db;
-        self.propagate.push(Propagated::new(db, vec![Bytes::from_static(b"DEL"), key]));
+        self.propagate
+            .push(Propagated::new(db, vec![Bytes::from_static(b"DEL"), key]));
     }
 
     /// Queues the command's own (possibly rewritten) form in the selected db.

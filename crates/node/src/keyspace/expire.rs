@@ -8,7 +8,8 @@ use super::parse::{cstr, is_opt, string2ll};
 use super::{reply, CommandError, Role};
 
 fn arg(argv: &[Bytes], i: usize) -> &Bytes {
-    argv.get(i).expect("arity was checked before the handler ran")
+    argv.get(i)
+        .expect("arity was checked before the handler ran")
 }
 
 /// The four EXPIRE-family commands differ only in base time and unit.
@@ -21,22 +22,54 @@ struct ExpireVariant {
 
 /// EXPIRE key seconds [NX|XX|GT|LT].
 pub(crate) fn expire(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
-    expire_generic(ctx, argv, ExpireVariant { name: "expire", relative: true, seconds: true })
+    expire_generic(
+        ctx,
+        argv,
+        ExpireVariant {
+            name: "expire",
+            relative: true,
+            seconds: true,
+        },
+    )
 }
 
 /// PEXPIRE key milliseconds [NX|XX|GT|LT].
 pub(crate) fn pexpire(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
-    expire_generic(ctx, argv, ExpireVariant { name: "pexpire", relative: true, seconds: false })
+    expire_generic(
+        ctx,
+        argv,
+        ExpireVariant {
+            name: "pexpire",
+            relative: true,
+            seconds: false,
+        },
+    )
 }
 
 /// EXPIREAT key unix-seconds [NX|XX|GT|LT].
 pub(crate) fn expireat(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
-    expire_generic(ctx, argv, ExpireVariant { name: "expireat", relative: false, seconds: true })
+    expire_generic(
+        ctx,
+        argv,
+        ExpireVariant {
+            name: "expireat",
+            relative: false,
+            seconds: true,
+        },
+    )
 }
 
 /// PEXPIREAT key unix-ms [NX|XX|GT|LT].
 pub(crate) fn pexpireat(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
-    expire_generic(ctx, argv, ExpireVariant { name: "pexpireat", relative: false, seconds: false })
+    expire_generic(
+        ctx,
+        argv,
+        ExpireVariant {
+            name: "pexpireat",
+            relative: false,
+            seconds: false,
+        },
+    )
 }
 
 #[derive(Default, Clone, Copy)]
@@ -88,7 +121,10 @@ fn absolute_when(v: ExpireVariant, raw: &[u8], now_ms: i64) -> Result<i64, Comma
 /// `getExpire()` value, -1 for none (treated as an infinite TTL by GT and LT).
 fn flags_allow(f: ExpireFlags, current: i64, when: i64) -> bool {
     let none = current == -1;
-    !((f.nx && !none) || (f.xx && none) || (f.gt && (when <= current || none)) || (f.lt && !none && when >= current))
+    !((f.nx && !none)
+        || (f.xx && none)
+        || (f.gt && (when <= current || none))
+        || (f.lt && !none && when >= current))
 }
 
 /// `expireGenericCommand()`.
@@ -97,7 +133,11 @@ fn flags_allow(f: ExpireFlags, current: i64, when: i64) -> bool {
 /// (`checkAlreadyExpired()`); a replica stores the past time and waits for the DEL. A
 /// stored TTL propagates as `PEXPIREAT key <abs ms> [flags]`, keeping `argv[0]` as sent
 /// when the command already was PEXPIREAT, and `argv[2]` as sent when it was absolute ms.
-fn expire_generic(ctx: &mut Exec<'_>, argv: &[Bytes], v: ExpireVariant) -> Result<Vec<u8>, CommandError> {
+fn expire_generic(
+    ctx: &mut Exec<'_>,
+    argv: &[Bytes],
+    v: ExpireVariant,
+) -> Result<Vec<u8>, CommandError> {
     let flags = parse_expire_flags(argv)?;
     let when = absolute_when(v, arg(argv, 2), ctx.now_ms)?;
     let key = arg(argv, 1);
@@ -142,7 +182,11 @@ pub(crate) fn persist(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Com
 
 /// `ttlGenericCommand()`: -2 missing, -1 no TTL, else the remaining time clamped at 0;
 /// seconds are rounded to nearest (`(ttl+500)/1000`).
-fn ttl_generic(ctx: &mut Exec<'_>, argv: &[Bytes], output_ms: bool) -> Result<Vec<u8>, CommandError> {
+fn ttl_generic(
+    ctx: &mut Exec<'_>,
+    argv: &[Bytes],
+    output_ms: bool,
+) -> Result<Vec<u8>, CommandError> {
     let Some(entry) = ctx.lookup(arg(argv, 1)) else {
         return Ok(reply::integer(-2));
     };
@@ -151,7 +195,11 @@ fn ttl_generic(ctx: &mut Exec<'_>, argv: &[Bytes], output_ms: bool) -> Result<Ve
         return Ok(reply::integer(-1));
     }
     let ttl = expire.saturating_sub(ctx.now_ms).max(0);
-    Ok(reply::integer(if output_ms { ttl } else { ttl.saturating_add(500) / 1000 }))
+    Ok(reply::integer(if output_ms {
+        ttl
+    } else {
+        ttl.saturating_add(500) / 1000
+    }))
 }
 
 /// TTL key.

@@ -127,7 +127,10 @@ impl Default for Keyspace {
 impl Keyspace {
     /// An empty keyspace with redis' default limits.
     pub fn new() -> Self {
-        Self { dbs: vec![BTreeMap::new(); DB_COUNT], proto_max_bulk_len: PROTO_MAX_BULK_LEN_DEFAULT }
+        Self {
+            dbs: vec![BTreeMap::new(); DB_COUNT],
+            proto_max_bulk_len: PROTO_MAX_BULK_LEN_DEFAULT,
+        }
     }
 
     /// Mirrors `CONFIG SET proto-max-bulk-len`: the largest string APPEND may produce.
@@ -180,8 +183,11 @@ impl Keyspace {
         let now = exec::now_i64(now_ms);
         let mut dels = Vec::new();
         for (id, db) in self.dbs.iter_mut().enumerate() {
-            let expired: Vec<Bytes> =
-                db.iter().filter(|(_, e)| e.is_active_expired(now)).map(|(k, _)| k.clone()).collect();
+            let expired: Vec<Bytes> = db
+                .iter()
+                .filter(|(_, e)| e.is_active_expired(now))
+                .map(|(k, _)| k.clone())
+                .collect();
             for key in expired {
                 db.remove(&key);
                 dels.push(Propagated::new(id, vec![Bytes::from_static(b"DEL"), key]));
@@ -218,7 +224,10 @@ impl Keyspace {
         value: Bytes,
         expire_ms: Option<i64>,
     ) -> Result<(), KeyspaceError> {
-        let map = self.dbs.get_mut(db).ok_or(KeyspaceError::DbOutOfRange { db, max: DB_COUNT })?;
+        let map = self
+            .dbs
+            .get_mut(db)
+            .ok_or(KeyspaceError::DbOutOfRange { db, max: DB_COUNT })?;
         map.insert(key, Entry { value, expire_ms });
         Ok(())
     }
@@ -256,4 +265,10 @@ impl Entry {
     fn is_active_expired(&self, now_ms: i64) -> bool {
         self.expire_ms.is_some_and(|when| now_ms > when)
     }
+}
+
+/// Whether `name` is a keyspace write command (rejected with -READONLY on replicas and
+/// with -NOREPLICAS when min-replicas-to-write is not met).
+pub fn is_write_command(name: &[u8]) -> bool {
+    exec::lookup_command(name).is_some_and(|spec| spec.write)
 }

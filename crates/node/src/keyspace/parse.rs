@@ -45,7 +45,9 @@ pub(crate) fn string2ll(s: &[u8]) -> Option<i64> {
 /// Redis compares option words with `strcasecmp()` / `opt[2] == '\0'` on the sds pointer,
 /// so `NX\0junk` *is* `NX` to redis; this reproduces that.
 pub(crate) fn cstr(arg: &[u8]) -> &[u8] {
-    arg.iter().position(|b| *b == 0).map_or(arg, |i| arg.get(..i).unwrap_or(arg))
+    arg.iter()
+        .position(|b| *b == 0)
+        .map_or(arg, |i| arg.get(..i).unwrap_or(arg))
 }
 
 /// `strcasecmp(arg, word) == 0` for an ASCII `word`.

@@ -8,7 +8,8 @@ use super::parse::{is_opt, string2ll};
 use super::{reply, CommandError, Entry, Origin};
 
 fn arg(argv: &[Bytes], i: usize) -> &Bytes {
-    argv.get(i).expect("arity was checked before the handler ran")
+    argv.get(i)
+        .expect("arity was checked before the handler ran")
 }
 
 /// Which expire option SET was given; the value is the raw argument.
@@ -60,10 +61,15 @@ fn parse_set_options(argv: &[Bytes]) -> Result<SetOptions<'_>, CommandError> {
 }
 
 fn expire_word(opt: &[u8]) -> Option<ExpireKind> {
-    [("ex", ExpireKind::Ex), ("px", ExpireKind::Px), ("exat", ExpireKind::Exat), ("pxat", ExpireKind::Pxat)]
-        .into_iter()
-        .find(|(word, _)| is_opt(opt, word))
-        .map(|(_, kind)| kind)
+    [
+        ("ex", ExpireKind::Ex),
+        ("px", ExpireKind::Px),
+        ("exat", ExpireKind::Exat),
+        ("pxat", ExpireKind::Pxat),
+    ]
+    .into_iter()
+    .find(|(word, _)| is_opt(opt, word))
+    .map(|(_, kind)| kind)
 }
 
 /// `getExpireMillisecondsOrReply()`: the absolute expiry in ms, or 'invalid expire time'.
@@ -102,10 +108,21 @@ pub(crate) fn set(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Command
     }
     let found = ctx.lookup(key);
     if (opts.nx && found.is_some()) || (opts.xx && found.is_none()) {
-        return Ok(if opts.get { out } else { reply::NULL_BULK.to_vec() });
+        return Ok(if opts.get {
+            out
+        } else {
+            reply::NULL_BULK.to_vec()
+        });
     }
-    let kept_ttl = if opts.keepttl { found.and_then(|e| e.expire_ms) } else { None };
-    let entry = Entry { value: value.clone(), expire_ms: expire_ms.or(kept_ttl) };
+    let kept_ttl = if opts.keepttl {
+        found.and_then(|e| e.expire_ms)
+    } else {
+        None
+    };
+    let entry = Entry {
+        value: value.clone(),
+        expire_ms: expire_ms.or(kept_ttl),
+    };
     ctx.db_map_mut().insert(key.clone(), entry);
     ctx.propagate_command(set_propagation(argv, expire_ms, opts.get));
     if !opts.get {
@@ -159,7 +176,10 @@ fn check_string_length(ctx: &Exec<'_>, size: usize, append: usize) -> Result<(),
     if ctx.origin == Origin::MasterLink {
         return Ok(());
     }
-    let total = u64::try_from(size).ok().zip(u64::try_from(append).ok()).and_then(|(a, b)| a.checked_add(b));
+    let total = u64::try_from(size)
+        .ok()
+        .zip(u64::try_from(append).ok())
+        .and_then(|(a, b)| a.checked_add(b));
     match total {
         Some(total) if total <= ctx.max_bulk_len() => Ok(()),
         _ => Err(CommandError::StringTooLong),
@@ -171,11 +191,17 @@ fn check_string_length(ctx: &Exec<'_>, size: usize, append: usize) -> Result<(),
 pub(crate) fn append(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
     let (key, suffix) = (arg(argv, 1), arg(argv, 2));
     let entry = match ctx.lookup(key) {
-        None => Entry { value: suffix.clone(), expire_ms: None },
+        None => Entry {
+            value: suffix.clone(),
+            expire_ms: None,
+        },
         Some(old) => {
             check_string_length(ctx, old.value.len(), suffix.len())?;
             let value = Bytes::from([old.value.as_ref(), suffix.as_ref()].concat());
-            Entry { value, expire_ms: old.expire_ms }
+            Entry {
+                value,
+                expire_ms: old.expire_ms,
+            }
         }
     };
     let len = i64::try_from(entry.value.len()).unwrap_or(i64::MAX);
@@ -194,7 +220,10 @@ fn incr_decr(ctx: &mut Exec<'_>, argv: &[Bytes], incr: i64) -> Result<Vec<u8>, C
         None => 0,
     };
     let value = value.checked_add(incr).ok_or(CommandError::IncrOverflow)?;
-    let entry = Entry { value: Bytes::from(value.to_string()), expire_ms: old.and_then(|e| e.expire_ms) };
+    let entry = Entry {
+        value: Bytes::from(value.to_string()),
+        expire_ms: old.and_then(|e| e.expire_ms),
+    };
     ctx.db_map_mut().insert(key.clone(), entry);
     ctx.propagate_command(argv.to_vec());
     Ok(reply::integer(value))

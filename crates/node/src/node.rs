@@ -1,0 +1,624 @@
+//! A node: the keyspace plus both replication cores, driven by events from an IO adapter
+//! (turmoil in the simulator, tokio TCP in `psync-node`) and answering with [`Io`] verbs.
+//!
+//! Owns: client connections (parsing, AUTH, command dispatch), the glue that carries out
+//! the cores' actions on the keyspace and on each other. Must never: hold replication
+//! rules (those live in the cores), read a clock (time is `now`), or do IO itself.
+
+use std::collections::BTreeMap;
+
+use bytes::{Bytes, BytesMut};
+use master::{Master, MasterConfig, Upstream};
+use proto::rdb::{RdbDb, RdbEntry, RdbFile, ReplInfo};
+use proto::{ConnId, Millis, ReplId, Request};
+use rand_core::RngCore;
+use replica::{ReplState, Replica, ReplicaConfig};
+use tracing::{debug, warn};
+
+use crate::keyspace::{Keyspace, Origin, Role, DB_COUNT};
+
+/// Node configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The port this node listens on (announced to masters with REPLCONF listening-port).
+    pub port: u16,
+    /// `requirepass`: clients must AUTH first.
+    pub requirepass: Option<Bytes>,
+    pub master: MasterConfig,
+    pub replica: ReplicaConfig,
+    /// Per-client query buffer limit (`client-query-buffer-limit`, 1 GiB in redis; we are
+    /// stricter because nothing we serve needs more).
+    pub query_buffer_max: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            port: 6379,
+            requirepass: None,
+            master: MasterConfig::default(),
+            replica: ReplicaConfig::default(),
+            query_buffer_max: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// IO verbs for the adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Io {
+    /// Write to a client connection.
+    Send { conn: ConnId, bytes: Bytes },
+    /// Write a disk RDB transfer; call [`Node::on_bulk_sent`] once written.
+    SendBulk { conn: ConnId, bytes: Bytes },
+    /// Close a client connection after what was sent.
+    Close { conn: ConnId },
+    /// Open the master link `link` to the configured master address.
+    Connect { link: u64, host: String, port: u16 },
+    /// Write on the master link.
+    SendMaster { link: u64, bytes: Bytes },
+    /// Close the master link.
+    CloseMaster { link: u64 },
+    /// A snapshot was taken (fork semantics: its content is fixed now); call
+    /// [`Node::on_snapshot_done`] when the adapter deems the BGSAVE finished.
+    Snapshot { id: u64 },
+    /// Persist this RDB as the node's durable snapshot (SAVE, SHUTDOWN).
+    Persist { payload: Bytes },
+    /// The node was asked to SHUTDOWN.
+    Shutdown,
+}
+
+/// Observations for oracles and traces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    Master(master::Observation),
+    Replica(replica::Observation),
+    /// A client write was executed and propagated; the stream now ends at `offset`.
+    Write { conn: ConnId, offset: u64 },
+    /// The node applied a full sync RDB as its dataset.
+    DatasetReplaced { keys: usize },
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    buf: BytesMut,
+    db: usize,
+    authed: bool,
+    /// The stream offset after this client's last write (WAIT waits for it).
+    woff: u64,
+    closing: bool,
+    /// Peer address as INFO's `slaveN:ip=` shows it.
+    ip: String,
+}
+
+/// A node.
+pub struct Node<R> {
+    cfg: NodeConfig,
+    pub keyspace: Keyspace,
+    pub master: Master<R>,
+    pub replica: Replica,
+    master_addr: Option<(String, u16)>,
+    clients: BTreeMap<ConnId, Client>,
+    snapshots: BTreeMap<u64, Bytes>,
+    io: Vec<Io>,
+    notes: Vec<Note>,
+}
+
+impl<R: RngCore> Node<R> {
+    /// A fresh node (process start, R4 row 1) with an empty dataset.
+    pub fn new(cfg: NodeConfig, rng: R, now: Millis) -> Self {
+        let mut rcfg = cfg.replica.clone();
+        rcfg.listening_port = cfg.port;
+        Node {
+            master: Master::new(cfg.master.clone(), rng, now),
+            replica: Replica::new(rcfg),
+            cfg,
+            keyspace: Keyspace::new(),
+            master_addr: None,
+            clients: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            io: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Node configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    /// The configured master, if this node is a replica.
+    pub fn master_addr(&self) -> Option<&(String, u16)> {
+        self.master_addr.as_ref()
+    }
+
+    /// Drains IO verbs.
+    pub fn drain_io(&mut self) -> Vec<Io> {
+        std::mem::take(&mut self.io)
+    }
+
+    /// Drains observations.
+    pub fn drain_notes(&mut self) -> Vec<Note> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// True when this node is a replica (`masterhost != NULL`).
+    pub fn is_replica(&self) -> bool {
+        self.master_addr.is_some()
+    }
+
+    // ----- startup and persistence -------------------------------------------------------
+
+    /// Startup from a persisted RDB (R67/R68). `replicaof` is the configured master, if
+    /// any; it must be set before loading so the repl info is used the right way.
+    pub fn load_at_startup(&mut self, now: Millis, rdb: &RdbFile, replicaof: Option<(String, u16)>) {
+        self.keyspace = keyspace_from_rdb(rdb);
+        let info = rdb.repl_info();
+        match (info, &replicaof) {
+            (Some(i), Some(_)) => {
+                self.master.restore_from_rdb(i.repl_id, i.repl_offset, true, now);
+                self.replica.restore_cached(i.repl_id, i.repl_offset, i.repl_stream_db as usize);
+            }
+            (Some(i), None) => {
+                self.master.restore_from_rdb(i.repl_id, i.repl_offset, false, now);
+                // R68: keys found expired while loading are DELeted into the new backlog.
+                for p in self.keyspace.active_expire(now.0) {
+                    self.master.handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
+                }
+            }
+            (None, _) => {}
+        }
+        if let Some((host, port)) = replicaof {
+            self.start_replication(now, host, port, false);
+        }
+        self.pump_master();
+    }
+
+    /// The RDB a SAVE writes now, with repl info when available (R65, R66).
+    pub fn save_rdb(&self, ctime_s: i64) -> Bytes {
+        Bytes::from(proto::rdb::write(&self.rdb_file(ctime_s, self.repl_info_for_save())))
+    }
+
+    fn repl_info_for_save(&self) -> Option<ReplInfo> {
+        // R66: a master with a backlog, or a replica with a (cached) master.
+        if let Some(m) = self.replica.master().or(self.replica.cached()) {
+            return Some(ReplInfo {
+                repl_stream_db: m.db.unwrap_or(0) as u32,
+                repl_id: self.master.replid(),
+                repl_offset: self.master.master_repl_offset(),
+            });
+        }
+        if self.is_replica() || self.master.backlog().is_none() {
+            return None;
+        }
+        Some(ReplInfo {
+            repl_stream_db: u32::try_from(self.master.slaveseldb().max(0)).unwrap_or(0),
+            repl_id: self.master.replid(),
+            repl_offset: self.master.master_repl_offset(),
+        })
+    }
+
+    fn rdb_file(&self, ctime_s: i64, repl: Option<ReplInfo>) -> RdbFile {
+        let mut dbs = Vec::new();
+        for index in 0..DB_COUNT {
+            let entries: Vec<RdbEntry> = self
+                .keyspace
+                .iter_db(index)
+                .map(|(k, e)| RdbEntry { key: k.clone(), value: e.value.clone(), expire_ms: e.expire_ms })
+                .collect();
+            if !entries.is_empty() {
+                dbs.push(RdbDb { index: index as u32, entries });
+            }
+        }
+        RdbFile::with_repl_aux("7.0.15", ctime_s, 0, repl, dbs)
+    }
+
+    // ----- role changes ------------------------------------------------------------------
+
+    /// `REPLICAOF host port` (R61).
+    pub fn replicaof(&mut self, now: Millis, host: String, port: u16) -> &'static [u8] {
+        if self.master_addr.as_ref().is_some_and(|(h, p)| *h == host && *p == port) {
+            return b"+OK Already connected to specified master\r\n";
+        }
+        let was_master = !self.is_replica();
+        self.start_replication(now, host, port, was_master);
+        self.pump_master();
+        b"+OK\r\n"
+    }
+
+    fn start_replication(&mut self, now: Millis, host: String, port: u16, from_myself: bool) {
+        self.master_addr = Some((host, port));
+        let myself = from_myself.then(|| (self.master.replid(), self.master.master_repl_offset()));
+        self.replica.replicaof(now, myself);
+        self.master.set_upstream(Upstream::NotConnected);
+        self.pump_replica(now);
+    }
+
+    /// `REPLICAOF NO ONE` (R62).
+    pub fn replicaof_no_one(&mut self, now: Millis) {
+        if !self.is_replica() {
+            return;
+        }
+        self.master_addr = None;
+        self.replica.unset();
+        self.pump_replica(now);
+        self.master.promote(now);
+        self.pump_master();
+    }
+
+    // ----- adapter events ----------------------------------------------------------------
+
+    /// A client connected from `ip`.
+    pub fn on_client_open(&mut self, conn: ConnId, ip: String) {
+        let authed = self.cfg.requirepass.is_none();
+        self.clients.insert(conn, Client { authed, ip, ..Client::default() });
+    }
+
+    /// The peer address of a client (empty if unknown).
+    pub fn client_ip(&self, conn: ConnId) -> String {
+        self.clients.get(&conn).map_or_else(String::new, |c| c.ip.clone())
+    }
+
+    /// `CONFIG SET requirepass`: new connections must AUTH; existing ones stay authed.
+    pub fn set_requirepass(&mut self, pass: Option<Bytes>) {
+        self.cfg.requirepass = pass;
+    }
+
+    /// A client connection closed.
+    pub fn on_client_closed(&mut self, now: Millis, conn: ConnId) {
+        self.clients.remove(&conn);
+        self.master.handle(now, master::Event::Closed { conn });
+        self.pump_master();
+    }
+
+    /// Bytes from a client.
+    pub fn on_client_data(&mut self, now: Millis, conn: ConnId, bytes: &[u8]) {
+        let Some(c) = self.clients.get_mut(&conn) else { return };
+        if c.closing {
+            return;
+        }
+        c.buf.extend_from_slice(bytes);
+        if c.buf.len() > self.cfg.query_buffer_max {
+            warn!(%conn, len = c.buf.len(), "query buffer limit reached; closing");
+            self.close_client(conn);
+            return;
+        }
+        loop {
+            let Some(c) = self.clients.get_mut(&conn) else { return };
+            if c.closing {
+                return;
+            }
+            match Request::decode(&c.buf) {
+                Ok(None) => return,
+                Ok(Some((req, n))) => {
+                    let _ = c.buf.split_to(n);
+                    if !req.argv.is_empty() {
+                        self.exec_client(now, conn, req.argv);
+                    }
+                }
+                Err(e) => {
+                    debug!(%conn, %e, "client protocol error");
+                    let reply = format!("-ERR {}\r\n", e.redis_reply_text());
+                    self.send(conn, reply.into_bytes());
+                    self.close_client(conn);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An event on the master link.
+    pub fn on_master_event(&mut self, now: Millis, ev: replica::Event) {
+        self.replica.handle(now, ev);
+        self.pump_replica(now);
+    }
+
+    /// A snapshot's BGSAVE finished.
+    pub fn on_snapshot_done(&mut self, now: Millis, id: u64, ok: bool) {
+        let payload = self.snapshots.remove(&id);
+        let ev = match payload {
+            Some(payload) if ok => master::Event::SnapshotReady { id, payload },
+            _ => master::Event::SnapshotFailed { id },
+        };
+        self.master.handle(now, ev);
+        self.pump_master();
+    }
+
+    /// A disk bulk transfer was written.
+    pub fn on_bulk_sent(&mut self, now: Millis, conn: ConnId) {
+        self.master.handle(now, master::Event::BulkSent { conn });
+        self.pump_master();
+    }
+
+    /// `serverCron` / `replicationCron`, every 1000 ms: active expiry on a top-level
+    /// master (I18: never on replicas), then both cores' cron.
+    pub fn tick(&mut self, now: Millis) {
+        if !self.is_replica() {
+            for p in self.keyspace.active_expire(now.0) {
+                self.master.handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
+            }
+        }
+        self.master.handle(now, master::Event::Tick);
+        self.pump_master();
+        self.replica.handle(now, replica::Event::Tick);
+        self.pump_replica(now);
+    }
+
+    /// Fires WAIT deadlines; call at [`Master::next_wakeup`].
+    pub fn wakeup(&mut self, now: Millis) {
+        self.master.handle(now, master::Event::Wakeup);
+        self.pump_master();
+    }
+
+    // ----- internals ---------------------------------------------------------------------
+
+    fn send(&mut self, conn: ConnId, bytes: impl Into<Bytes>) {
+        self.io.push(Io::Send { conn, bytes: bytes.into() });
+    }
+
+    fn close_client(&mut self, conn: ConnId) {
+        if let Some(c) = self.clients.get_mut(&conn) {
+            c.closing = true;
+            c.buf.clear();
+        }
+        self.io.push(Io::Close { conn });
+    }
+
+    fn upstream(&self) -> Upstream {
+        match self.replica.state() {
+            ReplState::None => Upstream::None,
+            ReplState::Connected => Upstream::Connected,
+            _ => Upstream::NotConnected,
+        }
+    }
+
+    /// Carries out the replica core's actions.
+    fn pump_replica(&mut self, now: Millis) {
+        let actions: Vec<replica::Action> = self.replica.drain_actions().collect();
+        for a in actions {
+            match a {
+                replica::Action::Connect { link } => {
+                    if let Some((host, port)) = self.master_addr.clone() {
+                        self.io.push(Io::Connect { link, host, port });
+                    }
+                }
+                replica::Action::Send { link, bytes } => self.io.push(Io::SendMaster { link, bytes }),
+                replica::Action::Close { link, reason } => {
+                    debug!(link, %reason, "closing master link");
+                    self.io.push(Io::CloseMaster { link });
+                }
+                replica::Action::FullSyncLoaded { replid, offset, rdb } => {
+                    self.keyspace = keyspace_from_rdb(&rdb);
+                    self.notes.push(Note::DatasetReplaced { keys: self.keyspace.len() });
+                    self.master.reset_to_full_sync(replid, offset);
+                }
+                replica::Action::AdoptReplid { replid } => self.master.adopt_replid(replid),
+                replica::Action::Apply { mut db, argv } => {
+                    if db >= DB_COUNT {
+                        db = 0;
+                    }
+                    let _ = self.keyspace.execute(&mut db, &argv, now.0, Role::Replica, Origin::MasterLink);
+                }
+                replica::Action::Proxy { bytes } => self.master.handle(now, master::Event::Proxy { bytes }),
+                replica::Action::Observe(o) => self.notes.push(Note::Replica(o)),
+            }
+        }
+        let up = self.upstream();
+        self.master.set_upstream(up);
+        self.pump_master();
+    }
+
+    /// Carries out the master core's actions.
+    fn pump_master(&mut self) {
+        let actions: Vec<master::Action> = self.master.drain_actions().collect();
+        for a in actions {
+            match a {
+                master::Action::Send { conn, bytes } => self.send(conn, bytes),
+                master::Action::SendBulk { conn, bytes } => self.io.push(Io::SendBulk { conn, bytes }),
+                master::Action::Close { conn, reason } => {
+                    debug!(%conn, %reason, "closing replica");
+                    self.close_client(conn);
+                }
+                master::Action::StartSnapshot { id, target: _, replid, offset, stream_db } => {
+                    let info = ReplInfo { repl_stream_db: stream_db, repl_id: replid, repl_offset: offset };
+                    let payload = proto::rdb::write(&self.rdb_file(0, Some(info)));
+                    self.snapshots.insert(id, Bytes::from(payload));
+                    self.io.push(Io::Snapshot { id });
+                }
+                master::Action::Observe(o) => self.notes.push(Note::Master(o)),
+            }
+        }
+    }
+
+    // ----- client commands ---------------------------------------------------------------
+
+    fn exec_client(&mut self, now: Millis, conn: ConnId, argv: Vec<Bytes>) {
+        let name = argv[0].to_ascii_lowercase();
+        // Commands from an attached replica go to the master core (REPLCONF ACK).
+        if self.master.is_replica(conn) {
+            self.master.handle(now, master::Event::Command { conn, argv });
+            self.pump_master();
+            return;
+        }
+        let authed = self.clients.get(&conn).is_some_and(|c| c.authed);
+        if !authed && name != b"auth" {
+            self.send(conn, &b"-NOAUTH Authentication required.\r\n"[..]);
+            return;
+        }
+        match name.as_slice() {
+            b"auth" => self.auth(conn, &argv),
+            b"replconf" | b"psync" | b"sync" => {
+                self.master.handle(now, master::Event::Command { conn, argv });
+                self.pump_master();
+            }
+            b"replicaof" | b"slaveof" => self.replicaof_command(now, conn, &argv),
+            b"wait" => self.wait_command(now, conn, &argv),
+            b"role" => {
+                let reply = crate::info::role(self);
+                self.send(conn, reply);
+            }
+            b"info" => {
+                let reply = crate::info::info_command(self, now, &argv);
+                self.send(conn, reply);
+            }
+            b"config" => {
+                let reply = crate::info::config_command(self, &argv);
+                self.pump_master();
+                self.send(conn, reply);
+            }
+            b"save" => {
+                let payload = self.save_rdb((now.0 / 1000) as i64);
+                self.io.push(Io::Persist { payload });
+                self.send(conn, &b"+OK\r\n"[..]);
+            }
+            b"shutdown" => {
+                let nosave = argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"nosave"));
+                if !nosave {
+                    let payload = self.save_rdb((now.0 / 1000) as i64);
+                    self.io.push(Io::Persist { payload });
+                }
+                self.io.push(Io::Shutdown);
+            }
+            _ => self.keyspace_command(now, conn, &argv),
+        }
+    }
+
+    fn auth(&mut self, conn: ConnId, argv: &[Bytes]) {
+        let reply: &[u8] = match (argv.len(), &self.cfg.requirepass) {
+            (2 | 3, None) if argv.len() == 2 => {
+                b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"
+            }
+            (2, Some(p)) | (3, Some(p)) => {
+                let user_ok = argv.len() == 2 || argv[1].as_ref() == b"default";
+                if user_ok && argv[argv.len() - 1] == p {
+                    if let Some(c) = self.clients.get_mut(&conn) {
+                        c.authed = true;
+                    }
+                    b"+OK\r\n"
+                } else {
+                    b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+                }
+            }
+            (3, None) => {
+                if argv[1].as_ref() == b"default" {
+                    b"+OK\r\n"
+                } else {
+                    b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+                }
+            }
+            _ => b"-ERR wrong number of arguments for 'auth' command\r\n",
+        };
+        self.send(conn, reply);
+    }
+
+    fn replicaof_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
+        if argv.len() != 3 {
+            let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+            self.send(conn, format!("-ERR wrong number of arguments for '{name}' command\r\n").into_bytes());
+            return;
+        }
+        if argv[1].eq_ignore_ascii_case(b"no") && argv[2].eq_ignore_ascii_case(b"one") {
+            self.replicaof_no_one(now);
+            self.send(conn, &b"+OK\r\n"[..]);
+            return;
+        }
+        let port = proto::resp::parse_i64(&argv[2]).and_then(|p| u16::try_from(p).ok());
+        let Some(port) = port else {
+            self.send(conn, &b"-ERR Invalid master port\r\n"[..]);
+            return;
+        };
+        let host = String::from_utf8_lossy(&argv[1]).into_owned();
+        let reply = self.replicaof(now, host, port);
+        self.send(conn, reply);
+    }
+
+    fn wait_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
+        if argv.len() != 3 {
+            self.send(conn, &b"-ERR wrong number of arguments for 'wait' command\r\n"[..]);
+            return;
+        }
+        if self.is_replica() {
+            self.send(conn, &b"-ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.\r\n"[..]);
+            return;
+        }
+        let n = proto::resp::parse_i64(&argv[1]);
+        let t = proto::resp::parse_i64(&argv[2]);
+        let (Some(n), Some(t)) = (n, t) else {
+            self.send(conn, &b"-ERR value is not an integer or out of range\r\n"[..]);
+            return;
+        };
+        if t < 0 {
+            self.send(conn, &b"-ERR timeout is negative\r\n"[..]);
+            return;
+        }
+        let offset = self.clients.get(&conn).map_or(0, |c| c.woff);
+        let ev = master::Event::Wait { conn, numreplicas: n.max(0) as u64, timeout_ms: t as u64, offset };
+        self.master.handle(now, ev);
+        self.pump_master();
+    }
+
+    fn keyspace_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
+        let role = if self.is_replica() { Role::Replica } else { Role::Master };
+        let Some(mut db) = self.clients.get(&conn).map(|c| c.db) else { return };
+        let is_write = crate::keyspace::is_write_command(&argv[0]);
+        if is_write && role == Role::Master && !self.master.writes_allowed(now) {
+            self.send(conn, &b"-NOREPLICAS Not enough good replicas to write.\r\n"[..]);
+            return;
+        }
+        match self.keyspace.execute(&mut db, argv, now.0, role, Origin::Client) {
+            None => {
+                let reply = unknown_command(argv);
+                self.send(conn, reply.into_bytes());
+            }
+            Some(out) => {
+                let wrote = !out.propagate.is_empty();
+                for p in out.propagate {
+                    self.master.handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
+                }
+                self.pump_master();
+                let offset = self.master.master_repl_offset();
+                if let Some(c) = self.clients.get_mut(&conn) {
+                    c.db = db;
+                    if wrote {
+                        c.woff = offset;
+                    }
+                }
+                if wrote {
+                    self.notes.push(Note::Write { conn, offset });
+                }
+                self.send(conn, out.reply);
+            }
+        }
+    }
+
+    /// The replication id this node would report (INFO master_replid).
+    pub fn replid(&self) -> ReplId {
+        self.master.replid()
+    }
+}
+
+/// redis 7.0's reply to an unknown command.
+pub fn unknown_command(argv: &[Bytes]) -> String {
+    let name = String::from_utf8_lossy(&argv[0]);
+    let name: String = name.chars().take(128).collect();
+    let mut args = String::new();
+    for a in argv.iter().skip(1) {
+        let a = String::from_utf8_lossy(a);
+        args.push_str(&format!("'{}' ", a.chars().take(128).collect::<String>()));
+        if args.len() >= 128 {
+            break;
+        }
+    }
+    format!("-ERR unknown command '{name}', with args beginning with: {args}\r\n")
+}
+
+/// Builds a keyspace from an RDB (strings only; the loader rejects other types).
+pub fn keyspace_from_rdb(rdb: &RdbFile) -> Keyspace {
+    let mut ks = Keyspace::new();
+    for db in &rdb.dbs {
+        for e in &db.entries {
+            // db.index < 16 is checked by the RDB loader (BadDbIndex).
+            let _ = ks.insert(db.index as usize, e.key.clone(), e.value.clone(), e.expire_ms);
+        }
+    }
+    ks
+}
