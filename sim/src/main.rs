@@ -1,2 +1,279 @@
-//! `psync-sim`: the deterministic simulation harness (filled by the simulator issue).
-fn main() {}
+//! `psync-sim`: run, sweep, replay and determinism-check simulations. This file only
+//! parses arguments and wires the library's modules together.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use sim::run::{run_with_trace, RunReport, RunSpec};
+use sim::{scenarios, Coverage};
+
+#[derive(Parser)]
+#[command(name = "psync-sim", version, about = "Deterministic simulation of Redis replication")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// One run of a seed.
+    Run {
+        #[arg(long, value_parser = parse_seed)]
+        seed: u64,
+        /// A named scenario (default: the seed's swarm run).
+        #[arg(long, default_value = "swarm")]
+        scenario: String,
+        /// Write a Chrome/Perfetto trace here.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Print the full timeline.
+        #[arg(long)]
+        timeline: bool,
+    },
+    /// Many seeds across cores, then a summary table.
+    Sweep {
+        /// `A..B` (B exclusive).
+        #[arg(long)]
+        seeds: String,
+        #[arg(long, default_value = "swarm")]
+        scenario: String,
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// `i/n`: only seeds whose index ≡ i (mod n).
+        #[arg(long)]
+        shard: Option<String>,
+        /// Write a JSON failure file per violating seed into this directory.
+        #[arg(long, default_value = "out/failures")]
+        failures: PathBuf,
+    },
+    /// Byte-identical rerun of a seed (or a saved failure file) with the full timeline.
+    Replay {
+        #[arg(long, value_parser = parse_seed)]
+        seed: Option<u64>,
+        #[arg(long, default_value = "swarm")]
+        scenario: String,
+        /// A failure file written by `sweep`.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        trace: Option<PathBuf>,
+    },
+    /// Runs a seed twice (once on another thread) and compares trace hashes.
+    CheckDeterminism {
+        #[arg(long, value_parser = parse_seed)]
+        seed: u64,
+        #[arg(long, default_value = "swarm")]
+        scenario: String,
+    },
+    /// Lists the named scenarios.
+    Scenarios,
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("bad seed {s:?}: {e}"))
+}
+
+fn spec_for(scenario: &str, seed: u64) -> anyhow::Result<RunSpec> {
+    scenarios::by_name(scenario, seed)
+        .ok_or_else(|| anyhow::anyhow!("unknown scenario {scenario:?}; known: {}", scenarios::NAMES.join(", ")))
+}
+
+fn print_violations(r: &RunReport, trace_tail: &str) {
+    for v in &r.violations {
+        let node = v.node.map_or_else(String::new, |n| format!(" n{n}"));
+        eprintln!("VIOLATION seed=0x{:x} scenario={} oracle={}{} t={}ms: {}", r.seed, r.scenario, v.oracle, node, v.t_ms, v.message);
+    }
+    if !r.violations.is_empty() {
+        eprintln!("last trace lines:\n{trace_tail}");
+        eprintln!(
+            "reproduce: psync-sim replay --seed 0x{:x} --scenario {}  (commit {})",
+            r.seed,
+            r.scenario,
+            option_env!("PSYNC_COMMIT").unwrap_or("see git log")
+        );
+    }
+}
+
+fn summary_line(r: &RunReport) -> String {
+    let unfired: Vec<&String> = r.faults.iter().filter(|(_, f)| !f).map(|(s, _)| s).collect();
+    format!(
+        "seed=0x{:x} scenario={} sim={}ms converged={:?} violations={} trace={} faults={} unfired={} psync={:?} counters={:?} writes={}",
+        r.seed,
+        r.scenario,
+        r.sim_ms,
+        r.converged_at_ms,
+        r.violations.len(),
+        &r.trace_hash[..16],
+        r.faults.len(),
+        unfired.len(),
+        r.coverage.psync,
+        r.counters,
+        r.stats.ok_writes
+    )
+}
+
+fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool) -> anyhow::Result<ExitCode> {
+    let (report, trace) = run_with_trace(spec);
+    if timeline {
+        print!("{}", trace.render());
+    }
+    if let Some(p) = trace_path {
+        let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
+        std::fs::write(p, serde_json::to_vec_pretty(&trace.chrome_json(&names, report.sim_ms))?)?;
+        eprintln!("trace written to {}", p.display());
+    }
+    for (f, fired) in &report.faults {
+        if !fired {
+            println!("fault never fired: {f}");
+        }
+    }
+    println!("{}", summary_line(&report));
+    println!("trace hash {}", report.trace_hash);
+    print_violations(&report, &trace.tail(30));
+    Ok(if report.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn parse_range(s: &str) -> anyhow::Result<(u64, u64)> {
+    let (a, b) = s.split_once("..").ok_or_else(|| anyhow::anyhow!("--seeds wants A..B"))?;
+    Ok((parse_seed(a).map_err(anyhow::Error::msg)?, parse_seed(b).map_err(anyhow::Error::msg)?))
+}
+
+fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, failures: &PathBuf) -> anyhow::Result<ExitCode> {
+    let (a, b) = parse_range(seeds)?;
+    let (si, sn) = match shard {
+        Some(s) => {
+            let (i, n) = s.split_once('/').ok_or_else(|| anyhow::anyhow!("--shard wants i/n"))?;
+            (i.parse::<u64>()?, n.parse::<u64>()?)
+        }
+        None => (0, 1),
+    };
+    let list: Vec<u64> = (a..b).filter(|s| (s - a) % sn == si).collect();
+    spec_for(scenario, a)?; // validate the name before spawning
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let bar = indicatif::ProgressBar::new(list.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {elapsed_precise} eta {eta} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let queue = Arc::new(Mutex::new(list.clone()));
+    let results = Arc::new(Mutex::new(Vec::<RunReport>::new()));
+    let bad = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut threads = Vec::new();
+    for _ in 0..jobs.max(1) {
+        let (queue, results, bar, bad) = (queue.clone(), results.clone(), bar.clone(), bad.clone());
+        let scenario = scenario.to_string();
+        let failures = failures.clone();
+        threads.push(std::thread::spawn(move || loop {
+            let Some(seed) = queue.lock().expect("queue").pop() else { return };
+            let Some(spec) = scenarios::by_name(&scenario, seed) else { return };
+            let (r, trace) = run_with_trace(&spec);
+            if !r.violations.is_empty() {
+                bad.fetch_add(1, Ordering::Relaxed);
+                bar.suspend(|| print_violations(&r, &trace.tail(20)));
+                let _ = std::fs::create_dir_all(&failures);
+                let file = failures.join(format!("{}-0x{:x}.json", r.scenario, r.seed));
+                let body = serde_json::json!({"seed": r.seed, "scenario": r.scenario, "report": &r});
+                let _ = std::fs::write(file, serde_json::to_vec_pretty(&body).unwrap_or_default());
+            }
+            bar.set_message(format!("violating seeds: {}", bad.load(Ordering::Relaxed)));
+            bar.inc(1);
+            results.lock().expect("results").push(r);
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    bar.finish();
+    let wall = started.elapsed().as_secs_f64();
+    let mut results = Arc::try_unwrap(results).map_err(|_| anyhow::anyhow!("threads alive"))?.into_inner()?;
+    results.sort_by_key(|r| r.seed);
+    print_summary(&results, wall, jobs);
+    Ok(if results.iter().all(|r| r.violations.is_empty()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
+    let mut by_oracle = std::collections::BTreeMap::<&str, u64>::new();
+    let mut cov = Coverage::default();
+    let mut sim_ms = 0u64;
+    let mut unfired = 0usize;
+    for r in results {
+        for v in &r.violations {
+            *by_oracle.entry(v.oracle).or_default() += 1;
+        }
+        cov.merge(&r.coverage);
+        sim_ms += r.sim_ms;
+        unfired += r.faults.iter().filter(|(_, f)| !f).count();
+    }
+    let sim_s = sim_ms as f64 / 1000.0;
+    println!("runs                 {}", results.len());
+    println!("violating runs       {}", results.iter().filter(|r| !r.violations.is_empty()).count());
+    for (o, n) in &by_oracle {
+        println!("  violations[{o}]  {n}");
+    }
+    println!("simulated seconds    {sim_s:.1}");
+    println!("wall seconds         {wall:.2} ({jobs} jobs)");
+    println!("sim/wall ratio       {:.1}x", sim_s / wall.max(1e-9));
+    println!("seeds per second     {:.2}", results.len() as f64 / wall.max(1e-9));
+    println!("faults never fired   {unfired}");
+    println!("coverage ReplState   {:?} ({}/16)", cov.repl_states, cov.repl_states.len());
+    println!("coverage SlaveState  {:?} ({}/4)", cov.slave_states, cov.slave_states.len());
+    println!("coverage PSYNC       {:?}", cov.psync);
+    println!("coverage faults      {:?}", cov.faults);
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().cmd {
+        Cmd::Run { seed, scenario, trace, timeline } => one(&spec_for(&scenario, seed)?, trace.as_ref(), timeline),
+        Cmd::Sweep { seeds, scenario, jobs, shard, failures } => sweep(&seeds, &scenario, jobs, shard.as_deref(), &failures),
+        Cmd::Replay { seed, scenario, file, trace } => {
+            let (seed, scenario) = match (file, seed) {
+                (Some(f), _) => {
+                    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f)?)?;
+                    let seed = v["seed"].as_u64().ok_or_else(|| anyhow::anyhow!("failure file lacks seed"))?;
+                    let sc = v["scenario"].as_str().unwrap_or("swarm").to_string();
+                    (seed, sc)
+                }
+                (None, Some(s)) => (s, scenario),
+                (None, None) => anyhow::bail!("replay needs --seed or --file"),
+            };
+            one(&spec_for(&scenario, seed)?, trace.as_ref(), true)
+        }
+        Cmd::CheckDeterminism { seed, scenario } => {
+            let spec = spec_for(&scenario, seed)?;
+            let first = sim::run(&spec).trace_hash;
+            let spec2 = spec.clone();
+            let second = std::thread::spawn(move || sim::run(&spec2).trace_hash)
+                .join()
+                .map_err(|_| anyhow::anyhow!("second run panicked"))?;
+            println!("run 1 (main thread)  {first}");
+            println!("run 2 (other thread) {second}");
+            if first == second {
+                println!("deterministic");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("NOT deterministic");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Cmd::Scenarios => {
+            for n in scenarios::NAMES {
+                println!("{n}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -142,6 +142,8 @@ pub enum Observation {
         conn: ConnId,
         state: Option<SlaveState>,
     },
+    /// WAIT answered: `acked` replicas had acknowledged `offset`.
+    WaitReply { conn: ConnId, offset: u64, acked: u64 },
     /// replid changed (R4 events only, I9).
     ReplidChanged {
         replid: ReplId,
@@ -1159,7 +1161,7 @@ impl<R: RngCore> Master<R> {
     fn wait(&mut self, now: Millis, conn: ConnId, numreplicas: u64, timeout_ms: u64, offset: u64) {
         let have = self.acked_at_least(offset);
         if have >= numreplicas {
-            self.send(conn, format!(":{have}\r\n").into_bytes());
+            self.wait_reply(conn, offset, have);
             return;
         }
         let deadline = (timeout_ms > 0).then(|| Millis(now.0 + timeout_ms));
@@ -1183,8 +1185,9 @@ impl<R: RngCore> Master<R> {
             .map(|(c, have, _)| (c, have))
             .collect();
         for (conn, have) in done {
-            self.waiters.remove(&conn);
-            self.send(conn, format!(":{have}\r\n").into_bytes());
+            if let Some(w) = self.waiters.remove(&conn) {
+                self.wait_reply(conn, w.offset, have);
+            }
         }
     }
 
@@ -1196,9 +1199,16 @@ impl<R: RngCore> Master<R> {
             .map(|(c, w)| (*c, self.acked_at_least(w.offset)))
             .collect();
         for (conn, have) in expired {
-            self.waiters.remove(&conn);
-            self.send(conn, format!(":{have}\r\n").into_bytes());
+            if let Some(w) = self.waiters.remove(&conn) {
+                self.wait_reply(conn, w.offset, have);
+            }
         }
+    }
+
+    /// Replies to WAIT and tells the oracles what was promised.
+    fn wait_reply(&mut self, conn: ConnId, offset: u64, acked: u64) {
+        self.send(conn, format!(":{acked}\r\n").into_bytes());
+        self.actions.push(Action::Observe(Observation::WaitReply { conn, offset, acked }));
     }
 
     /// R22/R73: one `REPLCONF GETACK *` per event when a WAIT needs acks (beforeSleep).

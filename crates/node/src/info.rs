@@ -27,7 +27,9 @@ pub fn role<R: RngCore>(node: &Node<R>) -> Vec<u8> {
                 .replicas()
                 .filter(|r| r.state == master::SlaveState::Online)
                 .map(|r| {
-                    let ip = r.ip.clone().unwrap_or_else(|| Bytes::from(node.client_ip(r.conn)));
+                    let ip =
+                        r.ip.clone()
+                            .unwrap_or_else(|| Bytes::from(node.client_ip(r.conn)));
                     Frame::Array(vec![
                         Frame::Bulk(ip),
                         bulk(r.listening_port.to_string()),
@@ -63,19 +65,36 @@ pub fn replication_section<R: RngCore>(node: &Node<R>, now: Millis) -> String {
         None => s.push_str("role:master\r\n"),
         Some((host, port)) => {
             let st = node.replica.state();
-            let link = if st == ReplState::Connected { "up" } else { "down" };
-            let _ = write!(s, "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\n");
+            let link = if st == ReplState::Connected {
+                "up"
+            } else {
+                "down"
+            };
+            let _ = write!(
+                s,
+                "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\n"
+            );
             let _ = write!(s, "master_link_status:{link}\r\n");
-            let _ = write!(s, "master_sync_in_progress:{}\r\n", u8::from(st == ReplState::Transfer));
+            let _ = write!(
+                s,
+                "master_sync_in_progress:{}\r\n",
+                u8::from(st == ReplState::Transfer)
+            );
             let off = node.replica.slave_repl_offset();
-            let _ = write!(s, "slave_read_repl_offset:{off}\r\nslave_repl_offset:{off}\r\n");
+            let _ = write!(
+                s,
+                "slave_read_repl_offset:{off}\r\nslave_repl_offset:{off}\r\n"
+            );
             s.push_str("slave_priority:100\r\nslave_read_only:1\r\nreplica_announced:1\r\n");
         }
     }
     let replicas: Vec<master::ReplicaView> = m.replicas().collect();
     let _ = write!(s, "connected_slaves:{}\r\n", replicas.len());
     for (i, r) in replicas.iter().enumerate() {
-        let ip = r.ip.as_ref().map_or_else(|| node.client_ip(r.conn), |b| String::from_utf8_lossy(b).into_owned());
+        let ip = r.ip.as_ref().map_or_else(
+            || node.client_ip(r.conn),
+            |b| String::from_utf8_lossy(b).into_owned(),
+        );
         let lag = now.0.saturating_sub(r.ack_time.0) / 1000;
         let _ = write!(
             s,
@@ -86,11 +105,30 @@ pub fn replication_section<R: RngCore>(node: &Node<R>, now: Millis) -> String {
         );
     }
     s.push_str("master_failover_state:no-failover\r\n");
-    let _ = write!(s, "master_replid:{}\r\nmaster_replid2:{}\r\n", m.replid(), m.replid2());
-    let _ = write!(s, "master_repl_offset:{}\r\nsecond_repl_offset:{}\r\n", m.master_repl_offset(), m.second_replid_offset());
-    let (active, first, histlen) = m.backlog().map_or((0, 0, 0), |b| (1, b.first_byte_offset(), b.histlen()));
-    let _ = write!(s, "repl_backlog_active:{active}\r\nrepl_backlog_size:{}\r\n", m.config().repl_backlog_size);
-    let _ = write!(s, "repl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\n");
+    let _ = write!(
+        s,
+        "master_replid:{}\r\nmaster_replid2:{}\r\n",
+        m.replid(),
+        m.replid2()
+    );
+    let _ = write!(
+        s,
+        "master_repl_offset:{}\r\nsecond_repl_offset:{}\r\n",
+        m.master_repl_offset(),
+        m.second_replid_offset()
+    );
+    let (active, first, histlen) = m
+        .backlog()
+        .map_or((0, 0, 0), |b| (1, b.first_byte_offset(), b.histlen()));
+    let _ = write!(
+        s,
+        "repl_backlog_active:{active}\r\nrepl_backlog_size:{}\r\n",
+        m.config().repl_backlog_size
+    );
+    let _ = write!(
+        s,
+        "repl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\n"
+    );
     s
 }
 
@@ -110,7 +148,11 @@ pub fn info_command<R: RngCore>(node: &Node<R>, now: Millis, argv: &[Bytes]) -> 
         Some(b"replication") => replication_section(node, now),
         Some(b"stats") => stats_section(node),
         None | Some(b"all") | Some(b"default") | Some(b"everything") => {
-            format!("{}\r\n{}", replication_section(node, now), stats_section(node))
+            format!(
+                "{}\r\n{}",
+                replication_section(node, now),
+                stats_section(node)
+            )
         }
         Some(_) => String::new(),
     };
@@ -120,8 +162,14 @@ pub fn info_command<R: RngCore>(node: &Node<R>, now: Millis, argv: &[Bytes]) -> 
 /// Parses a redis memory value (`16384`, `1mb`, `64k`, …).
 pub fn parse_memory(v: &[u8]) -> Option<u64> {
     let s = std::str::from_utf8(v).ok()?.to_ascii_lowercase();
-    let units: [(&str, u64); 6] =
-        [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000)];
+    let units: [(&str, u64); 6] = [
+        ("gb", 1 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+    ];
     for (suffix, mul) in units {
         if let Some(n) = s.strip_suffix(suffix) {
             return n.parse::<u64>().ok()?.checked_mul(mul);
@@ -157,7 +205,10 @@ fn get_param<R: RngCore>(node: &Node<R>, name: &str) -> String {
     let m = node.master.config();
     let r = node.replica.config();
     let yn = |b: bool| if b { "yes" } else { "no" }.to_string();
-    let text = |b: &Option<Bytes>| b.as_ref().map_or(String::new(), |v| String::from_utf8_lossy(v).into_owned());
+    let text = |b: &Option<Bytes>| {
+        b.as_ref()
+            .map_or(String::new(), |v| String::from_utf8_lossy(v).into_owned())
+    };
     match name {
         "masterauth" => text(&r.masterauth),
         "masteruser" => text(&r.masteruser),
@@ -177,7 +228,9 @@ fn get_param<R: RngCore>(node: &Node<R>, name: &str) -> String {
 
 /// Applies one CONFIG SET; `Err` carries redis's error text.
 fn set_param<R: RngCore>(node: &mut Node<R>, name: &str, v: &Bytes) -> Result<(), String> {
-    let bad = || format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer");
+    let bad = || {
+        format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer")
+    };
     let num = || parse_memory(v).ok_or_else(bad);
     match name {
         // R15: clamped to CONFIG_REPL_BACKLOG_MIN_SIZE.
@@ -212,7 +265,10 @@ pub fn config_command<R: RngCore>(node: &mut Node<R>, argv: &[Bytes]) -> Vec<u8>
         Some(b"get") if argv.len() >= 3 => {
             let mut out = Vec::new();
             for name in PARAMS {
-                if argv[2..].iter().any(|p| stringmatch(&p.to_ascii_lowercase(), name.as_bytes())) {
+                if argv[2..]
+                    .iter()
+                    .any(|p| stringmatch(&p.to_ascii_lowercase(), name.as_bytes()))
+                {
                     out.push(bulk(*name));
                     out.push(bulk(get_param(node, name)));
                 }
@@ -234,7 +290,9 @@ pub fn config_command<R: RngCore>(node: &mut Node<R>, argv: &[Bytes]) -> Vec<u8>
             format!("-ERR wrong number of arguments for 'config|{sub}' command\r\n").into_bytes()
         }
         _ => {
-            let sub = argv.get(1).map_or(String::new(), |a| String::from_utf8_lossy(a).into_owned());
+            let sub = argv
+                .get(1)
+                .map_or(String::new(), |a| String::from_utf8_lossy(a).into_owned());
             format!("-ERR unknown subcommand '{sub}'. Try CONFIG HELP.\r\n").into_bytes()
         }
     }

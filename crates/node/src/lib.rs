@@ -2,5 +2,8 @@
 pub mod info;
 pub mod keyspace;
 pub mod node;
+pub mod runtime;
+pub mod tcp;
 
 pub use node::{Io, Node, NodeConfig, Note};
+pub use runtime::{Handle, Runtime, RuntimeConfig, Transport};

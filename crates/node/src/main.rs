@@ -1,5 +1,126 @@
-//! `psync-node`: a Redis-compatible TCP server (filled by the psync-node issue).
-fn main() {
-    eprintln!("psync-node: the TCP server is not implemented yet");
-    std::process::exit(2);
+//! `psync-node`: a Redis-compatible TCP server built from the same node and cores the
+//! simulator runs, so redis-cli, redis-benchmark and redis-server replicas can talk to it.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use master::MasterConfig;
+use node::runtime::{Runtime, RuntimeConfig, Transport};
+use node::tcp::TokioTransport;
+use node::{Node, NodeConfig};
+use rand::{rngs::StdRng, SeedableRng};
+use replica::ReplicaConfig;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum YesNo {
+    Yes,
+    No,
+}
+
+/// A Redis 7.0 wire-compatible server with psync-sim's replication cores.
+#[derive(Debug, Parser)]
+#[command(name = "psync-node", version)]
+struct Args {
+    #[arg(long, default_value_t = 6379)]
+    port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Replicate from HOST PORT.
+    #[arg(long, num_args = 2, value_names = ["HOST", "PORT"])]
+    replicaof: Option<Vec<String>>,
+    #[arg(long)]
+    masterauth: Option<String>,
+    #[arg(long)]
+    masteruser: Option<String>,
+    #[arg(long)]
+    requirepass: Option<String>,
+    #[arg(long, default_value_t = 1024 * 1024)]
+    repl_backlog_size: u64,
+    #[arg(long, default_value_t = 3600)]
+    repl_backlog_ttl: u64,
+    #[arg(long, value_enum, default_value_t = YesNo::Yes)]
+    repl_diskless_sync: YesNo,
+    #[arg(long, default_value_t = 5)]
+    repl_diskless_sync_delay: u64,
+    #[arg(long, default_value_t = 10)]
+    repl_ping_replica_period: u64,
+    #[arg(long, default_value_t = 60)]
+    repl_timeout: u64,
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    #[arg(long, default_value = "dump.rdb")]
+    dbfilename: String,
+    /// Seed for replids and EOF marks (default: from the clock and pid).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let transport = TokioTransport {
+        bind: args.bind.clone(),
+        rdb_path: args.dir.join(&args.dbfilename),
+    };
+    let seed = args
+        .seed
+        .unwrap_or_else(|| transport.now().0 ^ (u64::from(std::process::id()) << 32));
+    let replicaof = match &args.replicaof {
+        Some(v) => Some((v[0].clone(), v[1].parse::<u16>()?)),
+        None => None,
+    };
+    let cfg = NodeConfig {
+        port: args.port,
+        requirepass: args.requirepass.map(Bytes::from),
+        master: MasterConfig {
+            repl_backlog_size: args.repl_backlog_size.max(master::REPL_BACKLOG_MIN_SIZE),
+            repl_backlog_ttl_s: args.repl_backlog_ttl,
+            repl_diskless_sync: matches!(args.repl_diskless_sync, YesNo::Yes),
+            repl_diskless_sync_delay_s: args.repl_diskless_sync_delay,
+            repl_ping_replica_period_s: args.repl_ping_replica_period.max(1),
+            repl_timeout_s: args.repl_timeout.max(1),
+            ..MasterConfig::default()
+        },
+        replica: ReplicaConfig {
+            masterauth: args.masterauth.map(Bytes::from),
+            masteruser: args.masteruser.map(Bytes::from),
+            repl_timeout_s: args.repl_timeout.max(1),
+            pipelined_handshake: true,
+            ..ReplicaConfig::default()
+        },
+        ..NodeConfig::default()
+    };
+    let now = transport.now();
+    let mut node = Node::new(cfg, StdRng::seed_from_u64(seed), now);
+    match transport.load()? {
+        Some(bytes) => {
+            let rdb = proto::rdb::load(&bytes)
+                .map_err(|e| anyhow::anyhow!("loading {}: {e}", args.dbfilename))?;
+            node.load_at_startup(now, &rdb, replicaof);
+        }
+        None => {
+            if let Some((host, port)) = replicaof {
+                node.boot_replicaof(now, host, port);
+            }
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let (runtime, _handle) = Runtime::new(
+        transport,
+        RuntimeConfig {
+            port: args.port,
+            ..RuntimeConfig::default()
+        },
+        node,
+    );
+    eprintln!("psync-node listening on {}:{}", args.bind, args.port);
+    local.block_on(&rt, runtime.run())?;
+    Ok(())
 }

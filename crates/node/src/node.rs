@@ -73,9 +73,14 @@ pub enum Note {
     Master(master::Observation),
     Replica(replica::Observation),
     /// A client write was executed and propagated; the stream now ends at `offset`.
-    Write { conn: ConnId, offset: u64 },
+    Write {
+        conn: ConnId,
+        offset: u64,
+    },
     /// The node applied a full sync RDB as its dataset.
-    DatasetReplaced { keys: usize },
+    DatasetReplaced {
+        keys: usize,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -150,19 +155,33 @@ impl<R: RngCore> Node<R> {
 
     /// Startup from a persisted RDB (R67/R68). `replicaof` is the configured master, if
     /// any; it must be set before loading so the repl info is used the right way.
-    pub fn load_at_startup(&mut self, now: Millis, rdb: &RdbFile, replicaof: Option<(String, u16)>) {
+    pub fn load_at_startup(
+        &mut self,
+        now: Millis,
+        rdb: &RdbFile,
+        replicaof: Option<(String, u16)>,
+    ) {
         self.keyspace = keyspace_from_rdb(rdb);
         let info = rdb.repl_info();
         match (info, &replicaof) {
             (Some(i), Some(_)) => {
-                self.master.restore_from_rdb(i.repl_id, i.repl_offset, true, now);
-                self.replica.restore_cached(i.repl_id, i.repl_offset, i.repl_stream_db as usize);
+                self.master
+                    .restore_from_rdb(i.repl_id, i.repl_offset, true, now);
+                self.replica
+                    .restore_cached(i.repl_id, i.repl_offset, i.repl_stream_db as usize);
             }
             (Some(i), None) => {
-                self.master.restore_from_rdb(i.repl_id, i.repl_offset, false, now);
+                self.master
+                    .restore_from_rdb(i.repl_id, i.repl_offset, false, now);
                 // R68: keys found expired while loading are DELeted into the new backlog.
                 for p in self.keyspace.active_expire(now.0) {
-                    self.master.handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
+                    self.master.handle(
+                        now,
+                        master::Event::Propagate {
+                            db: p.db,
+                            argv: p.argv,
+                        },
+                    );
                 }
             }
             (None, _) => {}
@@ -175,7 +194,9 @@ impl<R: RngCore> Node<R> {
 
     /// The RDB a SAVE writes now, with repl info when available (R65, R66).
     pub fn save_rdb(&self, ctime_s: i64) -> Bytes {
-        Bytes::from(proto::rdb::write(&self.rdb_file(ctime_s, self.repl_info_for_save())))
+        Bytes::from(proto::rdb::write(
+            &self.rdb_file(ctime_s, self.repl_info_for_save()),
+        ))
     }
 
     fn repl_info_for_save(&self) -> Option<ReplInfo> {
@@ -203,10 +224,17 @@ impl<R: RngCore> Node<R> {
             let entries: Vec<RdbEntry> = self
                 .keyspace
                 .iter_db(index)
-                .map(|(k, e)| RdbEntry { key: k.clone(), value: e.value.clone(), expire_ms: e.expire_ms })
+                .map(|(k, e)| RdbEntry {
+                    key: k.clone(),
+                    value: e.value.clone(),
+                    expire_ms: e.expire_ms,
+                })
                 .collect();
             if !entries.is_empty() {
-                dbs.push(RdbDb { index: index as u32, entries });
+                dbs.push(RdbDb {
+                    index: index as u32,
+                    entries,
+                });
             }
         }
         RdbFile::with_repl_aux("7.0.15", ctime_s, 0, repl, dbs)
@@ -216,13 +244,24 @@ impl<R: RngCore> Node<R> {
 
     /// `REPLICAOF host port` (R61).
     pub fn replicaof(&mut self, now: Millis, host: String, port: u16) -> &'static [u8] {
-        if self.master_addr.as_ref().is_some_and(|(h, p)| *h == host && *p == port) {
+        if self
+            .master_addr
+            .as_ref()
+            .is_some_and(|(h, p)| *h == host && *p == port)
+        {
             return b"+OK Already connected to specified master\r\n";
         }
         let was_master = !self.is_replica();
         self.start_replication(now, host, port, was_master);
         self.pump_master();
         b"+OK\r\n"
+    }
+
+    /// `replicaof` from the config file at startup: no cached master, so the first PSYNC
+    /// is `PSYNC ? -1` (vector s1_startup; R45).
+    pub fn boot_replicaof(&mut self, now: Millis, host: String, port: u16) {
+        self.start_replication(now, host, port, false);
+        self.pump_master();
     }
 
     fn start_replication(&mut self, now: Millis, host: String, port: u16, from_myself: bool) {
@@ -250,12 +289,21 @@ impl<R: RngCore> Node<R> {
     /// A client connected from `ip`.
     pub fn on_client_open(&mut self, conn: ConnId, ip: String) {
         let authed = self.cfg.requirepass.is_none();
-        self.clients.insert(conn, Client { authed, ip, ..Client::default() });
+        self.clients.insert(
+            conn,
+            Client {
+                authed,
+                ip,
+                ..Client::default()
+            },
+        );
     }
 
     /// The peer address of a client (empty if unknown).
     pub fn client_ip(&self, conn: ConnId) -> String {
-        self.clients.get(&conn).map_or_else(String::new, |c| c.ip.clone())
+        self.clients
+            .get(&conn)
+            .map_or_else(String::new, |c| c.ip.clone())
     }
 
     /// `CONFIG SET requirepass`: new connections must AUTH; existing ones stay authed.
@@ -272,7 +320,9 @@ impl<R: RngCore> Node<R> {
 
     /// Bytes from a client.
     pub fn on_client_data(&mut self, now: Millis, conn: ConnId, bytes: &[u8]) {
-        let Some(c) = self.clients.get_mut(&conn) else { return };
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
         if c.closing {
             return;
         }
@@ -283,7 +333,9 @@ impl<R: RngCore> Node<R> {
             return;
         }
         loop {
-            let Some(c) = self.clients.get_mut(&conn) else { return };
+            let Some(c) = self.clients.get_mut(&conn) else {
+                return;
+            };
             if c.closing {
                 return;
             }
@@ -312,6 +364,21 @@ impl<R: RngCore> Node<R> {
         self.pump_replica(now);
     }
 
+    /// `SAVE`: persist the dataset now (with repl info when available, R65/R66).
+    pub fn save(&mut self, now: Millis) {
+        let payload = self.save_rdb((now.0 / 1000) as i64);
+        self.io.push(Io::Persist { payload });
+    }
+
+    /// `CLIENT KILL TYPE master`: drop the master link as if it broke (R59 caches it).
+    pub fn kill_master_link(&mut self, now: Millis) {
+        if self.replica.state() == ReplState::None {
+            return;
+        }
+        let link = self.replica.link();
+        self.on_master_event(now, replica::Event::Closed { link });
+    }
+
     /// A snapshot's BGSAVE finished.
     pub fn on_snapshot_done(&mut self, now: Millis, id: u64, ok: bool) {
         let payload = self.snapshots.remove(&id);
@@ -334,7 +401,13 @@ impl<R: RngCore> Node<R> {
     pub fn tick(&mut self, now: Millis) {
         if !self.is_replica() {
             for p in self.keyspace.active_expire(now.0) {
-                self.master.handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
+                self.master.handle(
+                    now,
+                    master::Event::Propagate {
+                        db: p.db,
+                        argv: p.argv,
+                    },
+                );
             }
         }
         self.master.handle(now, master::Event::Tick);
@@ -352,7 +425,10 @@ impl<R: RngCore> Node<R> {
     // ----- internals ---------------------------------------------------------------------
 
     fn send(&mut self, conn: ConnId, bytes: impl Into<Bytes>) {
-        self.io.push(Io::Send { conn, bytes: bytes.into() });
+        self.io.push(Io::Send {
+            conn,
+            bytes: bytes.into(),
+        });
     }
 
     fn close_client(&mut self, conn: ConnId) {
@@ -381,14 +457,22 @@ impl<R: RngCore> Node<R> {
                         self.io.push(Io::Connect { link, host, port });
                     }
                 }
-                replica::Action::Send { link, bytes } => self.io.push(Io::SendMaster { link, bytes }),
+                replica::Action::Send { link, bytes } => {
+                    self.io.push(Io::SendMaster { link, bytes })
+                }
                 replica::Action::Close { link, reason } => {
                     debug!(link, %reason, "closing master link");
                     self.io.push(Io::CloseMaster { link });
                 }
-                replica::Action::FullSyncLoaded { replid, offset, rdb } => {
+                replica::Action::FullSyncLoaded {
+                    replid,
+                    offset,
+                    rdb,
+                } => {
                     self.keyspace = keyspace_from_rdb(&rdb);
-                    self.notes.push(Note::DatasetReplaced { keys: self.keyspace.len() });
+                    self.notes.push(Note::DatasetReplaced {
+                        keys: self.keyspace.len(),
+                    });
                     self.master.reset_to_full_sync(replid, offset);
                 }
                 replica::Action::AdoptReplid { replid } => self.master.adopt_replid(replid),
@@ -396,9 +480,17 @@ impl<R: RngCore> Node<R> {
                     if db >= DB_COUNT {
                         db = 0;
                     }
-                    let _ = self.keyspace.execute(&mut db, &argv, now.0, Role::Replica, Origin::MasterLink);
+                    let _ = self.keyspace.execute(
+                        &mut db,
+                        &argv,
+                        now.0,
+                        Role::Replica,
+                        Origin::MasterLink,
+                    );
                 }
-                replica::Action::Proxy { bytes } => self.master.handle(now, master::Event::Proxy { bytes }),
+                replica::Action::Proxy { bytes } => {
+                    self.master.handle(now, master::Event::Proxy { bytes })
+                }
                 replica::Action::Observe(o) => self.notes.push(Note::Replica(o)),
             }
         }
@@ -413,13 +505,31 @@ impl<R: RngCore> Node<R> {
         for a in actions {
             match a {
                 master::Action::Send { conn, bytes } => self.send(conn, bytes),
-                master::Action::SendBulk { conn, bytes } => self.io.push(Io::SendBulk { conn, bytes }),
+                master::Action::SendBulk { conn, bytes } => {
+                    self.io.push(Io::SendBulk { conn, bytes })
+                }
                 master::Action::Close { conn, reason } => {
                     debug!(%conn, %reason, "closing replica");
                     self.close_client(conn);
                 }
-                master::Action::StartSnapshot { id, target: _, replid, offset, stream_db } => {
-                    let info = ReplInfo { repl_stream_db: stream_db, repl_id: replid, repl_offset: offset };
+                master::Action::StartSnapshot {
+                    id,
+                    target: _,
+                    replid,
+                    offset,
+                    stream_db,
+                } => {
+                    // R66: a replica's snapshot names the db its master link has selected,
+                    // because it proxies its master's stream and never emits SELECT itself.
+                    let stream_db = match self.replica.master() {
+                        Some(m) => m.db.map_or(stream_db, |d| d as u32),
+                        None => stream_db,
+                    };
+                    let info = ReplInfo {
+                        repl_stream_db: stream_db,
+                        repl_id: replid,
+                        repl_offset: offset,
+                    };
                     let payload = proto::rdb::write(&self.rdb_file(0, Some(info)));
                     self.snapshots.insert(id, Bytes::from(payload));
                     self.io.push(Io::Snapshot { id });
@@ -435,7 +545,8 @@ impl<R: RngCore> Node<R> {
         let name = argv[0].to_ascii_lowercase();
         // Commands from an attached replica go to the master core (REPLCONF ACK).
         if self.master.is_replica(conn) {
-            self.master.handle(now, master::Event::Command { conn, argv });
+            self.master
+                .handle(now, master::Event::Command { conn, argv });
             self.pump_master();
             return;
         }
@@ -447,7 +558,8 @@ impl<R: RngCore> Node<R> {
         match name.as_slice() {
             b"auth" => self.auth(conn, &argv),
             b"replconf" | b"psync" | b"sync" => {
-                self.master.handle(now, master::Event::Command { conn, argv });
+                self.master
+                    .handle(now, master::Event::Command { conn, argv });
                 self.pump_master();
             }
             b"replicaof" | b"slaveof" => self.replicaof_command(now, conn, &argv),
@@ -466,12 +578,13 @@ impl<R: RngCore> Node<R> {
                 self.send(conn, reply);
             }
             b"save" => {
-                let payload = self.save_rdb((now.0 / 1000) as i64);
-                self.io.push(Io::Persist { payload });
+                self.save(now);
                 self.send(conn, &b"+OK\r\n"[..]);
             }
             b"shutdown" => {
-                let nosave = argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"nosave"));
+                let nosave = argv
+                    .get(1)
+                    .is_some_and(|a| a.eq_ignore_ascii_case(b"nosave"));
                 if !nosave {
                     let payload = self.save_rdb((now.0 / 1000) as i64);
                     self.io.push(Io::Persist { payload });
@@ -513,7 +626,10 @@ impl<R: RngCore> Node<R> {
     fn replicaof_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
         if argv.len() != 3 {
             let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
-            self.send(conn, format!("-ERR wrong number of arguments for '{name}' command\r\n").into_bytes());
+            self.send(
+                conn,
+                format!("-ERR wrong number of arguments for '{name}' command\r\n").into_bytes(),
+            );
             return;
         }
         if argv[1].eq_ignore_ascii_case(b"no") && argv[2].eq_ignore_ascii_case(b"one") {
@@ -533,7 +649,10 @@ impl<R: RngCore> Node<R> {
 
     fn wait_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
         if argv.len() != 3 {
-            self.send(conn, &b"-ERR wrong number of arguments for 'wait' command\r\n"[..]);
+            self.send(
+                conn,
+                &b"-ERR wrong number of arguments for 'wait' command\r\n"[..],
+            );
             return;
         }
         if self.is_replica() {
@@ -543,7 +662,10 @@ impl<R: RngCore> Node<R> {
         let n = proto::resp::parse_i64(&argv[1]);
         let t = proto::resp::parse_i64(&argv[2]);
         let (Some(n), Some(t)) = (n, t) else {
-            self.send(conn, &b"-ERR value is not an integer or out of range\r\n"[..]);
+            self.send(
+                conn,
+                &b"-ERR value is not an integer or out of range\r\n"[..],
+            );
             return;
         };
         if t < 0 {
@@ -551,20 +673,37 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let offset = self.clients.get(&conn).map_or(0, |c| c.woff);
-        let ev = master::Event::Wait { conn, numreplicas: n.max(0) as u64, timeout_ms: t as u64, offset };
+        let ev = master::Event::Wait {
+            conn,
+            numreplicas: n.max(0) as u64,
+            timeout_ms: t as u64,
+            offset,
+        };
         self.master.handle(now, ev);
         self.pump_master();
     }
 
     fn keyspace_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
-        let role = if self.is_replica() { Role::Replica } else { Role::Master };
-        let Some(mut db) = self.clients.get(&conn).map(|c| c.db) else { return };
+        let role = if self.is_replica() {
+            Role::Replica
+        } else {
+            Role::Master
+        };
+        let Some(mut db) = self.clients.get(&conn).map(|c| c.db) else {
+            return;
+        };
         let is_write = crate::keyspace::is_write_command(&argv[0]);
         if is_write && role == Role::Master && !self.master.writes_allowed(now) {
-            self.send(conn, &b"-NOREPLICAS Not enough good replicas to write.\r\n"[..]);
+            self.send(
+                conn,
+                &b"-NOREPLICAS Not enough good replicas to write.\r\n"[..],
+            );
             return;
         }
-        match self.keyspace.execute(&mut db, argv, now.0, role, Origin::Client) {
+        match self
+            .keyspace
+            .execute(&mut db, argv, now.0, role, Origin::Client)
+        {
             None => {
                 let reply = unknown_command(argv);
                 self.send(conn, reply.into_bytes());
@@ -572,7 +711,13 @@ impl<R: RngCore> Node<R> {
             Some(out) => {
                 let wrote = !out.propagate.is_empty();
                 for p in out.propagate {
-                    self.master.handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
+                    self.master.handle(
+                        now,
+                        master::Event::Propagate {
+                            db: p.db,
+                            argv: p.argv,
+                        },
+                    );
                 }
                 self.pump_master();
                 let offset = self.master.master_repl_offset();
@@ -617,7 +762,12 @@ pub fn keyspace_from_rdb(rdb: &RdbFile) -> Keyspace {
     for db in &rdb.dbs {
         for e in &db.entries {
             // db.index < 16 is checked by the RDB loader (BadDbIndex).
-            let _ = ks.insert(db.index as usize, e.key.clone(), e.value.clone(), e.expire_ms);
+            let _ = ks.insert(
+                db.index as usize,
+                e.key.clone(),
+                e.value.clone(),
+                e.expire_ms,
+            );
         }
     }
     ks

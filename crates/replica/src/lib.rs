@@ -305,12 +305,11 @@ impl Replica {
     /// when it was a master: the cached master is built from it (R60).
     pub fn replicaof(&mut self, now: Millis, myself: Option<(ReplId, u64)>) {
         if self.state == ReplState::None {
-            self.cached = myself.map(|(replid, reploff)| MasterLink {
-                replid,
-                reploff,
-                db: None,
-                pre_psync: false,
-            });
+            // R60 when a master turns replica; a cached master restored from the RDB at
+            // startup (R67) is kept when there is no "myself" to build one from.
+            if let Some((replid, reploff)) = myself {
+                self.cached = Some(MasterLink { replid, reploff, db: None, pre_psync: false });
+            }
         } else {
             self.drop_link(true, "replicaof: new master (R61)");
         }
@@ -514,6 +513,14 @@ impl Replica {
                     },
                     raw,
                 ),
+                // I10 / STYLE §3: stream bytes before CONNECTED (e.g. `+CONTINUE` given
+                // as a PING reply switched the decoder) are a peer error, not a panic.
+                LinkItem::Command(_) if self.state != ReplState::Connected => {
+                    return Err(ReplicaError::UnexpectedReply {
+                        state: self.state,
+                        got: lossy(&raw),
+                    });
+                }
                 LinkItem::Command(req) => self.on_command(req, raw),
             }
         }
@@ -666,6 +673,13 @@ impl Replica {
             return Ok(());
         }
         if let Some(rest) = line.strip_prefix(b"+CONTINUE") {
+            if self.cached.is_none() {
+                // We sent `PSYNC ? -1`: a +CONTINUE is a peer error (STYLE §3), not a panic.
+                return Err(ReplicaError::UnexpectedReply {
+                    state: self.state,
+                    got: lossy(line),
+                });
+            }
             self.on_continue(now, rest.strip_prefix(b" ").unwrap_or(rest));
             return Ok(());
         }

@@ -133,6 +133,9 @@ impl<'a> Exec<'a> {
     pub(crate) fn finish(self) -> (usize, Vec<Propagated>) {
         let mut ops = self.propagate;
         if self.role == Role::Replica {
+            // I18: a replica never deletes keys on its own, so it cannot have queued a DEL
+            // for an expired key; only the command's own form can be here.
+            debug_assert!(ops.len() <= 1, "replica queued {} ops", ops.len());
             return (self.db, Vec::new());
         }
         if let (Some(first), Some(last)) = (ops.first(), ops.last()) {
@@ -145,6 +148,10 @@ impl<'a> Exec<'a> {
                 ops.push(Propagated::new(last_db, vec![Bytes::from_static(b"EXEC")]));
             }
         }
+        debug_assert!(
+            ops.len() != 2,
+            "two ops are always wrapped into four: {ops:?}"
+        );
         (self.db, ops)
     }
 

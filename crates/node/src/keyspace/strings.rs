@@ -101,6 +101,9 @@ pub(crate) fn set(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Command
         None => None,
     };
     let (key, value) = (arg(argv, 1), arg(argv, 2));
+    // Redis never needs this: its protocol parser already refuses bulks longer than
+    // proto-max-bulk-len. It guards the keyspace against a node decoder configured looser
+    // than the keyspace's limit, with the error redis would use for a too-long string.
     check_string_length(ctx, value.len(), 0)?;
     let mut out = Vec::new();
     if opts.get {

@@ -86,6 +86,38 @@ fn non_keyspace_commands_return_none() {
 }
 
 #[test]
+fn write_commands_are_flagged_like_redis() {
+    for name in [
+        "set",
+        "DEL",
+        "incr",
+        "decrby",
+        "append",
+        "expire",
+        "PEXPIREAT",
+        "persist",
+        "flushdb",
+        "FLUSHALL",
+    ] {
+        assert!(is_write_command(name.as_bytes()), "{name}");
+    }
+    for name in [
+        "get",
+        "exists",
+        "ttl",
+        "keys",
+        "dbsize",
+        "debug",
+        "select",
+        "ping",
+        "replicaof",
+        "",
+    ] {
+        assert!(!is_write_command(name.as_bytes()), "{name}");
+    }
+}
+
+#[test]
 fn ping_echo_select() {
     let mut c = Client::master();
     assert_eq!(c.reply(&["PING"]), "+PONG\r\n");
@@ -866,7 +898,8 @@ fn arb_arg() -> impl Strategy<Value = Bytes> {
     ]
 }
 
-fn arb_command() -> impl Strategy<Value = Vec<Bytes>> {
+/// Any command name with any arguments from the pool: mostly errors, never a panic.
+fn arb_garbage_command() -> impl Strategy<Value = Vec<Bytes>> {
     const NAMES: &[&str] = &[
         "SET",
         "set",
@@ -905,6 +938,77 @@ fn arb_command() -> impl Strategy<Value = Vec<Bytes>> {
             argv.extend(args);
             argv
         })
+}
+
+fn words(parts: Vec<String>) -> Vec<Bytes> {
+    parts.into_iter().map(Bytes::from).collect()
+}
+
+fn arb_key() -> impl Strategy<Value = String> {
+    proptest::sample::select(&["k1", "k2", "k3"][..]).prop_map(str::to_string)
+}
+
+/// Absolute and relative times around `NOW` (steps advance the clock by up to 3 s), so
+/// keys really do expire, lazily and actively, during a run.
+fn arb_set_option() -> impl Strategy<Value = Vec<String>> {
+    let now_s = i64::try_from(NOW / 1000).expect("fits");
+    let now_ms = i64::try_from(NOW).expect("fits");
+    prop_oneof![
+        proptest::sample::select(&["NX", "XX", "GET", "KEEPTTL"][..])
+            .prop_map(|w| vec![w.to_string()]),
+        (1i64..4).prop_map(|n| vec!["EX".into(), n.to_string()]),
+        (1i64..4000).prop_map(|n| vec!["PX".into(), n.to_string()]),
+        (-2i64..5).prop_map(move |n| vec!["EXAT".into(), (now_s + n).to_string()]),
+        (-2000i64..5000).prop_map(move |n| vec!["PXAT".into(), (now_ms + n).to_string()]),
+    ]
+}
+
+fn arb_expire_command() -> impl Strategy<Value = Vec<Bytes>> {
+    let now_s = i64::try_from(NOW / 1000).expect("fits");
+    let now_ms = i64::try_from(NOW).expect("fits");
+    let flag = proptest::option::of(proptest::sample::select(&["NX", "XX", "GT", "LT"][..]));
+    let time = prop_oneof![
+        (-1i64..4).prop_map(|n| ("EXPIRE", n)),
+        (-500i64..4000).prop_map(|n| ("PEXPIRE", n)),
+        (-2i64..5).prop_map(move |n| ("EXPIREAT", now_s + n)),
+        (-2000i64..5000).prop_map(move |n| ("PEXPIREAT", now_ms + n)),
+    ];
+    (time, arb_key(), flag).prop_map(|((name, t), key, flag)| {
+        let mut argv = vec![name.to_string(), key, t.to_string()];
+        argv.extend(flag.map(str::to_string));
+        words(argv)
+    })
+}
+
+/// Well-formed commands, so that writes, lazy expiry and MULTI-wrapped propagation happen
+/// often.
+fn arb_valid_command() -> impl Strategy<Value = Vec<Bytes>> {
+    let value = proptest::sample::select(&["1", "-7", "abc", "", "9223372036854775807"][..]);
+    prop_oneof![
+        4 => (arb_key(), value.clone(), proptest::collection::vec(arb_set_option(), 0..3)).prop_map(
+            |(k, v, opts)| {
+                let mut argv = vec!["SET".to_string(), k, v.to_string()];
+                argv.extend(opts.into_iter().flatten());
+                words(argv)
+            }
+        ),
+        3 => arb_expire_command(),
+        1 => (proptest::sample::select(&["GET", "STRLEN", "TTL", "PTTL", "PERSIST", "INCR", "DECR"][..]), arb_key())
+            .prop_map(|(c, k)| words(vec![c.to_string(), k])),
+        1 => (proptest::sample::select(&["INCRBY", "DECRBY", "APPEND"][..]), arb_key(), value)
+            .prop_map(|(c, k, v)| words(vec![c.to_string(), k, v.to_string()])),
+        1 => (proptest::sample::select(&["DEL", "EXISTS"][..]), proptest::collection::vec(arb_key(), 1..4))
+            .prop_map(|(c, keys)| words(std::iter::once(c.to_string()).chain(keys).collect())),
+        1 => (0usize..3).prop_map(|db| words(vec!["SELECT".into(), db.to_string()])),
+        1 => proptest::sample::select(&["KEYS", "DBSIZE", "FLUSHDB", "FLUSHALL"][..]).prop_map(|c| match c {
+            "KEYS" => words(vec![c.into(), "k*".into()]),
+            _ => words(vec![c.into()]),
+        }),
+    ]
+}
+
+fn arb_command() -> impl Strategy<Value = Vec<Bytes>> {
+    prop_oneof![3 => arb_valid_command(), 1 => arb_garbage_command()]
 }
 
 /// One step: a command, or time moving on (with an active expiry cycle when `cycle`).

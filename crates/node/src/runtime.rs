@@ -1,0 +1,404 @@
+//! The node runtime: one event loop that drives a [`Node`] over a [`Transport`], the small
+//! seam that is turmoil's simulated TCP in `psync-sim` and tokio's real TCP in `psync-node`.
+//!
+//! Owns: sockets, reader/writer tasks, timers (cron, WAIT, snapshot duration) and turning
+//! [`Io`] verbs into socket operations. Must never: hold replication logic, use a
+//! multi-threaded runtime, or poll in an order that depends on anything but the events
+//! (one channel, one consumer, `biased` selects), so a simulation replays identically.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use proto::{ConnId, Millis};
+use rand_core::RngCore;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::task::JoinHandle;
+use tracing::{debug, info};
+
+use crate::node::{Io, Node};
+
+/// What differs between the simulator and the real world.
+pub trait Transport: 'static {
+    type Read: AsyncRead + Unpin + 'static;
+    type Write: AsyncWrite + Unpin + 'static;
+    type Listener: 'static;
+
+    /// Binds the listening socket.
+    fn bind(&self, port: u16) -> impl Future<Output = io::Result<Self::Listener>>;
+    /// Accepts one connection: halves and the peer's ip.
+    fn accept(
+        listener: &Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Read, Self::Write, String)>>;
+    /// Connects to a master.
+    fn connect(
+        &self,
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<(Self::Read, Self::Write)>> + 'static;
+    /// Unix time in ms (simulated time in the simulator).
+    fn now(&self) -> Millis;
+    /// Durably stores the node's RDB (write, fsync, rename — like `rdbSave`).
+    fn persist(&self, payload: &[u8]) -> io::Result<()>;
+    /// Reads the stored RDB, if any.
+    fn load(&self) -> io::Result<Option<Vec<u8>>>;
+}
+
+/// A command injected from outside the network (the simulator's nemesis and oracles, or
+/// a test): it runs on the node between two events.
+pub type Control<R> = Box<dyn FnOnce(&mut Node<R>, Millis)>;
+
+enum Ev<T: Transport, R> {
+    Accepted(T::Read, T::Write, String),
+    ClientData(ConnId, Bytes),
+    ClientClosed(ConnId),
+    MasterConnected(u64, T::Read, T::Write),
+    Master(replica::Event),
+    BulkSent(ConnId),
+    SnapshotDone(u64),
+    Tick,
+    Wakeup,
+    Control(Control<R>),
+}
+
+enum WriteCmd {
+    Data(Bytes),
+    Bulk(Bytes),
+}
+
+struct Conn {
+    tx: UnboundedSender<WriteCmd>,
+    reader: JoinHandle<()>,
+}
+
+/// Runtime knobs.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub port: u16,
+    /// How long a BGSAVE takes (simulated or real ms).
+    pub snapshot_delay_ms: u64,
+    /// Read buffer per socket read.
+    pub read_chunk: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            port: 6379,
+            snapshot_delay_ms: 0,
+            read_chunk: 16 * 1024,
+        }
+    }
+}
+
+/// Handle to a running node: share it to inspect the node or inject controls.
+pub struct Handle<R> {
+    pub node: Rc<RefCell<Node<R>>>,
+    control: UnboundedSender<Control<R>>,
+}
+
+impl<R> Clone for Handle<R> {
+    fn clone(&self) -> Self {
+        Handle {
+            node: self.node.clone(),
+            control: self.control.clone(),
+        }
+    }
+}
+
+impl<R> Handle<R> {
+    /// Queues a control to run on the node's event loop.
+    pub fn control(&self, f: impl FnOnce(&mut Node<R>, Millis) + 'static) {
+        let _ = self.control.send(Box::new(f));
+    }
+}
+
+/// Runs a node until SHUTDOWN (returns Ok) or a fatal listener error.
+pub struct Runtime<T: Transport, R> {
+    transport: Rc<T>,
+    cfg: RuntimeConfig,
+    node: Rc<RefCell<Node<R>>>,
+    tx: UnboundedSender<Ev<T, R>>,
+    rx: UnboundedReceiver<Ev<T, R>>,
+    control_rx: UnboundedReceiver<Control<R>>,
+    conns: BTreeMap<ConnId, Conn>,
+    master_link: Option<(u64, Conn)>,
+    next_conn: u32,
+    wakeup_at: Option<Millis>,
+}
+
+impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
+    /// Wraps `node`; returns the runtime and a handle to it.
+    pub fn new(transport: T, cfg: RuntimeConfig, node: Node<R>) -> (Self, Handle<R>) {
+        let (tx, rx) = unbounded_channel();
+        let (control_tx, control_rx) = unbounded_channel();
+        let node = Rc::new(RefCell::new(node));
+        let handle = Handle {
+            node: node.clone(),
+            control: control_tx,
+        };
+        let rt = Runtime {
+            transport: Rc::new(transport),
+            cfg,
+            node,
+            tx,
+            rx,
+            control_rx,
+            conns: BTreeMap::new(),
+            master_link: None,
+            next_conn: 1,
+            wakeup_at: None,
+        };
+        (rt, handle)
+    }
+
+    /// The event loop. Must run inside a `LocalSet` (turmoil hosts do).
+    pub async fn run(mut self) -> io::Result<()> {
+        let listener = self.transport.bind(self.cfg.port).await?;
+        let tx = self.tx.clone();
+        let acceptor = tokio::task::spawn_local(async move {
+            while let Ok((r, w, ip)) = T::accept(&listener).await {
+                if tx.send(Ev::Accepted(r, w, ip)).is_err() {
+                    return;
+                }
+            }
+        });
+        let tx = self.tx.clone();
+        let ticker = tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+                if tx.send(Ev::Tick).is_err() {
+                    return;
+                }
+            }
+        });
+        // Anything the node produced before the loop started (e.g. REPLICAOF at startup).
+        let stop = self.carry_out();
+        let result = if stop {
+            Ok(())
+        } else {
+            self.event_loop().await
+        };
+        acceptor.abort();
+        ticker.abort();
+        for (_, c) in std::mem::take(&mut self.conns) {
+            c.reader.abort();
+        }
+        if let Some((_, c)) = self.master_link.take() {
+            c.reader.abort();
+        }
+        result
+    }
+
+    async fn event_loop(&mut self) -> io::Result<()> {
+        loop {
+            let ev = tokio::select! {
+                biased;
+                Some(c) = self.control_rx.recv() => Ev::Control(c),
+                Some(ev) = self.rx.recv() => ev,
+                else => return Ok(()),
+            };
+            self.dispatch(ev);
+            if self.carry_out() {
+                info!("shutdown");
+                return Ok(());
+            }
+            self.schedule_wakeup();
+        }
+    }
+
+    fn now(&self) -> Millis {
+        self.transport.now()
+    }
+
+    fn dispatch(&mut self, ev: Ev<T, R>) {
+        let now = self.now();
+        let node = self.node.clone();
+        let mut node = node.borrow_mut();
+        match ev {
+            Ev::Accepted(r, w, ip) => {
+                let conn = ConnId(self.next_conn);
+                self.next_conn += 1;
+                node.on_client_open(conn, ip);
+                let c = self.spawn_conn(
+                    r,
+                    w,
+                    move |b| Ev::ClientData(conn, b),
+                    move || Ev::ClientClosed(conn),
+                    Some(conn),
+                );
+                self.conns.insert(conn, c);
+            }
+            Ev::ClientData(conn, bytes) => node.on_client_data(now, conn, &bytes),
+            Ev::ClientClosed(conn) => {
+                self.conns.remove(&conn);
+                node.on_client_closed(now, conn);
+            }
+            Ev::MasterConnected(link, r, w) => {
+                if node.replica.link() != link {
+                    return; // stale connect: drop the socket
+                }
+                let c = self.spawn_conn(
+                    r,
+                    w,
+                    move |bytes| Ev::Master(replica::Event::Data { link, bytes }),
+                    move || Ev::Master(replica::Event::Closed { link }),
+                    None,
+                );
+                if let Some((_, old)) = self.master_link.replace((link, c)) {
+                    old.reader.abort();
+                }
+                node.on_master_event(now, replica::Event::Connected { link });
+            }
+            Ev::Master(e) => node.on_master_event(now, e),
+            Ev::BulkSent(conn) => node.on_bulk_sent(now, conn),
+            Ev::SnapshotDone(id) => node.on_snapshot_done(now, id, true),
+            Ev::Tick => node.tick(now),
+            Ev::Wakeup => {
+                self.wakeup_at = None;
+                node.wakeup(now);
+            }
+            Ev::Control(f) => f(&mut node, now),
+        }
+    }
+
+    /// Starts reader and writer tasks for a socket.
+    fn spawn_conn(
+        &self,
+        mut r: T::Read,
+        mut w: T::Write,
+        on_data: impl Fn(Bytes) -> Ev<T, R> + 'static,
+        on_close: impl Fn() -> Ev<T, R> + 'static,
+        bulk_conn: Option<ConnId>,
+    ) -> Conn {
+        let (wtx, mut wrx) = unbounded_channel::<WriteCmd>();
+        let tx = self.tx.clone();
+        tokio::task::spawn_local(async move {
+            while let Some(cmd) = wrx.recv().await {
+                let (bytes, bulk) = match cmd {
+                    WriteCmd::Data(b) => (b, false),
+                    WriteCmd::Bulk(b) => (b, true),
+                };
+                if w.write_all(&bytes).await.is_err() {
+                    break;
+                }
+                if let (true, Some(conn)) = (bulk, bulk_conn) {
+                    let _ = tx.send(Ev::BulkSent(conn));
+                }
+            }
+            let _ = w.shutdown().await;
+        });
+        let tx = self.tx.clone();
+        let chunk = self.cfg.read_chunk;
+        let reader = tokio::task::spawn_local(async move {
+            let mut buf = vec![0u8; chunk];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(on_close());
+                        return;
+                    }
+                    Ok(n) => {
+                        if tx.send(on_data(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Conn { tx: wtx, reader }
+    }
+
+    /// Carries out the node's IO verbs; true on SHUTDOWN.
+    fn carry_out(&mut self) -> bool {
+        let ios = self.node.borrow_mut().drain_io();
+        let mut stop = false;
+        for io in ios {
+            match io {
+                Io::Send { conn, bytes } => self.write(conn, WriteCmd::Data(bytes)),
+                Io::SendBulk { conn, bytes } => self.write(conn, WriteCmd::Bulk(bytes)),
+                Io::Close { conn } => {
+                    if let Some(c) = self.conns.remove(&conn) {
+                        c.reader.abort();
+                        // Dropping the sender lets the writer flush, then shut down.
+                    }
+                    let now = self.now();
+                    self.node.borrow_mut().on_client_closed(now, conn);
+                }
+                Io::Connect { link, host, port } => self.connect(link, host, port),
+                Io::SendMaster { link, bytes } => {
+                    if let Some((l, c)) = &self.master_link {
+                        if *l == link {
+                            let _ = c.tx.send(WriteCmd::Data(bytes));
+                        }
+                    }
+                }
+                Io::CloseMaster { link } => {
+                    if self.master_link.as_ref().is_some_and(|(l, _)| *l == link) {
+                        if let Some((_, c)) = self.master_link.take() {
+                            c.reader.abort();
+                        }
+                    }
+                }
+                Io::Snapshot { id } => {
+                    let tx = self.tx.clone();
+                    let delay = self.cfg.snapshot_delay_ms;
+                    tokio::task::spawn_local(async move {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        let _ = tx.send(Ev::SnapshotDone(id));
+                    });
+                }
+                Io::Persist { payload } => {
+                    if let Err(e) = self.transport.persist(&payload) {
+                        tracing::warn!(%e, "persisting the rdb failed");
+                    }
+                }
+                Io::Shutdown => stop = true,
+            }
+        }
+        stop
+    }
+
+    fn write(&mut self, conn: ConnId, cmd: WriteCmd) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.tx.send(cmd);
+        }
+    }
+
+    fn connect(&mut self, link: u64, host: String, port: u16) {
+        let tx = self.tx.clone();
+        let fut = self.transport.connect(host, port);
+        tokio::task::spawn_local(async move {
+            let res = tokio::time::timeout(Duration::from_secs(5), fut).await;
+            let ev = match res {
+                Ok(Ok((r, w))) => Ev::MasterConnected(link, r, w),
+                Ok(Err(e)) => {
+                    debug!(link, %e, "connect failed");
+                    Ev::Master(replica::Event::ConnectFailed { link })
+                }
+                Err(_) => Ev::Master(replica::Event::ConnectFailed { link }),
+            };
+            let _ = tx.send(ev);
+        });
+    }
+
+    fn schedule_wakeup(&mut self) {
+        let next = self.node.borrow().master.next_wakeup();
+        let Some(at) = next else { return };
+        if self.wakeup_at.is_some_and(|w| w <= at) {
+            return;
+        }
+        self.wakeup_at = Some(at);
+        let delay = at.0.saturating_sub(self.now().0);
+        let tx = self.tx.clone();
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let _ = tx.send(Ev::Wakeup);
+        });
+    }
+}

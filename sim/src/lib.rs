@@ -1,0 +1,15 @@
+//! psync-sim: deterministic simulation of Redis replication under turmoil.
+//!
+//! Modules by role (STYLE §1): `world` (turmoil hosts, transport, simulated disk),
+//! `nemesis` (fault schedules), `workload` (clients), `oracle` (checkers), `trace`
+//! (timeline, hash, Chrome JSON), `run` (one run), `scenarios` (named runs and swarm).
+
+pub mod nemesis;
+pub mod oracle;
+pub mod run;
+pub mod scenarios;
+pub mod trace;
+pub mod workload;
+pub mod world;
+
+pub use run::{run, run_with_trace, Coverage, RunReport, RunSpec};

@@ -1,0 +1,195 @@
+//! The nemesis: every fault is a value in a schedule that can be printed, replayed and
+//! shrunk. Swarm mode draws, per seed, which fault kinds are on and how often.
+//!
+//! Owns: fault kinds, schedule generation from a seed. Must never: draw from any RNG but
+//! its own derived stream, or decide anything at run time that is not in the schedule.
+
+use std::fmt;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::world::derive_seed;
+
+/// One fault. Node indices refer to the topology (`n0` is the initial master).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// Full partition between two nodes (both directions).
+    Partition { a: usize, b: usize },
+    /// Only `from → to` is cut.
+    PartitionOneway { from: usize, to: usize },
+    /// Repairs a partition.
+    Heal { a: usize, b: usize },
+    /// Holds all messages on a link (delivered on release).
+    Hold { a: usize, b: usize },
+    Release { a: usize, b: usize },
+    /// Sets a fixed latency on a link.
+    Latency { a: usize, b: usize, ms: u64 },
+    /// The node crashes (unsynced disk writes are lost).
+    Crash { node: usize },
+    /// A crashed node starts again from its snapshot and config.
+    Restart { node: usize },
+    /// `SAVE` on a node (so a later restart has a snapshot with repl aux fields).
+    Save { node: usize },
+    /// Sentinel-style failover: promote `to`, repoint every other live node at it.
+    Failover { to: usize },
+    /// The replica drops its master link (`CLIENT KILL TYPE master`).
+    KillLink { node: usize },
+    /// `CONFIG SET repl-backlog-size` at run time.
+    BacklogResize { node: usize, size: u64 },
+}
+
+impl FaultKind {
+    /// A short name for coverage tables.
+    pub fn label(&self) -> &'static str {
+        match self {
+            FaultKind::Partition { .. } => "partition",
+            FaultKind::PartitionOneway { .. } => "partition-oneway",
+            FaultKind::Heal { .. } => "heal",
+            FaultKind::Hold { .. } => "hold",
+            FaultKind::Release { .. } => "release",
+            FaultKind::Latency { .. } => "latency",
+            FaultKind::Crash { .. } => "crash",
+            FaultKind::Restart { .. } => "restart",
+            FaultKind::Save { .. } => "save",
+            FaultKind::Failover { .. } => "failover",
+            FaultKind::KillLink { .. } => "kill-link",
+            FaultKind::BacklogResize { .. } => "backlog-resize",
+        }
+    }
+}
+
+/// A fault at a simulated time (ms since the run started).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub at_ms: u64,
+    pub kind: FaultKind,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t={}ms {:?}", self.at_ms, self.kind)
+    }
+}
+
+/// Which fault families a swarm run enables, and how often they strike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Swarm {
+    pub partitions: bool,
+    pub holds: bool,
+    pub latency: bool,
+    pub crashes: bool,
+    pub failovers: bool,
+    pub kill_links: bool,
+    pub resizes: bool,
+    /// Mean ms between fault episodes.
+    pub mean_gap_ms: u64,
+}
+
+impl Swarm {
+    /// Draws the swarm configuration of a seed: each family on with probability 1/2
+    /// (at least one on), and a rate.
+    pub fn draw(seed: u64) -> Swarm {
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "swarm"));
+        let mut s = Swarm {
+            partitions: rng.gen_bool(0.5),
+            holds: rng.gen_bool(0.3),
+            latency: rng.gen_bool(0.3),
+            crashes: rng.gen_bool(0.5),
+            failovers: rng.gen_bool(0.5),
+            kill_links: rng.gen_bool(0.5),
+            resizes: rng.gen_bool(0.3),
+            mean_gap_ms: rng.gen_range(500..3000),
+        };
+        if !(s.partitions || s.holds || s.latency || s.crashes || s.failovers || s.kill_links || s.resizes) {
+            s.kill_links = true;
+        }
+        s
+    }
+
+    /// The enabled families' labels.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for (on, name) in [
+            (self.partitions, "partitions"),
+            (self.holds, "holds"),
+            (self.latency, "latency"),
+            (self.crashes, "crashes"),
+            (self.failovers, "failovers"),
+            (self.kill_links, "kill-links"),
+            (self.resizes, "resizes"),
+        ] {
+            if on {
+                v.push(name);
+            }
+        }
+        v
+    }
+}
+
+/// Generates a fault schedule over `[start_ms, end_ms)` for `nodes` nodes. Every episode
+/// that breaks something also schedules its repair before `end_ms`, so the liveness
+/// phase starts from a healed world (the run also heals everything at `end_ms`).
+pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end_ms: u64) -> Vec<Fault> {
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "nemesis"));
+    let mut families = Vec::new();
+    for (on, f) in [
+        (swarm.partitions, 0u8),
+        (swarm.holds, 1),
+        (swarm.latency, 2),
+        (swarm.crashes, 3),
+        (swarm.failovers, 4),
+        (swarm.kill_links, 5),
+        (swarm.resizes, 6),
+    ] {
+        if on {
+            families.push(f);
+        }
+    }
+    let mut out = Vec::new();
+    let mut t = start_ms + rng.gen_range(0..swarm.mean_gap_ms.max(1));
+    while t < end_ms && !families.is_empty() {
+        let fam = families[rng.gen_range(0..families.len())];
+        let a = rng.gen_range(0..nodes);
+        let b = (a + rng.gen_range(1..nodes.max(2))) % nodes.max(1);
+        let dur = rng.gen_range(200..4000u64);
+        let until = (t + dur).min(end_ms.saturating_sub(1));
+        match fam {
+            0 if nodes > 1 => {
+                if rng.gen_bool(0.3) {
+                    out.push(Fault { at_ms: t, kind: FaultKind::PartitionOneway { from: a, to: b } });
+                } else {
+                    out.push(Fault { at_ms: t, kind: FaultKind::Partition { a, b } });
+                }
+                out.push(Fault { at_ms: until, kind: FaultKind::Heal { a, b } });
+            }
+            1 if nodes > 1 => {
+                out.push(Fault { at_ms: t, kind: FaultKind::Hold { a, b } });
+                out.push(Fault { at_ms: until.min(t + 1500), kind: FaultKind::Release { a, b } });
+            }
+            2 if nodes > 1 => {
+                out.push(Fault { at_ms: t, kind: FaultKind::Latency { a, b, ms: rng.gen_range(1..200) } });
+                out.push(Fault { at_ms: until, kind: FaultKind::Latency { a, b, ms: 1 } });
+            }
+            3 => {
+                if rng.gen_bool(0.5) {
+                    out.push(Fault { at_ms: t, kind: FaultKind::Save { node: a } });
+                }
+                out.push(Fault { at_ms: t + 1, kind: FaultKind::Crash { node: a } });
+                out.push(Fault { at_ms: until.max(t + 2), kind: FaultKind::Restart { node: a } });
+            }
+            4 => out.push(Fault { at_ms: t, kind: FaultKind::Failover { to: a } }),
+            5 => out.push(Fault { at_ms: t, kind: FaultKind::KillLink { node: a } }),
+            6 => {
+                let size = [16 * 1024, 32 * 1024, 1024 * 1024][rng.gen_range(0..3)];
+                out.push(Fault { at_ms: t, kind: FaultKind::BacklogResize { node: a, size } });
+            }
+            _ => {}
+        }
+        t += rng.gen_range(swarm.mean_gap_ms / 2..swarm.mean_gap_ms * 3 / 2 + 1);
+    }
+    out.sort_by_key(|f| f.at_ms);
+    out
+}

@@ -1,0 +1,305 @@
+//! Oracles, checked in every run: offsets (I1, I19-style monotonicity), prefix
+//! consistency by dataset digests keyed by `(replid, offset)` (I3), the PSYNC decision
+//! against a plain reference model (R23, I4), backlog bounds (I5, I6), WAIT promises,
+//! and convergence (I2) in the liveness phase.
+//!
+//! Owns: judging. Must never: influence the run (it only reads), or hide a violation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use master::{Observation as MObs, PsyncDecision, PsyncState};
+use proto::ReplId;
+use replica::ReplState;
+use serde::Serialize;
+
+/// What the harness reads off one node between two simulation steps.
+#[derive(Debug, Clone)]
+pub struct NodeView {
+    pub idx: usize,
+    pub boot: u64,
+    pub replid: ReplId,
+    pub offset: u64,
+    /// `(first_byte, histlen, size, block_cap)`.
+    pub backlog: Option<(u64, u64, u64, u64)>,
+    pub top_level: bool,
+    pub repl_state: ReplState,
+    /// Replicas this node sees ONLINE.
+    pub online_replicas: usize,
+    /// Computed only when `(replid, offset)` moved.
+    pub digest: Option<[u8; 20]>,
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct Violation {
+    pub t_ms: u64,
+    pub oracle: &'static str,
+    pub node: Option<usize>,
+    pub message: String,
+}
+
+/// The reference PSYNC model: R23 written as plainly as possible, independently of the
+/// master core's `psync::decide`.
+pub fn model_accepts(st: &PsyncState, id: &[u8], off: i64) -> bool {
+    if id == b"?" || id.first() == Some(&b'?') {
+        return false;
+    }
+    let same = |r: &ReplId| r.0.eq_ignore_ascii_case(id);
+    let history = same(&st.replid) || (same(&st.replid2) && off <= st.second_replid_offset);
+    match st.backlog {
+        None => false,
+        Some((first, histlen)) => history && off >= first as i64 && off <= (first + histlen) as i64,
+    }
+}
+
+/// A write WAIT promised was on `acked` replicas.
+#[derive(Debug, Clone)]
+struct Promise {
+    t_ms: u64,
+    node: usize,
+    replid: ReplId,
+    offset: u64,
+}
+
+/// All oracles' state.
+#[derive(Debug, Default)]
+pub struct Oracle {
+    /// `(replid, offset)` → (first node that reported it, its digest).
+    history: BTreeMap<(ReplId, u64), (usize, [u8; 20])>,
+    gen_max: BTreeMap<ReplId, u64>,
+    last: BTreeMap<usize, (u64, ReplId, u64)>,
+    /// Nodes that loaded a full sync since the last check (offset may move anywhere).
+    resynced: BTreeSet<usize>,
+    /// History links: new id → (old id, last valid offset of old id).
+    links: BTreeMap<ReplId, (ReplId, u64)>,
+    promises: Vec<Promise>,
+    /// Times at which history could legitimately be lost (failover, master restart).
+    loss_events: Vec<u64>,
+    pub violations: Vec<Violation>,
+    pub checks: Checks,
+    pub converged_at: Option<u64>,
+}
+
+/// How much each oracle checked (a run that checks nothing proves nothing).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Checks {
+    pub prefix: u64,
+    pub offsets: u64,
+    pub psync: u64,
+    pub continue_bytes: u64,
+    pub backlog: u64,
+    pub wait: u64,
+    pub expected_losses: u64,
+    pub survived_waits: u64,
+}
+
+impl Oracle {
+    fn violate(&mut self, t_ms: u64, oracle: &'static str, node: Option<usize>, message: String) {
+        self.violations.push(Violation { t_ms, oracle, node, message });
+    }
+
+    /// Marks a time after which acknowledged writes may be lost (reported, not hidden).
+    pub fn loss_event(&mut self, t_ms: u64) {
+        self.loss_events.push(t_ms);
+    }
+
+    /// A node restarted: its offset history starts again.
+    pub fn node_restarted(&mut self, idx: usize) {
+        self.last.remove(&idx);
+    }
+
+    /// Feeds a master-core observation of node `idx`.
+    pub fn master_obs(&mut self, t_ms: u64, idx: usize, view: Option<&NodeView>, o: &MObs) {
+        match o {
+            MObs::Psync { id, offset, state, decision, continued, master_repl_offset, .. } => {
+                self.checks.psync += 1;
+                let model = model_accepts(state, id, *offset);
+                let real = *decision == PsyncDecision::Continue;
+                if model != real {
+                    let msg = format!(
+                        "PSYNC {} {} decided {:?} but the model says {} (state {:?})",
+                        String::from_utf8_lossy(id),
+                        offset,
+                        decision,
+                        if model { "CONTINUE" } else { "FULLRESYNC" },
+                        state
+                    );
+                    self.violate(t_ms, "psync", Some(idx), msg);
+                }
+                if let (true, Some(bytes)) = (real, continued) {
+                    self.checks.continue_bytes += 1;
+                    let want = master_repl_offset + 1 - *offset as u64;
+                    if bytes.len() as u64 != want {
+                        let msg = format!("I4: CONTINUE at {offset} sent {} bytes, expected {want}", bytes.len());
+                        self.violate(t_ms, "psync", Some(idx), msg);
+                    }
+                }
+            }
+            MObs::ReplidChanged { replid, replid2, second_replid_offset, why } => {
+                if *second_replid_offset > 0 && (*why == "promotion" || *why == "continue-new-id" || *why == "restart-as-master") {
+                    self.links.insert(*replid, (*replid2, (*second_replid_offset - 1) as u64));
+                }
+                if *why == "promotion" || *why == "restart-as-master" {
+                    self.loss_event(t_ms);
+                }
+                if *why == "full-sync-loaded" {
+                    self.resynced.insert(idx);
+                }
+            }
+            MObs::WaitReply { offset, acked, .. } => {
+                self.checks.wait += 1;
+                if let Some(v) = view {
+                    if *acked >= 1 {
+                        self.promises.push(Promise { t_ms, node: idx, replid: v.replid, offset: *offset });
+                    }
+                }
+                let _ = acked;
+            }
+            MObs::SlaveState { .. } => {}
+        }
+    }
+
+    /// WAIT promises against the replicas' offsets right now.
+    pub fn check_wait(&mut self, t_ms: u64, idx: usize, offset: u64, acked: u64, views: &[NodeView]) {
+        let Some(m) = views.iter().find(|v| v.idx == idx) else { return };
+        let have = views
+            .iter()
+            .filter(|v| v.idx != idx && v.replid == m.replid && v.offset >= offset)
+            .count() as u64;
+        if have < acked {
+            let msg = format!("WAIT promised {acked} replicas at offset {offset}, only {have} have it");
+            self.violate(t_ms, "wait", Some(idx), msg);
+        }
+    }
+
+    /// Per-step checks over every live node.
+    pub fn observe(&mut self, t_ms: u64, views: &[NodeView]) {
+        // Generators (top-level masters with a backlog) first: they define history.
+        for v in views.iter().filter(|v| v.top_level && v.backlog.is_some()) {
+            let e = self.gen_max.entry(v.replid).or_insert(0);
+            *e = (*e).max(v.offset);
+        }
+        for v in views {
+            self.check_backlog(t_ms, v);
+            self.check_offsets(t_ms, v);
+            self.check_prefix(t_ms, v);
+        }
+    }
+
+    fn check_backlog(&mut self, t_ms: u64, v: &NodeView) {
+        let Some((first, histlen, size, block)) = v.backlog else { return };
+        self.checks.backlog += 1;
+        if first + histlen != v.offset + 1 {
+            let msg = format!("I5: first_byte {first} + histlen {histlen} != offset {} + 1", v.offset);
+            self.violate(t_ms, "backlog", Some(v.idx), msg);
+        }
+        if histlen > size + block {
+            let msg = format!("I6: histlen {histlen} > size {size} + block {block}");
+            self.violate(t_ms, "backlog", Some(v.idx), msg);
+        }
+    }
+
+    fn check_offsets(&mut self, t_ms: u64, v: &NodeView) {
+        if v.backlog.is_none() {
+            return; // R5: without a backlog the offset is not a stream position.
+        }
+        self.checks.offsets += 1;
+        if !v.top_level {
+            let max = self.gen_max.get(&v.replid).copied();
+            if let Some(max) = max {
+                if v.offset > max {
+                    let msg = format!("I1: offset {} under {} exceeds every master's ({max})", v.offset, v.replid);
+                    self.violate(t_ms, "offset", Some(v.idx), msg);
+                }
+            }
+        }
+        let resynced = self.resynced.remove(&v.idx);
+        if let Some((boot, id, off)) = self.last.insert(v.idx, (v.boot, v.replid, v.offset)) {
+            if boot == v.boot && id == v.replid && v.offset < off && !resynced {
+                let msg = format!("offset went backwards under {id}: {off} -> {}", v.offset);
+                self.violate(t_ms, "offset", Some(v.idx), msg);
+            }
+        }
+    }
+
+    fn check_prefix(&mut self, t_ms: u64, v: &NodeView) {
+        let Some(d) = v.digest else { return };
+        if v.backlog.is_none() {
+            return;
+        }
+        match self.history.get(&(v.replid, v.offset)) {
+            None => {
+                self.history.insert((v.replid, v.offset), (v.idx, d));
+            }
+            Some((other, od)) => {
+                self.checks.prefix += 1;
+                if *od != d {
+                    let msg = format!(
+                        "I3: dataset at ({}, {}) differs from n{other}'s: {} vs {}",
+                        v.replid,
+                        v.offset,
+                        hex::encode(d),
+                        hex::encode(od)
+                    );
+                    self.violate(t_ms, "prefix", Some(v.idx), msg);
+                }
+            }
+        }
+    }
+
+    /// Liveness phase: converged when every node is up, one top-level master, every other
+    /// node CONNECTED and ONLINE at the master, all with one replid, offset and digest.
+    pub fn check_converged(&mut self, t_ms: u64, views: &[NodeView], digests: &[[u8; 20]], nodes: usize) -> bool {
+        if self.converged_at.is_some() {
+            return true;
+        }
+        let ok = views.len() == nodes
+            && views.iter().filter(|v| v.top_level).count() == 1
+            && views.iter().all(|v| v.top_level || v.repl_state == ReplState::Connected)
+            && views.iter().map(|v| v.online_replicas).sum::<usize>() == nodes - 1
+            && views.windows(2).all(|w| w[0].replid == w[1].replid && w[0].offset == w[1].offset)
+            && digests.windows(2).all(|w| w[0] == w[1]);
+        if ok {
+            self.converged_at = Some(t_ms);
+        }
+        ok
+    }
+
+    /// Whether `(id, off)` is part of the history named `fin` at `fin_off`.
+    fn survives(&self, id: ReplId, off: u64, fin: ReplId, fin_off: u64) -> bool {
+        let (mut cur, mut limit) = (fin, fin_off);
+        for _ in 0..=self.links.len() {
+            if cur == id {
+                return off <= limit;
+            }
+            match self.links.get(&cur) {
+                Some((old, upto)) => {
+                    limit = limit.min(*upto);
+                    cur = *old;
+                }
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// End of run: WAIT-acknowledged writes must be in the final history, unless a
+    /// failover or master restart after them makes the loss expected (reported).
+    pub fn finish_waits(&mut self, t_ms: u64, final_view: Option<&NodeView>) {
+        let Some(f) = final_view else { return };
+        let promises = std::mem::take(&mut self.promises);
+        for p in promises {
+            if self.survives(p.replid, p.offset, f.replid, f.offset) {
+                self.checks.survived_waits += 1;
+            } else if self.loss_events.iter().any(|t| *t >= p.t_ms) {
+                self.checks.expected_losses += 1;
+            } else {
+                let msg = format!(
+                    "write acknowledged by WAIT at ({}, {}) on n{} was lost with no failover after it",
+                    p.replid, p.offset, p.node
+                );
+                self.violate(t_ms, "wait", Some(p.node), msg);
+            }
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! One simulation run: build the world from a [`RunSpec`], play the fault schedule in a
+//! fault phase, heal everything, then require convergence in a liveness phase, with every
+//! oracle watching between simulation steps.
+//!
+//! Owns: the step loop and the mapping of schedule values to turmoil/node operations.
+//! Must never: read the wall clock or draw randomness outside the seed-derived streams.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+use node::Note;
+use proto::ReplId;
+use serde::Serialize;
+
+use crate::nemesis::{Fault, FaultKind, Swarm};
+use crate::oracle::{NodeView, Oracle, Violation};
+use crate::trace::{Kind, Trace};
+use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
+use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots, PORT};
+
+/// Everything that defines a run. Two runs of equal specs are identical.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub seed: u64,
+    pub scenario: String,
+    /// `topology[i]` = the node `i` replicates from (`None` for the initial master).
+    pub topology: Vec<Option<usize>>,
+    pub nodes: Vec<NodeSpec>,
+    pub fault_ms: u64,
+    pub liveness_ms: u64,
+    pub faults: Vec<Fault>,
+    pub workload: WorkloadSpec,
+    pub tick_ms: u64,
+    /// Link latency range (ms).
+    pub latency_ms: (u64, u64),
+    pub swarm: Option<Swarm>,
+    /// Stop as soon as the liveness phase converged.
+    pub stop_when_converged: bool,
+}
+
+impl RunSpec {
+    /// A star: `n0` master, `replicas` replicas of it.
+    pub fn star(seed: u64, scenario: &str, replicas: usize) -> RunSpec {
+        let mut topology = vec![None];
+        topology.extend(std::iter::repeat_n(Some(0), replicas));
+        let nodes = (0..=replicas).map(|i| NodeSpec::new(&format!("n{i}"))).collect();
+        RunSpec {
+            seed,
+            scenario: scenario.to_string(),
+            topology,
+            nodes,
+            fault_ms: 10_000,
+            liveness_ms: 30_000,
+            faults: Vec::new(),
+            workload: WorkloadSpec::default(),
+            tick_ms: 1,
+            latency_ms: (1, 5),
+            swarm: None,
+            stop_when_converged: true,
+        }
+    }
+}
+
+/// What a run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub seed: u64,
+    pub scenario: String,
+    pub violations: Vec<Violation>,
+    pub trace_hash: String,
+    pub sim_ms: u64,
+    pub converged_at_ms: Option<u64>,
+    pub faults: Vec<(String, bool)>,
+    pub coverage: Coverage,
+    pub checks: crate::oracle::Checks,
+    pub stats: Stats,
+    /// Per node: (sync_full, sync_partial_ok, sync_partial_err) at the end.
+    pub counters: Vec<(u64, u64, u64)>,
+    pub swarm: Option<Vec<&'static str>>,
+}
+
+/// What a run (or a sweep) reached.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Coverage {
+    pub repl_states: BTreeSet<u8>,
+    pub slave_states: BTreeSet<u8>,
+    pub psync: BTreeSet<&'static str>,
+    pub faults: BTreeSet<&'static str>,
+}
+
+impl Coverage {
+    /// Adds another run's coverage.
+    pub fn merge(&mut self, o: &Coverage) {
+        self.repl_states.extend(&o.repl_states);
+        self.slave_states.extend(&o.slave_states);
+        self.psync.extend(&o.psync);
+        self.faults.extend(&o.faults);
+    }
+}
+
+struct Harness {
+    slots: Slots,
+    shared: Rc<Shared>,
+    oracle: Oracle,
+    trace: Trace,
+    coverage: Coverage,
+    /// (boot, replid, offset) at which each node's digest was last computed, and when.
+    digested: BTreeMap<usize, (u64, ReplId, u64, u64)>,
+    partitioned: BTreeSet<(usize, usize)>,
+    held: BTreeSet<(usize, usize)>,
+    names: Vec<String>,
+}
+
+/// Runs one simulation.
+pub fn run(spec: &RunSpec) -> RunReport {
+    run_with_trace(spec).0
+}
+
+/// Runs one simulation and also returns its full trace.
+pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
+    let total_ms = spec.fault_ms + spec.liveness_ms;
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(Duration::from_millis(total_ms + 60_000))
+        .tick_duration(Duration::from_millis(spec.tick_ms))
+        .min_message_latency(Duration::from_millis(spec.latency_ms.0))
+        .max_message_latency(Duration::from_millis(spec.latency_ms.1))
+        .rng_seed(derive_seed(spec.seed, "turmoil"))
+        .build();
+    let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
+    let slots: Slots = Rc::new(std::cell::RefCell::new(
+        spec.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| NodeSlot {
+                spec: n.clone(),
+                handle: None,
+                replicaof: spec.topology[i].map(|p| names[p].clone()),
+                boots: 0,
+                up: false,
+            })
+            .collect(),
+    ));
+    for i in 0..spec.nodes.len() {
+        add_node_host(&mut sim, &slots, i, spec.seed);
+    }
+    let shared = Rc::new(Shared::default());
+    *shared.names.borrow_mut() = names.clone();
+    shared.current_master.set(spec.topology.iter().position(Option::is_none).unwrap_or(0));
+    for w in 0..spec.workload.writers {
+        let (sh, wl, seed) = (shared.clone(), spec.workload.clone(), spec.seed);
+        sim.client(format!("writer{w}"), async move { writer(sh, wl, seed, w).await });
+    }
+    for r in 0..spec.workload.readers {
+        let (sh, wl, seed) = (shared.clone(), spec.workload.clone(), spec.seed);
+        sim.client(format!("reader{r}"), async move { reader(sh, wl, seed, r).await });
+    }
+    let mut h = Harness {
+        slots,
+        shared,
+        oracle: Oracle::default(),
+        trace: Trace::default(),
+        coverage: Coverage::default(),
+        digested: BTreeMap::new(),
+        partitioned: BTreeSet::new(),
+        held: BTreeSet::new(),
+        names,
+    };
+    let mut fired = vec![false; spec.faults.len()];
+    let mut next = 0;
+    let mut healed = false;
+    let mut now_ms = 0;
+    while now_ms < total_ms {
+        while next < spec.faults.len() && spec.faults[next].at_ms <= now_ms {
+            fired[next] = h.apply(&mut sim, now_ms, &spec.faults[next]);
+            next += 1;
+        }
+        if !healed && now_ms >= spec.fault_ms {
+            healed = true;
+            h.heal_all(&mut sim, now_ms);
+        }
+        if let Err(e) = sim.step() {
+            h.oracle.violations.push(Violation { t_ms: now_ms, oracle: "host", node: None, message: e.to_string() });
+            break;
+        }
+        now_ms = sim.elapsed().as_millis() as u64;
+        let views = h.collect(now_ms);
+        h.oracle.observe(now_ms, &views);
+        if healed && h.check_converged(now_ms, &views) && spec.stop_when_converged {
+            break;
+        }
+    }
+    if h.oracle.converged_at.is_none() {
+        let state = h.describe();
+        h.oracle.violations.push(Violation {
+            t_ms: now_ms,
+            oracle: "liveness",
+            node: None,
+            message: format!("no convergence within {} ms of healing: {state}", spec.liveness_ms),
+        });
+    }
+    let final_views = h.collect(now_ms);
+    let master = final_views.iter().find(|v| v.top_level).cloned();
+    h.oracle.finish_waits(now_ms, master.as_ref());
+    for v in &h.oracle.violations {
+        h.trace.push(v.t_ms, v.node, Kind::Violation, format!("VIOLATION [{}] {}", v.oracle, v.message));
+    }
+    let counters = h.counters();
+    let report = RunReport {
+        seed: spec.seed,
+        scenario: spec.scenario.clone(),
+        violations: h.oracle.violations.clone(),
+        trace_hash: h.trace.hash(),
+        sim_ms: now_ms,
+        converged_at_ms: h.oracle.converged_at,
+        faults: spec.faults.iter().zip(&fired).map(|(f, b)| (f.to_string(), *b)).collect(),
+        coverage: h.coverage.clone(),
+        checks: h.oracle.checks.clone(),
+        stats: h.shared.stats.borrow().clone(),
+        counters,
+        swarm: spec.swarm.as_ref().map(Swarm::enabled),
+    };
+    (report, h.trace)
+}
+
+impl Harness {
+    fn handle(&self, i: usize) -> Option<node::Handle<crate::world::NodeRng>> {
+        let s = self.slots.borrow();
+        if s[i].up {
+            s[i].handle.clone()
+        } else {
+            None
+        }
+    }
+
+    fn pair(a: usize, b: usize) -> (usize, usize) {
+        (a.min(b), a.max(b))
+    }
+
+    /// Applies one fault; returns whether it had an effect ("fired").
+    fn apply(&mut self, sim: &mut turmoil::Sim<'_>, t: u64, f: &Fault) -> bool {
+        let n = |i: usize| self.names[i].clone();
+        let fired = match f.kind {
+            FaultKind::Partition { a, b } => {
+                sim.partition(n(a).as_str(), n(b).as_str());
+                self.partitioned.insert(Self::pair(a, b))
+            }
+            FaultKind::PartitionOneway { from, to } => {
+                sim.partition_oneway(n(from).as_str(), n(to).as_str());
+                self.partitioned.insert(Self::pair(from, to))
+            }
+            FaultKind::Heal { a, b } => {
+                sim.repair(n(a).as_str(), n(b).as_str());
+                self.partitioned.remove(&Self::pair(a, b))
+            }
+            FaultKind::Hold { a, b } => {
+                sim.hold(n(a).as_str(), n(b).as_str());
+                self.held.insert(Self::pair(a, b))
+            }
+            FaultKind::Release { a, b } => {
+                sim.release(n(a).as_str(), n(b).as_str());
+                self.held.remove(&Self::pair(a, b))
+            }
+            FaultKind::Latency { a, b, ms } => {
+                sim.set_link_latency(n(a).as_str(), n(b).as_str(), Duration::from_millis(ms));
+                true
+            }
+            FaultKind::Crash { node } => self.crash(sim, t, node),
+            FaultKind::Restart { node } => {
+                let down = !self.slots.borrow()[node].up;
+                if down {
+                    self.oracle.node_restarted(node);
+                    sim.bounce(n(node).as_str());
+                }
+                down
+            }
+            FaultKind::Save { node } => self.control(node, |nd, now| nd.save(now)),
+            FaultKind::Failover { to } => self.failover(t, to),
+            FaultKind::KillLink { node } => {
+                let is_replica = self.slots.borrow()[node].replicaof.is_some();
+                is_replica && self.control(node, |nd, now| nd.kill_master_link(now))
+            }
+            FaultKind::BacklogResize { node, size } => self.control(node, move |nd, _| nd.master.set_backlog_size(size)),
+        };
+        self.coverage.faults.insert(f.kind.label());
+        let mark = if fired { "" } else { " (no effect)" };
+        self.trace.push(t, None, Kind::Fault, format!("fault {:?}{mark}", f.kind));
+        fired
+    }
+
+    fn control(&self, i: usize, f: impl FnOnce(&mut node::Node<crate::world::NodeRng>, proto::Millis) + 'static) -> bool {
+        match self.handle(i) {
+            Some(h) => {
+                h.control(f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn crash(&mut self, sim: &mut turmoil::Sim<'_>, t: u64, node: usize) -> bool {
+        let up = self.slots.borrow()[node].up;
+        if up {
+            sim.crash(self.names[node].as_str());
+            let mut s = self.slots.borrow_mut();
+            s[node].up = false;
+            s[node].handle = None;
+            if self.shared.current_master.get() == node {
+                self.oracle.loss_event(t);
+            }
+        }
+        up
+    }
+
+    /// Sentinel-style failover: promote `to`, repoint every other node at it.
+    fn failover(&mut self, t: u64, to: usize) -> bool {
+        if self.shared.current_master.get() == to || self.handle(to).is_none() {
+            return false;
+        }
+        self.control(to, |nd, now| nd.replicaof_no_one(now));
+        let target = self.names[to].clone();
+        for i in 0..self.names.len() {
+            let mut s = self.slots.borrow_mut();
+            s[i].replicaof = (i != to).then(|| target.clone());
+            drop(s);
+            if i != to {
+                let host = target.clone();
+                self.control(i, move |nd, now| {
+                    nd.replicaof(now, host, PORT);
+                });
+            }
+        }
+        self.shared.current_master.set(to);
+        self.oracle.loss_event(t);
+        true
+    }
+
+    /// End of the fault phase: repair every link, restart crashed nodes, make sure every
+    /// node follows the current master, stop the writers.
+    fn heal_all(&mut self, sim: &mut turmoil::Sim<'_>, t: u64) {
+        let n = self.names.len();
+        for a in 0..n {
+            for b in 0..n {
+                if a != b {
+                    sim.repair(self.names[a].as_str(), self.names[b].as_str());
+                    sim.release(self.names[a].as_str(), self.names[b].as_str());
+                    sim.set_link_latency(self.names[a].as_str(), self.names[b].as_str(), Duration::from_millis(2));
+                }
+            }
+        }
+        self.partitioned.clear();
+        self.held.clear();
+        for i in 0..n {
+            if !self.slots.borrow()[i].up {
+                self.oracle.node_restarted(i);
+                sim.bounce(self.names[i].as_str());
+            }
+        }
+        self.shared.stop.set(true);
+        self.trace.push(t, None, Kind::Fault, "heal: all links repaired, writes stopped".into());
+    }
+
+    /// Drains notes into trace/oracles and reads every live node.
+    fn collect(&mut self, t: u64) -> Vec<NodeView> {
+        let mut views = Vec::new();
+        let mut notes_all = Vec::new();
+        for i in 0..self.names.len() {
+            let Some(h) = self.handle(i) else { continue };
+            let boot = self.slots.borrow()[i].boots;
+            let mut nd = h.node.borrow_mut();
+            notes_all.push((i, nd.drain_notes()));
+            let replid = nd.master.replid();
+            let offset = nd.master.master_repl_offset();
+            let due = match self.digested.get(&i) {
+                Some((b, id, off, at)) => *b != boot || *id != replid || *off != offset || t >= at + 100,
+                None => true,
+            };
+            let digest = due.then(|| nd.keyspace.digest());
+            if due {
+                self.digested.insert(i, (boot, replid, offset, t));
+            }
+            let block = |size: u64| (size / 16).max(nd.master.config().backlog_block_min);
+            views.push(NodeView {
+                idx: i,
+                boot,
+                replid,
+                offset,
+                backlog: nd.master.backlog().map(|b| (b.first_byte_offset(), b.histlen(), b.size(), block(b.size()))),
+                top_level: nd.master_addr().is_none(),
+                repl_state: nd.replica.state(),
+                online_replicas: nd.master.replicas().filter(|r| r.state == master::SlaveState::Online).count(),
+                digest,
+            });
+        }
+        for (i, notes) in notes_all {
+            for note in notes {
+                self.note(t, i, note, &views);
+            }
+        }
+        views
+    }
+
+    fn note(&mut self, t: u64, i: usize, note: Note, views: &[NodeView]) {
+        match note {
+            Note::Master(o) => {
+                let view = views.iter().find(|v| v.idx == i);
+                self.oracle.master_obs(t, i, view, &o);
+                match &o {
+                    master::Observation::Psync { conn, id, offset, decision, .. } => {
+                        self.coverage.psync.insert(decision.label());
+                        let text = format!("psync {conn} {} {offset} -> {}", String::from_utf8_lossy(id), decision.label());
+                        self.trace.push(t, Some(i), Kind::Event, text);
+                    }
+                    master::Observation::SlaveState { conn, state } => {
+                        if let Some(s) = state {
+                            self.coverage.slave_states.insert(*s as u8);
+                        }
+                        let name = state.map(slave_name);
+                        self.trace.push(t, Some(i), Kind::SlaveState { conn: conn.0, state: name }, format!("slave {conn} -> {name:?}"));
+                    }
+                    master::Observation::ReplidChanged { replid, replid2, second_replid_offset, why } => {
+                        let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
+                        self.trace.push(t, Some(i), Kind::Event, text);
+                    }
+                    master::Observation::WaitReply { offset, acked, .. } => {
+                        self.oracle.check_wait(t, i, *offset, *acked, views);
+                        self.trace.push(t, Some(i), Kind::Event, format!("wait offset {offset} acked {acked}"));
+                    }
+                }
+            }
+            Note::Replica(o) => match o {
+                replica::Observation::State { to, .. } => {
+                    self.coverage.repl_states.insert(to as u8);
+                    self.trace.push(t, Some(i), Kind::ReplState(repl_name(to)), format!("repl_state -> {to:?}"));
+                }
+                other => self.trace.push(t, Some(i), Kind::Event, format!("{other:?}")),
+            },
+            Note::Write { .. } => {}
+            Note::DatasetReplaced { keys } => self.trace.push(t, Some(i), Kind::Event, format!("dataset replaced ({keys} keys)")),
+        }
+    }
+
+    fn check_converged(&mut self, t: u64, views: &[NodeView]) -> bool {
+        let digests: Vec<[u8; 20]> = views
+            .iter()
+            .filter_map(|v| self.handle(v.idx).map(|h| h.node.borrow().keyspace.digest()))
+            .collect();
+        let done = self.oracle.check_converged(t, views, &digests, self.names.len());
+        if done {
+            self.trace.push(t, None, Kind::Event, "converged".into());
+        }
+        done
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for i in 0..self.names.len() {
+            match self.handle(i) {
+                None => parts.push(format!("n{i}: down")),
+                Some(h) => {
+                    let nd = h.node.borrow();
+                    parts.push(format!(
+                        "n{i}: {:?} replid {} off {} digest {}",
+                        nd.replica.state(),
+                        nd.master.replid(),
+                        nd.master.master_repl_offset(),
+                        &nd.keyspace.digest_hex()[..8]
+                    ));
+                }
+            }
+        }
+        parts.join("; ")
+    }
+
+    fn counters(&self) -> Vec<(u64, u64, u64)> {
+        (0..self.names.len())
+            .map(|i| match self.handle(i) {
+                Some(h) => {
+                    let c = h.node.borrow().master.counters();
+                    (c.sync_full, c.sync_partial_ok, c.sync_partial_err)
+                }
+                None => (0, 0, 0),
+            })
+            .collect()
+    }
+}
+
+fn slave_name(s: master::SlaveState) -> &'static str {
+    match s {
+        master::SlaveState::WaitBgsaveStart => "WAIT_BGSAVE_START",
+        master::SlaveState::WaitBgsaveEnd => "WAIT_BGSAVE_END",
+        master::SlaveState::SendBulk => "SEND_BULK",
+        master::SlaveState::Online => "ONLINE",
+    }
+}
+
+fn repl_name(s: replica::ReplState) -> &'static str {
+    use replica::ReplState::*;
+    match s {
+        None => "NONE",
+        Connect => "CONNECT",
+        Connecting => "CONNECTING",
+        ReceivePong => "RECEIVE_PONG",
+        SendAuth => "SEND_AUTH",
+        ReceiveAuth => "RECEIVE_AUTH",
+        SendPort => "SEND_PORT",
+        ReceivePort => "RECEIVE_PORT",
+        SendIp => "SEND_IP",
+        ReceiveIp => "RECEIVE_IP",
+        SendCapa => "SEND_CAPA",
+        ReceiveCapa => "RECEIVE_CAPA",
+        SendPsync => "SEND_PSYNC",
+        ReceivePsync => "RECEIVE_PSYNC",
+        Transfer => "TRANSFER",
+        Connected => "CONNECTED",
+    }
+}

@@ -1,0 +1,104 @@
+//! Named scenarios and the swarm run of a seed. Each is a [`RunSpec`] value: a fixed
+//! topology, fixed nemesis steps (or the seed's swarm schedule) and the usual oracles.
+
+use crate::nemesis::{swarm_schedule, Fault, FaultKind, Swarm};
+use crate::run::RunSpec;
+use crate::world::derive_seed;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+fn at(at_ms: u64, kind: FaultKind) -> Fault {
+    Fault { at_ms, kind }
+}
+
+/// Names accepted by [`by_name`].
+pub const NAMES: &[&str] = &[
+    "swarm",
+    "full-sync-disk",
+    "full-sync-diskless",
+    "partial-after-partition",
+    "backlog-overrun",
+    "failover-clean",
+    "failover-divergent",
+    "chained-failover",
+    "replica-restart-psync2",
+    "master-restart",
+];
+
+/// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
+/// and rates, a 10 s fault phase and a liveness phase.
+pub fn swarm(seed: u64) -> RunSpec {
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "topology"));
+    let replicas = rng.gen_range(1..=3);
+    let mut spec = RunSpec::star(seed, "swarm", replicas);
+    if replicas >= 2 && rng.gen_bool(0.3) {
+        spec.topology[replicas] = Some(1); // a chained sub-replica
+    }
+    for n in &mut spec.nodes {
+        n.master.repl_diskless_sync = rng.gen_bool(0.5);
+        n.master.repl_backlog_size = [16 * 1024, 64 * 1024, 1024 * 1024][rng.gen_range(0..3)];
+        n.snapshot_delay_ms = rng.gen_range(10..500);
+    }
+    let s = Swarm::draw(seed);
+    spec.faults = swarm_schedule(seed, &s, replicas + 1, 500, spec.fault_ms);
+    spec.swarm = Some(s);
+    spec
+}
+
+/// A named scenario (or `None` for an unknown name).
+pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
+    let mut s = RunSpec::star(seed, name, 2);
+    s.fault_ms = 6_000;
+    match name {
+        "swarm" => return Some(swarm(seed)),
+        "full-sync-disk" => s.nodes.iter_mut().for_each(|n| n.master.repl_diskless_sync = false),
+        "full-sync-diskless" => s.nodes.iter_mut().for_each(|n| n.master.repl_diskless_sync = true),
+        "partial-after-partition" => {
+            s.faults = vec![at(2_000, FaultKind::Partition { a: 0, b: 1 }), at(3_000, FaultKind::Heal { a: 0, b: 1 })];
+            s.faults.push(at(3_500, FaultKind::KillLink { node: 2 }));
+        }
+        "backlog-overrun" => {
+            for n in &mut s.nodes {
+                n.master.repl_backlog_size = 16 * 1024;
+            }
+            s.workload.mean_gap_ms = 1;
+            s.faults = vec![at(1_000, FaultKind::Partition { a: 0, b: 1 }), at(4_500, FaultKind::Heal { a: 0, b: 1 })];
+        }
+        "failover-clean" => {
+            s.faults = vec![at(3_000, FaultKind::Failover { to: 1 })];
+        }
+        "failover-divergent" => {
+            // n0 keeps taking writes while cut off from the replicas; n1 is promoted.
+            s.faults = vec![
+                at(2_000, FaultKind::Partition { a: 0, b: 1 }),
+                at(2_000, FaultKind::Partition { a: 0, b: 2 }),
+                at(2_500, FaultKind::Failover { to: 1 }),
+                at(4_000, FaultKind::Heal { a: 0, b: 1 }),
+                at(4_000, FaultKind::Heal { a: 0, b: 2 }),
+            ];
+        }
+        "chained-failover" => {
+            s = RunSpec::star(seed, name, 3);
+            s.fault_ms = 6_000;
+            s.topology[3] = Some(1);
+            s.faults = vec![at(2_000, FaultKind::KillLink { node: 1 }), at(3_000, FaultKind::Failover { to: 2 })];
+        }
+        "replica-restart-psync2" => {
+            s.faults = vec![
+                at(2_000, FaultKind::Save { node: 1 }),
+                at(2_001, FaultKind::Crash { node: 1 }),
+                at(2_500, FaultKind::Restart { node: 1 }),
+            ];
+        }
+        "master-restart" => {
+            s.faults = vec![
+                at(2_000, FaultKind::Save { node: 0 }),
+                at(2_001, FaultKind::Crash { node: 0 }),
+                at(2_300, FaultKind::Restart { node: 0 }),
+            ];
+        }
+        _ => return None,
+    }
+    Some(s)
+}

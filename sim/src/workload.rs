@@ -1,0 +1,174 @@
+//! Workloads: writer clients issuing keyspace commands over the simulated network (across
+//! dbs, with expiries, optional WAIT) to whichever node is the master now, and readers on
+//! replicas.
+//!
+//! Owns: client traffic and its own RNG stream. Must never: decide anything from state
+//! outside the seed and the replies it reads.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use proto::{encode_command, Frame};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turmoil::net::TcpStream;
+
+use crate::world::{derive_seed, PORT};
+
+/// Workload parameters.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WorkloadSpec {
+    pub writers: usize,
+    pub readers: usize,
+    /// Mean ms between a writer's commands.
+    pub mean_gap_ms: u64,
+    pub keys: usize,
+    pub dbs: usize,
+    /// Probability that a write is followed by `WAIT 1 <ms>`.
+    pub wait_prob: f64,
+    /// Probability that a SET carries an expiry.
+    pub expire_prob: f64,
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        WorkloadSpec { writers: 1, readers: 1, mean_gap_ms: 20, keys: 24, dbs: 3, wait_prob: 0.05, expire_prob: 0.2 }
+    }
+}
+
+/// What the harness and the clients share.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Index of the node writers should talk to (moved by failovers).
+    pub current_master: Cell<usize>,
+    /// Set when the fault phase ends and writes must stop.
+    pub stop: Cell<bool>,
+    pub names: RefCell<Vec<String>>,
+    pub stats: RefCell<Stats>,
+}
+
+/// Client-side counts.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Stats {
+    pub commands: u64,
+    pub ok_writes: u64,
+    pub errors: u64,
+    pub reconnects: u64,
+    pub waits: u64,
+    pub reads: u64,
+}
+
+async fn roundtrip(s: &mut TcpStream, cmd: &[u8], buf: &mut Vec<u8>) -> Option<Frame> {
+    s.write_all(cmd).await.ok()?;
+    loop {
+        if let Ok(Some((f, n))) = Frame::decode(buf) {
+            buf.drain(..n);
+            return Some(f);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut chunk)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn write_command(rng: &mut ChaCha8Rng, spec: &WorkloadSpec, seq: u64) -> Vec<Bytes> {
+    let key = Bytes::from(format!("k{}", rng.gen_range(0..spec.keys)));
+    let val = Bytes::from(format!("v{seq}"));
+    let b = |s: &str| Bytes::from(s.to_string());
+    match rng.gen_range(0..10) {
+        0..=3 => {
+            let mut argv = vec![b("SET"), key, val];
+            if rng.gen_bool(spec.expire_prob) {
+                if rng.gen_bool(0.5) {
+                    argv.extend([b("EX"), Bytes::from(rng.gen_range(1..20u32).to_string())]);
+                } else {
+                    argv.extend([b("PX"), Bytes::from(rng.gen_range(100..20_000u32).to_string())]);
+                }
+            }
+            argv
+        }
+        4 | 5 => vec![b("INCR"), Bytes::from(format!("c{}", rng.gen_range(0..spec.keys)))],
+        6 => vec![b("DEL"), key],
+        7 => vec![b("APPEND"), key, val],
+        8 => vec![b("EXPIRE"), key, Bytes::from(rng.gen_range(1..10u32).to_string())],
+        _ => vec![b("PERSIST"), key],
+    }
+}
+
+/// A writer: follows `current_master`, reconnecting on errors and after failovers.
+pub async fn writer(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usize) -> turmoil::Result {
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, &format!("writer-{idx}")));
+    let mut seq = 0u64;
+    while !shared.stop.get() {
+        let target = shared.current_master.get();
+        let name = shared.names.borrow()[target].clone();
+        let conn = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect((name.as_str(), PORT))).await;
+        let Ok(Ok(mut s)) = conn else {
+            shared.stats.borrow_mut().reconnects += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let mut buf = Vec::new();
+        while !shared.stop.get() && shared.current_master.get() == target {
+            if rng.gen_bool(0.1) {
+                let db = rng.gen_range(0..spec.dbs.max(1));
+                if roundtrip(&mut s, &encode_command(&["SELECT", &db.to_string()]), &mut buf).await.is_none() {
+                    break;
+                }
+            }
+            seq += 1;
+            let argv = write_command(&mut rng, &spec, seq);
+            shared.stats.borrow_mut().commands += 1;
+            let Some(reply) = roundtrip(&mut s, &encode_command(&argv), &mut buf).await else { break };
+            match reply {
+                Frame::Error(_) => shared.stats.borrow_mut().errors += 1,
+                _ => shared.stats.borrow_mut().ok_writes += 1,
+            }
+            if rng.gen_bool(spec.wait_prob) {
+                let t = rng.gen_range(10..300u32).to_string();
+                shared.stats.borrow_mut().waits += 1;
+                if roundtrip(&mut s, &encode_command(&["WAIT", "1", &t]), &mut buf).await.is_none() {
+                    break;
+                }
+            }
+            let gap = rng.gen_range(0..spec.mean_gap_ms * 2 + 1);
+            tokio::time::sleep(Duration::from_millis(gap)).await;
+        }
+        shared.stats.borrow_mut().reconnects += 1;
+    }
+    Ok(())
+}
+
+/// A reader: GETs random keys from a random node (replicas serve reads).
+pub async fn reader(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usize) -> turmoil::Result {
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, &format!("reader-{idx}")));
+    while !shared.stop.get() {
+        let n = shared.names.borrow().len();
+        let name = shared.names.borrow()[rng.gen_range(0..n)].clone();
+        let conn = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect((name.as_str(), PORT))).await;
+        let Ok(Ok(mut s)) = conn else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut buf = Vec::new();
+        for _ in 0..rng.gen_range(5..50) {
+            if shared.stop.get() {
+                break;
+            }
+            let key = format!("k{}", rng.gen_range(0..spec.keys));
+            if roundtrip(&mut s, &encode_command(&["GET", &key]), &mut buf).await.is_none() {
+                break;
+            }
+            shared.stats.borrow_mut().reads += 1;
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(10..200))).await;
+        }
+    }
+    Ok(())
+}

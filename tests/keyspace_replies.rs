@@ -1,0 +1,739 @@
+//! Interop: `node::keyspace::Keyspace` answers a fixed corpus of ~190 commands
+//! byte-for-byte like a real redis-server 7.0, leaves the same `DEBUG DIGEST`, and
+//! propagates the same replication stream (read by a fake replica attached with PSYNC).
+//!
+//! Needs `redis-server` on PATH. Without it the test prints SKIPPED and passes, unless
+//! `CI=true`, where a missing server is a failure.
+
+use bytes::Bytes;
+use node::keyspace::{Keyspace, Origin, Propagated, Role};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Our side's clock. Fixed so the test itself is deterministic; the corpus avoids replies
+/// that depend on the absolute time (only relative TTLs, and absolute times far in the
+/// past or in 2100).
+const NOW_MS: u64 = 1_700_000_000_000;
+
+/// Both sides run with `proto-max-bulk-len 1mb` so the APPEND limit is cheap to hit.
+const MAX_BULK_LEN: u64 = 1024 * 1024;
+
+/// How the two replies to one command are compared.
+#[derive(Clone, Copy)]
+enum Check {
+    /// Byte-identical.
+    Exact,
+    /// An array whose order is redis' dict order: compared after sorting its elements.
+    SortedArray,
+    /// Integer replies that both lie in `lo..=hi` (PTTL depends on sub-second timing).
+    IntRange(i64, i64),
+}
+
+struct Step {
+    argv: Vec<Vec<u8>>,
+    check: Check,
+}
+
+fn step(args: &[&str], check: Check) -> Step {
+    Step {
+        argv: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        check,
+    }
+}
+
+fn exact(args: &[&str]) -> Step {
+    step(args, Check::Exact)
+}
+
+/// A redis-server child, killed (by its own handle) and reaped on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn which_redis_server() -> Option<PathBuf> {
+    let out = Command::new("which").arg("redis-server").output().ok()?;
+    let path = String::from_utf8(out.stdout).ok()?;
+    let path = path.trim();
+    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn start_redis(binary: &PathBuf) -> RedisServer {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("psync-keyspace-replies-{port}"));
+    std::fs::create_dir_all(&dir).expect("create redis dir");
+    let child = Command::new(binary)
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .args(["--enable-debug-command", "yes"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    let server = RedisServer { child, port, dir };
+    for _ in 0..200 {
+        if let Ok(mut conn) = Conn::connect(port) {
+            if conn.call(&[b"PING".to_vec()]) == b"+PONG\r\n" {
+                return server;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("redis-server on port {port} did not answer PING within 5 s");
+}
+
+fn encode(argv: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// End (exclusive) of the complete RESP2 value starting at `start`, if all of it is here.
+fn value_end(buf: &[u8], start: usize) -> Option<usize> {
+    let rel = buf.get(start..)?.windows(2).position(|w| w == b"\r\n")?;
+    let line_end = start + rel + 2;
+    let header = std::str::from_utf8(&buf[start + 1..line_end - 2]).ok();
+    match buf[start] {
+        b'+' | b'-' | b':' => Some(line_end),
+        b'$' => {
+            let n: i64 = header?.parse().ok()?;
+            let end = if n < 0 {
+                line_end
+            } else {
+                line_end + n as usize + 2
+            };
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' => {
+            let n: i64 = header?.parse().ok()?;
+            (0..n.max(0)).try_fold(line_end, |at, _| value_end(buf, at))
+        }
+        other => panic!("unexpected RESP type byte {other:#x}"),
+    }
+}
+
+/// The bulk elements of an array-of-bulks value.
+fn bulks(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut at = value.windows(2).position(|w| w == b"\r\n").expect("header") + 2;
+    let mut out = Vec::new();
+    while at < value.len() {
+        let end = value_end(value, at).expect("complete element");
+        let body_start = value[at..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("bulk")
+            + at
+            + 2;
+        out.push(value[body_start..end - 2].to_vec());
+        at = end;
+    }
+    out
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn connect(port: u16) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Self {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 65536];
+        let n = self.stream.read(&mut chunk).expect("read from redis");
+        assert!(n > 0, "redis closed the connection");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// Reads exactly one reply (raw bytes).
+    fn read_value(&mut self) -> Vec<u8> {
+        loop {
+            if !self.buf.is_empty() {
+                if let Some(end) = value_end(&self.buf, 0) {
+                    return self.buf.drain(..end).collect();
+                }
+            }
+            self.fill();
+        }
+    }
+
+    fn read_line(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                return self.buf.drain(..i + 2).collect();
+            }
+            self.fill();
+        }
+    }
+
+    fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            self.fill();
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    fn call(&mut self, argv: &[Vec<u8>]) -> Vec<u8> {
+        self.stream
+            .write_all(&encode(argv))
+            .expect("write to redis");
+        self.read_value()
+    }
+
+    fn call_str(&mut self, args: &[&str]) -> Vec<u8> {
+        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        self.call(&argv)
+    }
+}
+
+/// A fake replica: `PSYNC ? -1`, skip the RDB, then everything after is the stream.
+struct FakeReplica {
+    conn: Conn,
+    /// Replication offset at which the stream starts (from +FULLRESYNC).
+    start_offset: u64,
+}
+
+impl FakeReplica {
+    fn attach(port: u16) -> Self {
+        let mut conn = Conn::connect(port).expect("connect fake replica");
+        conn.stream
+            .write_all(&encode(&[b"PSYNC".to_vec(), b"?".to_vec(), b"-1".to_vec()]))
+            .expect("send PSYNC");
+        let line = conn.read_line();
+        let text = String::from_utf8_lossy(&line).into_owned();
+        assert!(text.starts_with("+FULLRESYNC "), "{text:?}");
+        let start_offset = text
+            .trim_end()
+            .rsplit(' ')
+            .next()
+            .and_then(|o| o.parse().ok());
+        let start_offset = start_offset.expect("FULLRESYNC offset");
+        // Disk-based transfer (we sent no `capa eof`): newlines while BGSAVE runs, then $len.
+        let header = loop {
+            let line = conn.read_line();
+            if line != b"\r\n" && line != b"\n" {
+                break line;
+            }
+        };
+        assert_eq!(header.first(), Some(&b'$'), "{header:?}");
+        let len: usize = std::str::from_utf8(&header[1..header.len() - 2])
+            .expect("ascii")
+            .parse()
+            .expect("rdb length");
+        conn.read_exact_bytes(len);
+        Self { conn, start_offset }
+    }
+
+    /// Reads the stream up to `master_repl_offset` and returns its commands with their db,
+    /// leaving out SELECT (tracked) and the replication layer's PINGs.
+    fn commands_until(&mut self, master_repl_offset: u64) -> Vec<(usize, Vec<Vec<u8>>)> {
+        let want = usize::try_from(master_repl_offset - self.start_offset).expect("fits");
+        let raw = self.conn.read_exact_bytes(want);
+        let mut out = Vec::new();
+        let mut db = usize::MAX;
+        let mut at = 0;
+        while at < raw.len() {
+            let end = value_end(&raw, at).expect("complete command in the stream");
+            let argv = bulks(&raw[at..end]);
+            at = end;
+            if argv[0].eq_ignore_ascii_case(b"SELECT") {
+                db = std::str::from_utf8(&argv[1])
+                    .expect("ascii")
+                    .parse()
+                    .expect("db");
+            } else if !argv[0].eq_ignore_ascii_case(b"PING") {
+                out.push((db, argv));
+            }
+        }
+        out
+    }
+}
+
+fn master_repl_offset(conn: &mut Conn) -> u64 {
+    let info = conn.call_str(&["INFO", "replication"]);
+    let text = String::from_utf8_lossy(&info).into_owned();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("master_repl_offset:"))
+        .expect("master_repl_offset in INFO");
+    line.trim().parse().expect("offset")
+}
+
+/// Redis' own clock in ms (TIME), to line its absolute expiry times up with ours.
+fn redis_time_ms(conn: &mut Conn) -> i64 {
+    let parts = bulks(&conn.call_str(&["TIME"]));
+    let secs: i64 = std::str::from_utf8(&parts[0])
+        .expect("ascii")
+        .parse()
+        .expect("secs");
+    let micros: i64 = std::str::from_utf8(&parts[1])
+        .expect("ascii")
+        .parse()
+        .expect("us");
+    secs * 1000 + micros / 1000
+}
+
+fn int_reply(reply: &[u8]) -> i64 {
+    assert_eq!(
+        reply.first(),
+        Some(&b':'),
+        "{:?}",
+        String::from_utf8_lossy(reply)
+    );
+    std::str::from_utf8(&reply[1..reply.len() - 2])
+        .expect("ascii")
+        .parse()
+        .expect("integer")
+}
+
+fn sorted_array(reply: &[u8]) -> Vec<Vec<u8>> {
+    let mut items = bulks(reply);
+    items.sort();
+    items
+}
+
+fn compare(step: &Step, ours: &[u8], theirs: &[u8]) {
+    let show = |r: &[u8]| String::from_utf8_lossy(r).into_owned();
+    let argv: Vec<String> = step.argv.iter().map(|a| show(a)).collect();
+    match step.check {
+        Check::Exact => assert_eq!(show(ours), show(theirs), "reply to {argv:?}"),
+        Check::SortedArray => assert_eq!(
+            sorted_array(ours),
+            sorted_array(theirs),
+            "reply to {argv:?}"
+        ),
+        Check::IntRange(lo, hi) => {
+            for r in [ours, theirs] {
+                let n = int_reply(r);
+                assert!((lo..=hi).contains(&n), "{argv:?}: {n} outside {lo}..={hi}");
+            }
+        }
+    }
+}
+
+/// Are two propagated arguments equal, allowing absolute times that were computed from
+/// each side's own clock (`SET .. PXAT`, `PEXPIREAT`) to differ by the clock offset?
+fn same_arg(ours: &[u8], theirs: &[u8], redis_now_ms: i64) -> bool {
+    if ours == theirs {
+        return true;
+    }
+    let parse = |a: &[u8]| std::str::from_utf8(a).ok()?.parse::<i64>().ok();
+    match (parse(ours), parse(theirs)) {
+        (Some(o), Some(t)) => {
+            let skew = (o - NOW_MS as i64) - (t - redis_now_ms);
+            skew.abs() < 10_000
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn keyspace_replies_match_redis_server() {
+    let Some(binary) = which_redis_server() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("redis-server is not installed, but CI=true requires the interop test to run");
+        }
+        eprintln!("\n********************************************************");
+        eprintln!("*** SKIPPED: redis-server not installed (keyspace_replies) ***");
+        eprintln!("********************************************************\n");
+        return;
+    };
+    let server = start_redis(&binary);
+    let mut redis = Conn::connect(server.port).expect("connect to redis");
+    // Not part of the corpus: keep expired keys around until touched (our side never runs
+    // active expiry here), and lower the string limit on both sides.
+    assert_eq!(
+        redis.call_str(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        redis.call_str(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"]),
+        b"+OK\r\n"
+    );
+    let mut replica = FakeReplica::attach(server.port);
+    let redis_now_ms = redis_time_ms(&mut redis);
+
+    let mut ks = Keyspace::new();
+    ks.set_proto_max_bulk_len(MAX_BULK_LEN);
+    let mut db = 0usize;
+    let mut propagated: Vec<Propagated> = Vec::new();
+    let steps = corpus();
+    assert!(steps.len() >= 150, "corpus has {} commands", steps.len());
+    for step in &steps {
+        let theirs = redis.call(&step.argv);
+        let argv: Vec<Bytes> = step.argv.iter().map(|a| Bytes::from(a.clone())).collect();
+        let out = ks
+            .execute(&mut db, &argv, NOW_MS, Role::Master, Origin::Client)
+            .unwrap_or_else(|| panic!("{:?} is a keyspace command", step.argv[0]));
+        compare(step, &out.reply, &theirs);
+        propagated.extend(out.propagate);
+    }
+
+    // The corpus must leave an interesting dataset: keys with and without TTL, in >1 db.
+    let dbs_used = (0..16).filter(|d| ks.dbsize(*d) > 0).count();
+    assert!(dbs_used >= 3, "only {dbs_used} non-empty dbs");
+    let ttls = (0..16)
+        .flat_map(|d| ks.iter_db(d).map(|(_, e)| e.expire_ms.is_some()))
+        .collect::<Vec<_>>();
+    assert!(ttls.contains(&true) && ttls.contains(&false));
+    let digest = redis.call_str(&["DEBUG", "DIGEST"]);
+    assert_eq!(
+        String::from_utf8_lossy(&digest),
+        format!("+{}\r\n", ks.digest_hex())
+    );
+    assert_ne!(ks.digest(), [0u8; 20]);
+
+    let offset = master_repl_offset(&mut redis);
+    let stream = replica.commands_until(offset);
+    let ours: Vec<(usize, Vec<Vec<u8>>)> = propagated
+        .iter()
+        .map(|p| (p.db, p.argv.iter().map(|a| a.to_vec()).collect()))
+        .collect();
+    assert_eq!(ours.len(), stream.len(), "number of propagated commands");
+    for (i, (o, t)) in ours.iter().zip(&stream).enumerate() {
+        let same = o.0 == t.0
+            && o.1.len() == t.1.len()
+            && o.1
+                .iter()
+                .zip(&t.1)
+                .all(|(a, b)| same_arg(a, b, redis_now_ms));
+        let show = |c: &(usize, Vec<Vec<u8>>)| {
+            let words: Vec<String> =
+                c.1.iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+            format!("db {} {:?}", c.0, words)
+        };
+        assert!(
+            same,
+            "propagated #{i}: ours {} vs redis {}",
+            show(o),
+            show(t)
+        );
+    }
+    eprintln!(
+        "keyspace_replies: {} replies and {} propagated commands matched redis-server; digest {}",
+        steps.len(),
+        stream.len(),
+        ks.digest_hex()
+    );
+    drop(server);
+}
+
+/// The fixed command corpus. Grouped by topic; every command and most error paths.
+fn corpus() -> Vec<Step> {
+    let mut s = Vec::new();
+    s.extend(connection_steps());
+    s.extend(set_get_steps());
+    s.extend(expired_key_steps());
+    s.extend(counter_and_append_steps());
+    s.extend(expire_steps());
+    s.extend(generic_steps());
+    s.extend(multi_db_steps());
+    s
+}
+
+fn connection_steps() -> Vec<Step> {
+    vec![
+        exact(&["FLUSHALL"]),
+        exact(&["PING"]),
+        exact(&["ping", "hello"]),
+        exact(&["PING", "a", "b"]),
+        exact(&["ECHO"]),
+        exact(&["echo", "hi"]),
+        exact(&["ECHO", ""]),
+        exact(&["ECHO", "a", "b"]),
+        exact(&["SELECT", "16"]),
+        exact(&["SELECT", "-1"]),
+        exact(&["SELECT", "2147483648"]),
+        exact(&["SELECT", "x"]),
+        exact(&["SELECT"]),
+        exact(&["SELECT", "0"]),
+    ]
+}
+
+fn set_get_steps() -> Vec<Step> {
+    vec![
+        exact(&["GET"]),
+        exact(&["GET", "a", "b"]),
+        exact(&["GeT", "missing"]),
+        exact(&["SET", "k"]),
+        exact(&["SET", "k", "v"]),
+        exact(&["GET", "k"]),
+        exact(&["SET", "k", "v2", "NX"]),
+        exact(&["SET", "k", "v3", "XX"]),
+        exact(&["GET", "k"]),
+        exact(&["SET", "n", "v", "XX"]),
+        exact(&["SET", "k", "v4", "NX", "GET"]),
+        exact(&["SET", "k", "v5", "XX", "GET"]),
+        exact(&["SET", "nk", "v", "XX", "GET"]),
+        exact(&["SET", "k", "v6", "GET", "get"]),
+        exact(&["SET", "c", "1", "GET", "NX", "get"]),
+        exact(&["set", "c", "2", "keepttl", "get", "XX"]),
+        exact(&["SET", "k", "v", "EX"]),
+        exact(&["SET", "k", "v", "EX", "0"]),
+        exact(&["SET", "k", "v", "EX", "-1"]),
+        exact(&["SET", "k", "v", "EX", "abc"]),
+        exact(&["SET", "k", "v", "EX", "9223372036854775"]),
+        exact(&["SET", "k", "v", "EX", "9223372036854776"]),
+        exact(&["SET", "k", "v", "PX", "9223372036854775807"]),
+        exact(&["SET", "k", "v", "NX", "XX"]),
+        exact(&["SET", "k", "v", "EX", "1", "PX", "1"]),
+        exact(&["SET", "k", "v", "KEEPTTL", "EX", "1"]),
+        exact(&["SET", "k", "v", "EX", "1", "KEEPTTL"]),
+        exact(&["SET", "k", "v", "foo"]),
+        exact(&["SET", "k", "v", "px", "01"]),
+        exact(&["SET", "k", "v", "nx\0junk"]),
+        exact(&["SET", "t", "v", "EX", "100"]),
+        exact(&["TTL", "t"]),
+        step(&["PTTL", "t"], Check::IntRange(99_000, 100_000)),
+        exact(&["SET", "t", "v2", "KEEPTTL"]),
+        exact(&["TTL", "t"]),
+        exact(&["SET", "t", "v3"]),
+        exact(&["TTL", "t"]),
+        exact(&["SET", "t", "v4", "EX", "5", "ex", "100", "XX"]),
+        exact(&["TTL", "t"]),
+        exact(&["SET", "t2", "v", "px", "100000", "GET"]),
+        exact(&["TTL", "t2"]),
+        exact(&["SET", "f", "v", "PXAT", "4102444800000"]),
+        exact(&["SET", "f2", "v", "EXAT", "4102444800", "GET"]),
+        exact(&["SET", "f3", "v", "EXAT", "9223372036854775"]),
+        exact(&["SET", "", "empty key"]),
+    ]
+}
+
+fn expired_key_steps() -> Vec<Step> {
+    vec![
+        exact(&["SET", "past", "v", "EXAT", "1"]),
+        exact(&["DBSIZE"]),
+        step(&["KEYS", "*"], Check::SortedArray),
+        exact(&["EXISTS", "past", "past"]),
+        exact(&["DBSIZE"]),
+        exact(&["SET", "past2", "v", "PXAT", "1"]),
+        exact(&["GET", "past2"]),
+        exact(&["SET", "past3", "v", "PXAT", "5"]),
+        exact(&["SET", "past3", "new", "NX"]),
+        exact(&["GET", "past3"]),
+        exact(&["SET", "past4", "41", "PXAT", "5"]),
+        exact(&["INCR", "past4"]),
+        exact(&["SET", "past5", "a", "EXAT", "1"]),
+        exact(&["SET", "past6", "b", "EXAT", "1"]),
+        exact(&["DEL", "past5", "past6", "zz"]),
+        exact(&["SET", "past7", "a", "EXAT", "1"]),
+        exact(&["SET", "past7", "b", "XX"]),
+        exact(&["SET", "past8", "a", "EXAT", "1"]),
+        exact(&["TTL", "past8"]),
+        exact(&["SET", "past9", "a", "EXAT", "1"]),
+        exact(&["SET", "live", "kept"]),
+        exact(&["DEBUG", "DIGEST"]),
+    ]
+}
+
+fn counter_and_append_steps() -> Vec<Step> {
+    let big = "x".repeat(600_000);
+    vec![
+        exact(&["INCR", "n1"]),
+        exact(&["INCRBY", "n1", "9223372036854775806"]),
+        exact(&["INCR", "n1"]),
+        exact(&["DECRBY", "n1", "-9223372036854775808"]),
+        exact(&["DECRBY", "n1", "9223372036854775808"]),
+        exact(&["INCRBY", "n1", "1.5"]),
+        exact(&["INCRBY", "n1", "+1"]),
+        exact(&["INCRBY", "n1", "01"]),
+        exact(&["INCRBY", "n1", " 1"]),
+        exact(&["INCRBY", "n1", "-0"]),
+        exact(&["DECRBY", "n1", "9223372036854775807"]),
+        exact(&["DECR", "n1"]),
+        exact(&["DECR", "n1"]),
+        exact(&["incrby", "n1", "5"]),
+        exact(&["Decr", "n1"]),
+        exact(&["INCR", "k"]),
+        exact(&["SET", "z", "007"]),
+        exact(&["INCR", "z"]),
+        exact(&["INCRBY", "z"]),
+        exact(&["DECR", "a", "b"]),
+        exact(&["SET", "ttlnum", "10", "EX", "100"]),
+        exact(&["INCRBY", "ttlnum", "-20"]),
+        exact(&["TTL", "ttlnum"]),
+        exact(&["APPEND", "a1", "ab"]),
+        exact(&["APPEND", "a1", "cde"]),
+        exact(&["STRLEN", "a1"]),
+        exact(&["STRLEN", "missing"]),
+        exact(&["Append", "e", ""]),
+        exact(&["EXISTS", "e"]),
+        exact(&["STRLEN", "e"]),
+        exact(&["APPEND", "e"]),
+        exact(&["STRLEN"]),
+        exact(&["APPEND", "big", &big]),
+        exact(&["APPEND", "big", &big]),
+        exact(&["STRLEN", "big"]),
+        exact(&["DEL", "big"]),
+    ]
+}
+
+fn expire_steps() -> Vec<Step> {
+    vec![
+        exact(&["SET", "ek", "v"]),
+        exact(&["EXPIRE", "ek", "100", "XX"]),
+        exact(&["EXPIRE", "ek", "100", "GT"]),
+        exact(&["EXPIRE", "ek", "100", "LT"]),
+        exact(&["TTL", "ek"]),
+        exact(&["EXPIRE", "ek", "100", "NX"]),
+        exact(&["EXPIRE", "ek", "50", "GT"]),
+        exact(&["EXPIRE", "ek", "200", "GT", "XX"]),
+        exact(&["TTL", "ek"]),
+        exact(&["EXPIRE", "ek", "50", "lt"]),
+        exact(&["TTL", "ek"]),
+        exact(&["EXPIRE", "ek", "10", "foo"]),
+        exact(&["EXPIRE", "ek", "abc", "foo"]),
+        exact(&["EXPIRE", "ek", "abc"]),
+        exact(&["EXPIRE", "ek", "10", "NX", "XX"]),
+        exact(&["EXPIRE", "ek", "10", "gt", "nx"]),
+        exact(&["EXPIRE", "ek", "10", "GT", "LT"]),
+        exact(&["EXPIRE", "ek", "10", "XX", "GT", "LT"]),
+        exact(&["EXPIRE", "ek", "9223372036854776"]),
+        exact(&["EXPIRE", "ek", "-9223372036854776"]),
+        exact(&["PEXPIRE", "ek", "9223372036854775807"]),
+        exact(&["EXPIREAT", "ek", "9223372036854776"]),
+        exact(&["PEXPIREAT", "ek", "abc"]),
+        exact(&["EXPIRE", "ek", "1", "a\r\nb"]),
+        exact(&["EXPIRE", "ek", "1", "bad\r\n"]),
+        exact(&["EXPIRE", "ek", "1", "a\0b"]),
+        exact(&["EXPIRE", "ek"]),
+        exact(&["EXPIRE", "missing", "10"]),
+        exact(&["pexpire", "ek", "100000"]),
+        exact(&["TTL", "ek"]),
+        exact(&["expireat", "ek", "4102444800"]),
+        exact(&["pexpireat", "ek", "4102444800000", "XX"]),
+        exact(&["PERSIST", "ek"]),
+        exact(&["PERSIST", "ek"]),
+        exact(&["TTL", "ek"]),
+        exact(&["PTTL", "ek"]),
+        exact(&["PERSIST", "missing"]),
+        exact(&["PERSIST", "a", "b"]),
+        exact(&["EXPIRE", "ek", "100", "nx\0junk"]),
+        exact(&["TTL", "ek"]),
+        exact(&["SET", "q", "1"]),
+        exact(&["EXPIRE", "q", "0"]),
+        exact(&["EXISTS", "q"]),
+        exact(&["SET", "q", "1"]),
+        exact(&["PEXPIREAT", "q", "-5"]),
+        exact(&["SET", "q", "1"]),
+        exact(&["EXPIREAT", "q", "1"]),
+        exact(&["SET", "q", "1"]),
+        exact(&["pexpire", "q", "-1"]),
+        exact(&["DBSIZE"]),
+    ]
+}
+
+fn generic_steps() -> Vec<Step> {
+    let keys = |p: &str| step(&["KEYS", p], Check::SortedArray);
+    vec![
+        exact(&["DEL"]),
+        exact(&["DEL", "zz"]),
+        exact(&["SET", "x", "1"]),
+        exact(&["del", "x", "zz", "x"]),
+        exact(&["EXISTS"]),
+        exact(&["SET", "x", "1"]),
+        exact(&["EXISTS", "x", "x", "nope"]),
+        exact(&["TTL"]),
+        exact(&["TTL", "missing"]),
+        exact(&["PTTL", "missing"]),
+        exact(&["PTTL", "x"]),
+        exact(&["DBSIZE", "x"]),
+        exact(&["DBSIZE"]),
+        exact(&["SET", "hello", "1"]),
+        exact(&["SET", "hallo", "1"]),
+        exact(&["SET", "hxllo", "1"]),
+        exact(&["SET", "a?b", "1"]),
+        exact(&["SET", "*", "1"]),
+        exact(&["SET", "]", "1"]),
+        exact(&["KEYS"]),
+        exact(&["KEYS", "*", "x"]),
+        keys("h[ae]llo"),
+        keys("h?llo"),
+        keys("h*"),
+        keys("*"),
+        keys("**"),
+        keys("?"),
+        keys("[a-]"),
+        keys("[^h]*"),
+        keys("\\*"),
+        keys("a\\?b"),
+        keys("[h"),
+        keys("*llo"),
+        keys("nomatch*"),
+        exact(&["DEBUG"]),
+        exact(&["DEBUG", "foo"]),
+        exact(&["DEBUG", "DIGEST", "x"]),
+        exact(&["debug", "digest"]),
+        exact(&["DEBUG", "DIGEST-VALUE", "hello", "missing", "f"]),
+        exact(&["DEBUG", &"s".repeat(200)]),
+        exact(&["DEBUG", "a\r\nb"]),
+        exact(&["DEBUG", "digest\0junk"]),
+        keys("*\0*"),
+        keys("h\0*"),
+        exact(&["FLUSHDB", "x"]),
+        exact(&["FLUSHDB", "ASYNC", "x"]),
+        exact(&["FLUSHALL", "bogus"]),
+        exact(&["FLUSHALL", "SYNC", "x"]),
+    ]
+}
+
+fn multi_db_steps() -> Vec<Step> {
+    vec![
+        exact(&["SELECT", "3"]),
+        exact(&["SET", "d3", "v"]),
+        exact(&["SET", "d3t", "v", "EX", "100"]),
+        exact(&["GET", "k"]),
+        exact(&["DBSIZE"]),
+        exact(&["DEBUG", "DIGEST"]),
+        exact(&["SELECT", "7"]),
+        exact(&["SET", "d7", "v"]),
+        exact(&["FLUSHDB"]),
+        exact(&["FLUSHDB"]),
+        exact(&["SET", "d7b", "v"]),
+        exact(&["flushdb", "async"]),
+        exact(&["SET", "d7c", "x"]),
+        exact(&["APPEND", "d7c", "yz"]),
+        exact(&["SELECT", "9"]),
+        exact(&["SET", "tmp", "1"]),
+        exact(&["FLUSHDB", "SYNC"]),
+        exact(&["SET", "tmp", "2"]),
+        exact(&["FLUSHDB", "async\0junk"]),
+        exact(&["DBSIZE"]),
+        exact(&["SELECT", "0"]),
+        exact(&["DEBUG", "DIGEST"]),
+        exact(&["DBSIZE"]),
+    ]
+}
