@@ -927,7 +927,7 @@ fn replay(scenario: &str, cfg: ReplicaConfig) -> Replayed {
     let mut sends: VecDeque<(u64, Bytes)> = VecDeque::new();
     let mut connects: VecDeque<u64> = VecDeque::new();
     let mut closes: Vec<u64> = Vec::new();
-    let mut absorb = |pending: &mut VecDeque<Action>,
+    let absorb = |pending: &mut VecDeque<Action>,
                       sends: &mut VecDeque<(u64, Bytes)>,
                       connects: &mut VecDeque<u64>,
                       closes: &mut Vec<u64>,

@@ -75,6 +75,8 @@ pub struct Oracle {
     promises: Vec<Promise>,
     /// Times at which history could legitimately be lost (failover, master restart).
     loss_events: Vec<u64>,
+    /// Highest offset each node was seen at, per replid.
+    reached: BTreeMap<(usize, ReplId), u64>,
     pub violations: Vec<Violation>,
     pub checks: Checks,
     pub converged_at: Option<u64>,
@@ -135,9 +137,14 @@ impl Oracle {
                     }
                 }
             }
-            MObs::ReplidChanged { replid, replid2, second_replid_offset, why } => {
+            MObs::ReplidChanged { replid, replid2, second_replid_offset, why, old_replid, master_repl_offset } => {
                 if *second_replid_offset > 0 && (*why == "promotion" || *why == "continue-new-id" || *why == "restart-as-master") {
                     self.links.insert(*replid, (*replid2, (*second_replid_offset - 1) as u64));
+                }
+                // R16 / R27: a master renames its history but keeps its dataset, so what
+                // was written under the old id is still there (no PSYNC continuity though).
+                if *why == "backlog-ttl" || *why == "first-replica-no-backlog" {
+                    self.links.insert(*replid, (*old_replid, *master_repl_offset));
                 }
                 if *why == "promotion" || *why == "restart-as-master" {
                     self.loss_event(t_ms);
@@ -162,9 +169,15 @@ impl Oracle {
     /// WAIT promises against the replicas' offsets right now.
     pub fn check_wait(&mut self, t_ms: u64, idx: usize, offset: u64, acked: u64, views: &[NodeView]) {
         let Some(m) = views.iter().find(|v| v.idx == idx) else { return };
-        let have = views
+        for v in views {
+            self.note_reached(v);
+        }
+        // A replica that acked and then crashed still counts: ACKs never exceed what the
+        // replica applied (I11), so "reached" is what matters, not "is up now".
+        let have = self
+            .reached
             .iter()
-            .filter(|v| v.idx != idx && v.replid == m.replid && v.offset >= offset)
+            .filter(|((n, id), off)| *n != idx && *id == m.replid && **off >= offset)
             .count() as u64;
         if have < acked {
             let msg = format!("WAIT promised {acked} replicas at offset {offset}, only {have} have it");
@@ -172,8 +185,18 @@ impl Oracle {
         }
     }
 
+    fn note_reached(&mut self, v: &NodeView) {
+        if v.backlog.is_some() {
+            let e = self.reached.entry((v.idx, v.replid)).or_insert(0);
+            *e = (*e).max(v.offset);
+        }
+    }
+
     /// Per-step checks over every live node.
     pub fn observe(&mut self, t_ms: u64, views: &[NodeView]) {
+        for v in views {
+            self.note_reached(v);
+        }
         // Generators (top-level masters with a backlog) first: they define history.
         for v in views.iter().filter(|v| v.top_level && v.backlog.is_some()) {
             let e = self.gen_max.entry(v.replid).or_insert(0);

@@ -146,6 +146,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     }
     let shared = Rc::new(Shared::default());
     *shared.names.borrow_mut() = names.clone();
+    *shared.auth.borrow_mut() = spec.nodes.first().and_then(|n| n.requirepass.clone());
     shared.current_master.set(spec.topology.iter().position(Option::is_none).unwrap_or(0));
     for w in 0..spec.workload.writers {
         let (sh, wl, seed) = (shared.clone(), spec.workload.clone(), spec.seed);
@@ -418,7 +419,7 @@ impl Harness {
                         let name = state.map(slave_name);
                         self.trace.push(t, Some(i), Kind::SlaveState { conn: conn.0, state: name }, format!("slave {conn} -> {name:?}"));
                     }
-                    master::Observation::ReplidChanged { replid, replid2, second_replid_offset, why } => {
+                    master::Observation::ReplidChanged { replid, replid2, second_replid_offset, why, .. } => {
                         let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }

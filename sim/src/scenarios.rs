@@ -35,10 +35,22 @@ pub fn swarm(seed: u64) -> RunSpec {
     if replicas >= 2 && rng.gen_bool(0.3) {
         spec.topology[replicas] = Some(1); // a chained sub-replica
     }
+    let auth = rng.gen_bool(0.3).then(|| bytes::Bytes::from_static(b"s3cret-pw"));
+    let user = rng.gen_bool(0.5).then(|| bytes::Bytes::from_static(b"default"));
+    let announce = rng.gen_bool(0.3);
+    let ttl_s = if rng.gen_bool(0.2) { 2 } else { 3600 };
+    let pipelined = rng.gen_bool(0.5);
     for n in &mut spec.nodes {
         n.master.repl_diskless_sync = rng.gen_bool(0.5);
+        n.master.repl_diskless_sync_delay_s = rng.gen_range(0..2);
         n.master.repl_backlog_size = [16 * 1024, 64 * 1024, 1024 * 1024][rng.gen_range(0..3)];
+        n.master.repl_backlog_ttl_s = ttl_s;
         n.snapshot_delay_ms = rng.gen_range(10..500);
+        n.requirepass = auth.clone();
+        n.replica.masterauth = auth.clone();
+        n.replica.masteruser = auth.as_ref().and(user.clone());
+        n.replica.announce_ip = announce.then(|| bytes::Bytes::from(n.name.clone()));
+        n.replica.pipelined_handshake = pipelined;
     }
     let s = Swarm::draw(seed);
     spec.faults = swarm_schedule(seed, &s, replicas + 1, 500, spec.fault_ms);

@@ -49,6 +49,22 @@ pub struct Shared {
     pub stop: Cell<bool>,
     pub names: RefCell<Vec<String>>,
     pub stats: RefCell<Stats>,
+    /// `requirepass` of the nodes, if any: clients AUTH first.
+    pub auth: RefCell<Option<Bytes>>,
+}
+
+/// Connects and authenticates (when the nodes require a password).
+async fn connect(shared: &Shared, name: &str, buf: &mut Vec<u8>) -> Option<TcpStream> {
+    let conn = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect((name, PORT))).await;
+    let mut s = conn.ok()?.ok()?;
+    let auth = shared.auth.borrow().clone();
+    if let Some(pass) = auth {
+        match roundtrip(&mut s, &encode_command(&[&b"AUTH"[..], &pass]), buf).await? {
+            Frame::Simple(_) => {}
+            _ => return None,
+        }
+    }
+    Some(s)
 }
 
 /// Client-side counts.
@@ -109,13 +125,12 @@ pub async fn writer(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
     while !shared.stop.get() {
         let target = shared.current_master.get();
         let name = shared.names.borrow()[target].clone();
-        let conn = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect((name.as_str(), PORT))).await;
-        let Ok(Ok(mut s)) = conn else {
+        let mut buf = Vec::new();
+        let Some(mut s) = connect(&shared, &name, &mut buf).await else {
             shared.stats.borrow_mut().reconnects += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let mut buf = Vec::new();
         while !shared.stop.get() && shared.current_master.get() == target {
             if rng.gen_bool(0.1) {
                 let db = rng.gen_range(0..spec.dbs.max(1));
@@ -152,12 +167,11 @@ pub async fn reader(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
     while !shared.stop.get() {
         let n = shared.names.borrow().len();
         let name = shared.names.borrow()[rng.gen_range(0..n)].clone();
-        let conn = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect((name.as_str(), PORT))).await;
-        let Ok(Ok(mut s)) = conn else {
+        let mut buf = Vec::new();
+        let Some(mut s) = connect(&shared, &name, &mut buf).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
-        let mut buf = Vec::new();
         for _ in 0..rng.gen_range(5..50) {
             if shared.stop.get() {
                 break;

@@ -150,6 +150,9 @@ pub enum Observation {
         replid2: ReplId,
         second_replid_offset: i64,
         why: &'static str,
+        /// The id before the change, and the offset at which it changed.
+        old_replid: ReplId,
+        master_repl_offset: u64,
     },
 }
 
@@ -261,6 +264,8 @@ pub struct Master<R> {
     waiters: BTreeMap<ConnId, Waiter>,
     getack_pending: bool,
     handshakes: BTreeMap<ConnId, PendingReplconf>,
+    /// The replid last reported in an observation (so changes name their predecessor).
+    observed_replid: ReplId,
     actions: Vec<Action>,
 }
 
@@ -298,6 +303,7 @@ impl<R: RngCore> Master<R> {
             waiters: BTreeMap::new(),
             getack_pending: false,
             handshakes: BTreeMap::new(),
+            observed_replid: replid,
             actions: Vec::new(),
         }
     }
@@ -412,13 +418,15 @@ impl<R: RngCore> Master<R> {
     }
 
     fn observe_replid(&mut self, why: &'static str) {
-        self.actions
-            .push(Action::Observe(Observation::ReplidChanged {
-                replid: self.replid,
-                replid2: self.replid2,
-                second_replid_offset: self.second_replid_offset,
-                why,
-            }));
+        let old_replid = std::mem::replace(&mut self.observed_replid, self.replid);
+        self.actions.push(Action::Observe(Observation::ReplidChanged {
+            replid: self.replid,
+            replid2: self.replid2,
+            second_replid_offset: self.second_replid_offset,
+            old_replid,
+            master_repl_offset: self.master_repl_offset,
+            why,
+        }));
     }
 
     /// R1 + R2.
@@ -545,7 +553,7 @@ impl<R: RngCore> Master<R> {
             Event::Propagate { db, argv } => self.propagate(db, &argv),
             Event::Proxy { bytes } => self.feed(&bytes),
             Event::SnapshotReady { id, payload } => self.snapshot_ready(now, id, payload),
-            Event::SnapshotFailed { id } => self.snapshot_failed(id),
+            Event::SnapshotFailed { id } => self.snapshot_failed(now, id),
             Event::BulkSent { conn } => self.bulk_sent(now, conn),
             Event::Closed { conn } => self.closed(now, conn),
             Event::Wait {
@@ -789,7 +797,7 @@ impl<R: RngCore> Master<R> {
         self.send(conn, out);
         self.replicas.insert(
             conn,
-            new_replica(&h, SlaveState::Online, now, self.master_repl_offset),
+            new_replica(&h, SlaveState::Online, now),
         );
         self.counters.sync_partial_ok += 1;
         self.actions.push(Action::Observe(Observation::Psync {
@@ -811,7 +819,7 @@ impl<R: RngCore> Master<R> {
     fn full_resync(&mut self, now: Millis, conn: ConnId, pre_psync: bool) {
         let h = self.handshakes.remove(&conn).unwrap_or_default();
         self.counters.sync_full += 1;
-        let mut r = new_replica(&h, SlaveState::WaitBgsaveStart, now, 0);
+        let mut r = new_replica(&h, SlaveState::WaitBgsaveStart, now);
         r.pre_psync = pre_psync;
         self.replicas.insert(conn, r);
         self.actions.push(Action::Observe(Observation::SlaveState {
@@ -969,7 +977,7 @@ impl<R: RngCore> Master<R> {
     }
 
     /// R35: every replica waiting for this snapshot is dropped.
-    fn snapshot_failed(&mut self, id: u64) {
+    fn snapshot_failed(&mut self, now: Millis, id: u64) {
         if self.child.take_if(|c| c.id == id).is_none() {
             return;
         }
@@ -979,8 +987,12 @@ impl<R: RngCore> Master<R> {
             .filter(|(_, r)| r.snapshot == Some(id) && r.state == SlaveState::WaitBgsaveEnd)
             .map(|(c, _)| *c)
             .collect();
+        let any = !victims.is_empty();
         for conn in victims {
             self.drop_replica(conn, "snapshot failed (R35)");
+        }
+        if any && self.replicas.is_empty() {
+            self.repl_no_slaves_since = now; // R16: the no-replicas clock starts here
         }
     }
 
@@ -1098,15 +1110,14 @@ impl<R: RngCore> Master<R> {
             })
             .map(|(c, _)| *c)
             .collect();
+        let any = !timed_out.is_empty();
         for conn in timed_out {
             warn!(%conn, "disconnecting timedout replica (R38)");
             self.drop_replica(conn, "replica timed out (R38)");
         }
-        if !self.replicas.is_empty() {
-            return;
-        }
-        // The last replica left by timeout: start the no-replicas clock (R16).
-        if self.repl_no_slaves_since.0 == 0 {
+        // The last replica left by timeout: start the no-replicas clock now (R16; redis
+        // sets repl_no_slaves_since whenever freeing a replica empties the list).
+        if any && self.replicas.is_empty() {
             self.repl_no_slaves_since = now;
         }
     }
@@ -1222,13 +1233,15 @@ impl<R: RngCore> Master<R> {
     }
 }
 
-fn new_replica(h: &PendingReplconf, state: SlaveState, now: Millis, ack_off: u64) -> Replica {
+/// A newly attached replica. Its acked offset starts at 0 (a fresh client in redis), so
+/// WAIT never counts it before its first `REPLCONF ACK` (found by the simulator's WAIT oracle).
+fn new_replica(h: &PendingReplconf, state: SlaveState, now: Millis) -> Replica {
     Replica {
         state,
         capa: h.capa,
         listening_port: h.port.unwrap_or(0),
         ip: h.ip.clone(),
-        ack_off,
+        ack_off: 0,
         ack_time: now,
         since: now,
         psync_initial_offset: 0,
