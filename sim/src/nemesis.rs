@@ -35,6 +35,10 @@ pub enum FaultKind {
     Save { node: usize },
     /// Sentinel-style failover: promote `to`, repoint every other live node at it.
     Failover { to: usize },
+    /// `REPLICAOF NO ONE` on one node only (writers stay where they are).
+    Promote { node: usize },
+    /// `REPLICAOF <to>` on one node only.
+    Repoint { node: usize, to: usize },
     /// The replica drops its master link (`CLIENT KILL TYPE master`).
     KillLink { node: usize },
     /// `CONFIG SET repl-backlog-size` at run time.
@@ -56,6 +60,8 @@ impl FaultKind {
             FaultKind::Save { .. } => "save",
             FaultKind::Failover { .. } => "failover",
             FaultKind::KillLink { .. } => "kill-link",
+            FaultKind::Promote { .. } => "promote",
+            FaultKind::Repoint { .. } => "repoint",
             FaultKind::BacklogResize { .. } => "backlog-resize",
         }
     }

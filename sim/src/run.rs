@@ -277,6 +277,18 @@ impl Harness {
             }
             FaultKind::Save { node } => self.control(node, |nd, now| nd.save(now)),
             FaultKind::Failover { to } => self.failover(t, to),
+            FaultKind::Promote { node } => {
+                self.slots.borrow_mut()[node].replicaof = None;
+                self.oracle.loss_event(t);
+                self.control(node, |nd, now| nd.replicaof_no_one(now))
+            }
+            FaultKind::Repoint { node, to } => {
+                let host = self.names[to].clone();
+                self.slots.borrow_mut()[node].replicaof = Some(host.clone());
+                self.control(node, move |nd, now| {
+                    nd.replicaof(now, host, PORT);
+                })
+            }
             FaultKind::KillLink { node } => {
                 let is_replica = self.slots.borrow()[node].replicaof.is_some();
                 is_replica && self.control(node, |nd, now| nd.kill_master_link(now))
@@ -358,7 +370,24 @@ impl Harness {
             }
         }
         self.shared.stop.set(true);
+        self.settle_topology();
         self.trace.push(t, None, Kind::Fault, "heal: all links repaired, writes stopped".into());
+    }
+
+    /// Liveness needs one tree: if faults left several top-level masters, the writers'
+    /// current master wins and the others are repointed at it (as Sentinel would).
+    fn settle_topology(&mut self) {
+        let tops: Vec<usize> = (0..self.names.len()).filter(|i| self.slots.borrow()[*i].replicaof.is_none()).collect();
+        let current = self.shared.current_master.get();
+        let master = if tops.contains(&current) || tops.is_empty() { current } else { tops[0] };
+        self.shared.current_master.set(master);
+        for i in tops.into_iter().filter(|i| *i != master) {
+            let host = self.names[master].clone();
+            self.slots.borrow_mut()[i].replicaof = Some(host.clone());
+            self.control(i, move |nd, now| {
+                nd.replicaof(now, host, PORT);
+            });
+        }
     }
 
     /// Drains notes into trace/oracles and reads every live node.

@@ -24,6 +24,10 @@ pub const NAMES: &[&str] = &[
     "chained-failover",
     "replica-restart-psync2",
     "master-restart",
+    "master-restart-quiet",
+    "backlog-ttl",
+    "repeated-failovers",
+    "link-kills-under-load",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -109,6 +113,42 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
                 at(2_001, FaultKind::Crash { node: 0 }),
                 at(2_300, FaultKind::Restart { node: 0 }),
             ];
+        }
+        "master-restart-quiet" => {
+            s.workload.writers = 0;
+            s.faults = vec![
+                at(2_500, FaultKind::Save { node: 0 }),
+                at(2_501, FaultKind::Crash { node: 0 }),
+                at(2_800, FaultKind::Restart { node: 0 }),
+            ];
+        }
+        "backlog-ttl" => {
+            s = RunSpec::star(seed, name, 1);
+            s.fault_ms = 12_000;
+            s.nodes[0].master.repl_backlog_ttl_s = 1;
+            s.faults = vec![
+                at(1_000, FaultKind::Partition { a: 0, b: 1 }),
+                at(1_100, FaultKind::Promote { node: 1 }),
+                at(9_000, FaultKind::Heal { a: 0, b: 1 }),
+                at(9_500, FaultKind::Repoint { node: 0, to: 1 }),
+            ];
+        }
+        "repeated-failovers" => {
+            // B5: failovers between quiet, caught-up nodes (PINGs still flow every second;
+            // failovers fall between them so no node is ahead of the promoted one).
+            s.workload.writers = 0;
+            s.faults = vec![
+                at(1_500, FaultKind::Failover { to: 1 }),
+                at(3_500, FaultKind::Failover { to: 2 }),
+                at(5_500, FaultKind::Failover { to: 0 }),
+            ];
+        }
+        "link-kills-under-load" => {
+            s.topology[2] = Some(1);
+            s.workload.mean_gap_ms = 2;
+            s.faults = (0..16)
+                .map(|i| at(500 + i * 300, FaultKind::KillLink { node: 1 + (i as usize % 2) }))
+                .collect();
         }
         _ => return None,
     }

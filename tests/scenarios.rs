@@ -1,0 +1,129 @@
+//! Named simulation scenarios: a fixed seed, explicit nemesis steps, every oracle on, and
+//! the outcome the spec predicts (counters, PSYNC decisions, states reached).
+
+use sim::run::{run, RunReport};
+use sim::scenarios::by_name;
+
+fn run_named(name: &str, seed: u64) -> RunReport {
+    let spec = by_name(name, seed).unwrap_or_else(|| panic!("unknown scenario {name}"));
+    let r = run(&spec);
+    assert!(
+        r.violations.is_empty(),
+        "{name} seed {seed}: violations {:#?}\nreproduce: psync-sim replay --seed 0x{seed:x} --scenario {name}",
+        r.violations
+    );
+    assert!(r.converged_at_ms.is_some(), "{name}: I2 convergence");
+    assert!(r.checks.prefix > 0 && r.checks.psync > 0, "{name}: oracles checked nothing: {:?}", r.checks);
+    r
+}
+
+/// R27/R31: disk full sync uses SEND_BULK (8) and `$<len>` framing for both replicas.
+#[test]
+fn full_sync_disk_sends_bulk() {
+    let r = run_named("full-sync-disk", 1);
+    assert_eq!(r.counters[0].0, 2, "sync_full on the master");
+    assert!(r.coverage.slave_states.contains(&8), "SEND_BULK reached: {:?}", r.coverage.slave_states);
+    assert!(r.coverage.psync.contains("full:requested"), "R45: fresh replicas send PSYNC ? -1");
+}
+
+/// R32/R34: diskless transfer never enters SEND_BULK; the stream waits for the first ACK.
+#[test]
+fn full_sync_diskless_skips_send_bulk() {
+    let r = run_named("full-sync-diskless", 1);
+    assert_eq!(r.counters[0].0, 2);
+    assert!(!r.coverage.slave_states.contains(&8), "{:?}", r.coverage.slave_states);
+}
+
+/// R23/R24/R59: after a short partition and a killed link, replicas continue partially.
+#[test]
+fn partial_resync_after_short_partition() {
+    let r = run_named("partial-after-partition", 1);
+    assert!(r.counters[0].1 >= 1, "sync_partial_ok on the master: {:?}", r.counters);
+    assert!(r.coverage.psync.contains("continue"));
+    assert!(r.checks.continue_bytes >= 1, "I4 checked");
+}
+
+/// R14/R23.3, B9(c): a partition longer than the 16 KiB backlog forces a full resync.
+#[test]
+fn backlog_overrun_forces_full_resync() {
+    let r = run_named("backlog-overrun", 1);
+    assert!(r.coverage.psync.contains("full:before-backlog"), "{:?}", r.coverage.psync);
+    assert!(r.counters[0].2 >= 1, "sync_partial_err counted (R25): {:?}", r.counters);
+}
+
+/// R62/I15, capture s3_clean: after promotion the old master and the sibling continue
+/// via replid2 with no full sync on the new master.
+#[test]
+fn failover_clean_continues_via_replid2() {
+    let r = run_named("failover-clean", 1);
+    let (full, ok, _) = r.counters[1];
+    assert_eq!(full, 0, "B5: a clean failover needs no full sync");
+    assert_eq!(ok, 2, "old master and sibling PSYNC via replid2: {:?}", r.counters);
+}
+
+/// B10, capture s3_divergent: the old master took writes after the promotion, so its
+/// PSYNC under the old id is past second_replid_offset and must full-sync.
+#[test]
+fn failover_divergent_old_master_full_syncs() {
+    let r = run_named("failover-divergent", 1);
+    assert!(r.coverage.psync.contains("full:replid2-offset-too-high"), "{:?}", r.coverage.psync);
+    assert!(r.counters[1].0 >= 1, "the new master served a full sync: {:?}", r.counters);
+}
+
+/// R74/I14/B3: a chained sub-replica follows its intermediate through a link kill and a
+/// failover; the sub-replica's snapshot names the right stream db (found by this test).
+#[test]
+fn chained_replica_survives_failover() {
+    let r = run_named("chained-failover", 1);
+    assert!(r.coverage.psync.contains("continue"), "{:?}", r.coverage.psync);
+}
+
+/// R67, psync2.tcl: a replica restarted from its own RDB partially resyncs.
+#[test]
+fn replica_restart_uses_psync2_aux_fields() {
+    let r = run_named("replica-restart-psync2", 1);
+    assert!(r.counters[0].1 >= 1, "sync_partial_ok after restart: {:?}", r.counters);
+}
+
+/// R68 under load: writes after the SAVE are lost with the crash, replicas are ahead of
+/// the restarted master's replid2 window and must full-sync (never CONTINUE past it).
+#[test]
+fn master_restart_under_load_full_syncs_ahead_replicas() {
+    let r = run_named("master-restart", 1);
+    assert!(!r.coverage.psync.contains("continue") || r.counters[0].1 > 0);
+}
+
+/// B4 (psync2-master-restart.tcl step 2–3): a quiet master restarted from its RDB keeps
+/// serving its old history via replid2: replicas continue, no full sync.
+#[test]
+fn master_restart_quiet_continues_via_replid2() {
+    let r = run_named("master-restart-quiet", 1);
+    let (full, ok, _) = r.counters[0];
+    assert_eq!(full, 0, "no full sync after restart: {:?}", r.counters);
+    assert_eq!(ok, 2, "both replicas continue: {:?}", r.counters);
+}
+
+/// B6: a master whose backlog was freed by repl-backlog-ttl changed its replid, so a
+/// replica PSYNCing with the old id gets a full resync (never a stale CONTINUE).
+#[test]
+fn backlog_ttl_changes_replid() {
+    let r = run_named("backlog-ttl", 1);
+    assert!(r.coverage.psync.contains("full:id-mismatch"), "{:?}", r.coverage.psync);
+}
+
+/// B5 (psync2.tcl): repeated failovers among healthy nodes never need a full sync beyond
+/// the initial ones.
+#[test]
+fn repeated_failovers_need_no_extra_full_sync() {
+    let r = run_named("repeated-failovers", 1);
+    let total_full: u64 = r.counters.iter().map(|c| c.0).sum();
+    // Counters are per boot of the current nodes; the initial syncs were served by n0.
+    assert_eq!(total_full, 2, "only the two initial full syncs: {:?}", r.counters);
+}
+
+/// B1 (psync2-reg.tcl): links killed mid-stream under INCR load; sub-replicas must end
+/// byte-identical (checked by the prefix and convergence oracles).
+#[test]
+fn killed_links_under_load_keep_chain_identical() {
+    run_named("link-kills-under-load", 1);
+}
