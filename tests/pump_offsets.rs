@@ -293,6 +293,12 @@ impl World {
             } => {
                 let node = &mut self.nodes[i];
                 assert_eq!(offset, node.master.master_repl_offset(), "R28");
+                // R66, as the node does it: a replica's snapshot names the db its master
+                // link has selected (it proxies and never emits SELECT itself).
+                let stream_db = match node.replica.as_ref().and_then(Replica::master) {
+                    Some(m) => m.db.map_or(stream_db, |d| d as u32),
+                    None => stream_db,
+                };
                 let payload = dataset_rdb(&node.data, replid, offset, stream_db);
                 node.snapshot_data.insert(id, (offset, node.data.clone()));
                 node.snapshots.push_back((id, Bytes::from(payload)));

@@ -146,7 +146,7 @@ fn parse_range(s: &str) -> anyhow::Result<(u64, u64)> {
     Ok((parse_seed(a).map_err(anyhow::Error::msg)?, parse_seed(b).map_err(anyhow::Error::msg)?))
 }
 
-fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, failures: &PathBuf) -> anyhow::Result<ExitCode> {
+fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, failures: &std::path::Path) -> anyhow::Result<ExitCode> {
     let (a, b) = parse_range(seeds)?;
     let (si, sn) = match shard {
         Some(s) => {
@@ -166,12 +166,14 @@ fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, 
     let queue = Arc::new(Mutex::new(list.clone()));
     let results = Arc::new(Mutex::new(Vec::<RunReport>::new()));
     let bad = Arc::new(AtomicU64::new(0));
+    // Wall time is only measured here, outside every simulation, for the summary table.
+    #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
     let mut threads = Vec::new();
     for _ in 0..jobs.max(1) {
         let (queue, results, bar, bad) = (queue.clone(), results.clone(), bar.clone(), bad.clone());
         let scenario = scenario.to_string();
-        let failures = failures.clone();
+        let failures = failures.to_path_buf();
         threads.push(std::thread::spawn(move || loop {
             let Some(seed) = queue.lock().expect("queue").pop() else { return };
             let Some(spec) = scenarios::by_name(&scenario, seed) else { return };

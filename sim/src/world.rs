@@ -58,6 +58,8 @@ impl Transport for TurmoilTransport {
         Ok((r, w, ip))
     }
 
+    // Not `async fn`: the future must not borrow `self` (the runtime spawns it).
+    #[allow(clippy::manual_async_fn)]
     fn connect(&self, host: String, port: u16) -> impl std::future::Future<Output = io::Result<(OwnedReadHalf, OwnedWriteHalf)>> + 'static {
         async move {
             let s = TcpStream::connect((host.as_str(), port)).await?;

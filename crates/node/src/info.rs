@@ -275,7 +275,7 @@ pub fn config_command<R: RngCore>(node: &mut Node<R>, argv: &[Bytes]) -> Vec<u8>
             }
             Frame::Array(out).to_bytes()
         }
-        Some(b"set") if argv.len() >= 4 && argv.len() % 2 == 0 => {
+        Some(b"set") if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
             for pair in argv[2..].chunks(2) {
                 let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
                 if let Err(e) = set_param(node, &name, &pair[1]) {

@@ -34,6 +34,8 @@ impl Transport for TokioTransport {
         Ok((r, w, peer.ip().to_string()))
     }
 
+    // Not `async fn`: the future must not borrow `self` (the runtime spawns it).
+    #[allow(clippy::manual_async_fn)]
     fn connect(
         &self,
         host: String,
