@@ -8,6 +8,7 @@ pub mod nemesis;
 pub mod oracle;
 pub mod run;
 pub mod scenarios;
+pub mod shrink;
 pub mod trace;
 pub mod workload;
 pub mod world;

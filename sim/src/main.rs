@@ -49,6 +49,9 @@ enum Cmd {
         /// Write a JSON failure file per violating seed into this directory.
         #[arg(long, default_value = "out/failures")]
         failures: PathBuf,
+        /// Shrink each violating seed before writing its failure file.
+        #[arg(long)]
+        shrink: bool,
     },
     /// Byte-identical rerun of a seed (or a saved failure file) with the full timeline.
     Replay {
@@ -68,6 +71,18 @@ enum Cmd {
         seed: u64,
         #[arg(long, default_value = "swarm")]
         scenario: String,
+    },
+    /// Minimises a failing seed's fault schedule and workload; writes a failure file.
+    Shrink {
+        #[arg(long, value_parser = parse_seed)]
+        seed: u64,
+        #[arg(long, default_value = "swarm")]
+        scenario: String,
+        /// Maximum number of reruns.
+        #[arg(long, default_value_t = 300)]
+        budget: usize,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Lists the named scenarios.
     Scenarios,
@@ -146,7 +161,29 @@ fn parse_range(s: &str) -> anyhow::Result<(u64, u64)> {
     Ok((parse_seed(a).map_err(anyhow::Error::msg)?, parse_seed(b).map_err(anyhow::Error::msg)?))
 }
 
-fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, failures: &std::path::Path) -> anyhow::Result<ExitCode> {
+/// Shrinks a failing spec, prints the sizes before and after, returns the failure file.
+fn shrink_and_report(spec: &RunSpec, budget: usize) -> Option<sim::shrink::FailureFile> {
+    let s = sim::shrink::shrink(spec, budget)?;
+    let f = &s.file;
+    println!(
+        "shrunk seed=0x{:x} oracle={}: faults {} -> {}, writers {} -> {}, fault phase {} -> {} ms ({} reruns)",
+        f.seed, f.oracle, f.original.0, f.faults.len(), f.original.1, f.writers, f.original.2, f.fault_ms, s.runs
+    );
+    for fault in &f.faults {
+        println!("  {fault}");
+    }
+    Some(s.file)
+}
+
+fn write_failure(dir: &std::path::Path, file: &sim::shrink::FailureFile) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{}-0x{:x}.json", file.scenario, file.seed));
+    std::fs::write(&path, serde_json::to_vec_pretty(file)?)?;
+    Ok(path)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, failures: &std::path::Path, shrink: bool) -> anyhow::Result<ExitCode> {
     let (a, b) = parse_range(seeds)?;
     let (si, sn) = match shard {
         Some(s) => {
@@ -181,10 +218,15 @@ fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, 
             if !r.violations.is_empty() {
                 bad.fetch_add(1, Ordering::Relaxed);
                 bar.suspend(|| print_violations(&r, &trace.tail(20)));
-                let _ = std::fs::create_dir_all(&failures);
-                let file = failures.join(format!("{}-0x{:x}.json", r.scenario, r.seed));
-                let body = serde_json::json!({"seed": r.seed, "scenario": r.scenario, "report": &r});
-                let _ = std::fs::write(file, serde_json::to_vec_pretty(&body).unwrap_or_default());
+                let file = if shrink {
+                    bar.suspend(|| shrink_and_report(&spec, 200))
+                } else {
+                    None
+                };
+                let file = file.unwrap_or_else(|| sim::shrink::FailureFile::unshrunk(&spec, &r));
+                if let Ok(p) = write_failure(&failures, &file) {
+                    bar.suspend(|| eprintln!("failure file: {}  (psync-sim replay --file {})", p.display(), p.display()));
+                }
             }
             bar.set_message(format!("violating seeds: {}", bad.load(Ordering::Relaxed)));
             bar.inc(1);
@@ -240,19 +282,34 @@ fn main() -> anyhow::Result<ExitCode> {
         .init();
     match Cli::parse().cmd {
         Cmd::Run { seed, scenario, trace, timeline } => one(&spec_for(&scenario, seed)?, trace.as_ref(), timeline),
-        Cmd::Sweep { seeds, scenario, jobs, shard, failures } => sweep(&seeds, &scenario, jobs, shard.as_deref(), &failures),
-        Cmd::Replay { seed, scenario, file, trace } => {
-            let (seed, scenario) = match (file, seed) {
-                (Some(f), _) => {
-                    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f)?)?;
-                    let seed = v["seed"].as_u64().ok_or_else(|| anyhow::anyhow!("failure file lacks seed"))?;
-                    let sc = v["scenario"].as_str().unwrap_or("swarm").to_string();
-                    (seed, sc)
+        Cmd::Sweep { seeds, scenario, jobs, shard, failures, shrink } => {
+            sweep(&seeds, &scenario, jobs, shard.as_deref(), &failures, shrink)
+        }
+        Cmd::Shrink { seed, scenario, budget, out } => {
+            let spec = spec_for(&scenario, seed)?;
+            match shrink_and_report(&spec, budget) {
+                None => {
+                    println!("seed 0x{seed:x} does not violate any oracle; nothing to shrink");
+                    Ok(ExitCode::SUCCESS)
                 }
-                (None, Some(s)) => (s, scenario),
+                Some(file) => {
+                    let dir = out.unwrap_or_else(|| PathBuf::from("out/failures"));
+                    let p = write_failure(&dir, &file)?;
+                    println!("failure file: {}  (psync-sim replay --file {})", p.display(), p.display());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Cmd::Replay { seed, scenario, file, trace } => {
+            let spec = match (file, seed) {
+                (Some(f), _) => {
+                    let ff: sim::shrink::FailureFile = serde_json::from_slice(&std::fs::read(&f)?)?;
+                    ff.spec().ok_or_else(|| anyhow::anyhow!("failure file names unknown scenario {:?}", ff.scenario))?
+                }
+                (None, Some(s)) => spec_for(&scenario, s)?,
                 (None, None) => anyhow::bail!("replay needs --seed or --file"),
             };
-            one(&spec_for(&scenario, seed)?, trace.as_ref(), true)
+            one(&spec, trace.as_ref(), true)
         }
         Cmd::CheckDeterminism { seed, scenario } => {
             let spec = spec_for(&scenario, seed)?;

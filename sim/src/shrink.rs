@@ -1,0 +1,154 @@
+//! Shrinking: when a run violates an oracle, find a smaller schedule and workload that
+//! still violates the same oracle (delta debugging over the fault list, then workload and
+//! duration reduction), and save it as a failure file `psync-sim replay --file` reruns.
+//!
+//! Owns: minimisation and the failure-file format. Must never: change what a spec means
+//! (a shrunk spec is an ordinary spec, replayed like any other).
+
+use serde::{Deserialize, Serialize};
+
+use crate::nemesis::Fault;
+use crate::run::{run, RunReport, RunSpec};
+use crate::scenarios;
+
+/// A saved failure: the seed, the scenario and the minimised parts of its spec.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailureFile {
+    pub seed: u64,
+    pub scenario: String,
+    pub oracle: String,
+    pub faults: Vec<Fault>,
+    pub writers: usize,
+    pub readers: usize,
+    pub mean_gap_ms: u64,
+    pub fault_ms: u64,
+    /// Sizes before shrinking: (faults, writers, fault_ms).
+    pub original: (usize, usize, u64),
+}
+
+impl FailureFile {
+    /// The file for a failing spec that was not shrunk.
+    pub fn unshrunk(spec: &RunSpec, r: &RunReport) -> FailureFile {
+        FailureFile {
+            seed: spec.seed,
+            scenario: spec.scenario.clone(),
+            oracle: r.violations.first().map_or_else(String::new, |v| v.oracle.to_string()),
+            faults: spec.faults.clone(),
+            writers: spec.workload.writers,
+            readers: spec.workload.readers,
+            mean_gap_ms: spec.workload.mean_gap_ms,
+            fault_ms: spec.fault_ms,
+            original: (spec.faults.len(), spec.workload.writers, spec.fault_ms),
+        }
+    }
+
+    /// Rebuilds the exact spec this file describes.
+    pub fn spec(&self) -> Option<RunSpec> {
+        let mut spec = scenarios::by_name(&self.scenario, self.seed)?;
+        self.apply(&mut spec);
+        Some(spec)
+    }
+
+    fn apply(&self, spec: &mut RunSpec) {
+        spec.faults = self.faults.clone();
+        spec.workload.writers = self.writers;
+        spec.workload.readers = self.readers;
+        spec.workload.mean_gap_ms = self.mean_gap_ms;
+        spec.fault_ms = self.fault_ms;
+    }
+}
+
+/// Result of a shrink.
+#[derive(Debug)]
+pub struct Shrunk {
+    pub file: FailureFile,
+    pub runs: usize,
+    pub report: RunReport,
+}
+
+/// Whether `spec` still fails with `oracle`.
+fn fails(spec: &RunSpec, oracle: &str, runs: &mut usize) -> Option<RunReport> {
+    *runs += 1;
+    let r = run(spec);
+    r.violations.iter().any(|v| v.oracle == oracle).then_some(r)
+}
+
+/// Minimises a failing spec for the first violated oracle. `budget` caps the reruns.
+pub fn shrink(spec: &RunSpec, budget: usize) -> Option<Shrunk> {
+    let mut runs = 0;
+    runs += 1;
+    let first = run(spec);
+    let oracle = first.violations.first()?.oracle.to_string();
+    let original = (spec.faults.len(), spec.workload.writers, spec.fault_ms);
+    let (mut cur, used) = shrink_while(spec, budget, |r| r.violations.iter().any(|v| v.oracle == oracle));
+    runs += used;
+    // Fewer clients, then a sparser workload, then a shorter fault phase.
+    for writers in 0..cur.workload.writers {
+        let mut cand = cur.clone();
+        cand.workload.writers = writers;
+        if fails(&cand, &oracle, &mut runs).is_some() {
+            cur = cand;
+            break;
+        }
+    }
+    if cur.workload.readers > 0 {
+        let mut cand = cur.clone();
+        cand.workload.readers = 0;
+        if fails(&cand, &oracle, &mut runs).is_some() {
+            cur = cand;
+        }
+    }
+    let last_fault = cur.faults.iter().map(|f| f.at_ms).max().unwrap_or(0);
+    let mut fault_ms = cur.fault_ms;
+    while fault_ms / 2 > last_fault + 100 && runs < budget {
+        let mut cand = cur.clone();
+        cand.fault_ms = fault_ms / 2;
+        if fails(&cand, &oracle, &mut runs).is_none() {
+            break;
+        }
+        fault_ms /= 2;
+        cur = cand;
+    }
+    let report = fails(&cur, &oracle, &mut runs)?;
+    let file = FailureFile {
+        seed: cur.seed,
+        scenario: cur.scenario.clone(),
+        oracle,
+        faults: cur.faults.clone(),
+        writers: cur.workload.writers,
+        readers: cur.workload.readers,
+        mean_gap_ms: cur.workload.mean_gap_ms,
+        fault_ms: cur.fault_ms,
+        original,
+    };
+    Some(Shrunk { file, runs, report })
+}
+
+/// Generic ddmin for tests and tools: shrink `spec.faults` while `keep(report)` holds.
+pub fn shrink_while(spec: &RunSpec, budget: usize, keep: impl Fn(&RunReport) -> bool) -> (RunSpec, usize) {
+    let mut runs = 0;
+    let mut cur = spec.clone();
+    let mut chunk = cur.faults.len().div_ceil(2).max(1);
+    loop {
+        let mut i = 0;
+        let mut removed_any = false;
+        while i < cur.faults.len() && runs < budget {
+            let mut cand = cur.clone();
+            let end = (i + chunk).min(cand.faults.len());
+            cand.faults.drain(i..end);
+            runs += 1;
+            if keep(&run(&cand)) {
+                cur = cand;
+                removed_any = true;
+            } else {
+                i += chunk;
+            }
+        }
+        if runs >= budget || (chunk == 1 && !removed_any) {
+            return (cur, runs);
+        }
+        if !removed_any {
+            chunk = (chunk / 2).max(1);
+        }
+    }
+}
