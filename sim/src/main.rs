@@ -14,9 +14,15 @@ use sim::{scenarios, Coverage};
 #[derive(Parser)]
 #[command(name = "psync-sim", version, about = "Deterministic simulation of Redis replication")]
 struct Cli {
+    /// Simulation tick in ms (turmoil's step). Coarser ticks run faster; timers and
+    /// latencies are rounded to the tick. Part of the run's identity: replay with the same.
+    #[arg(long, global = true, default_value_t = 1)]
+    tick_ms: u64,
     #[command(subcommand)]
     cmd: Cmd,
 }
+
+static TICK_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -97,8 +103,10 @@ fn parse_seed(s: &str) -> Result<u64, String> {
 }
 
 fn spec_for(scenario: &str, seed: u64) -> anyhow::Result<RunSpec> {
-    scenarios::by_name(scenario, seed)
-        .ok_or_else(|| anyhow::anyhow!("unknown scenario {scenario:?}; known: {}", scenarios::NAMES.join(", ")))
+    let mut spec = scenarios::by_name(scenario, seed)
+        .ok_or_else(|| anyhow::anyhow!("unknown scenario {scenario:?}; known: {}", scenarios::NAMES.join(", ")))?;
+    spec.tick_ms = TICK_MS.load(Ordering::Relaxed);
+    Ok(spec)
 }
 
 fn print_violations(r: &RunReport, trace_tail: &str) {
@@ -213,7 +221,7 @@ fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, 
         let failures = failures.to_path_buf();
         threads.push(std::thread::spawn(move || loop {
             let Some(seed) = queue.lock().expect("queue").pop() else { return };
-            let Some(spec) = scenarios::by_name(&scenario, seed) else { return };
+            let Ok(spec) = spec_for(&scenario, seed) else { return };
             let (r, trace) = run_with_trace(&spec);
             if !r.violations.is_empty() {
                 bad.fetch_add(1, Ordering::Relaxed);
@@ -280,7 +288,9 @@ fn main() -> anyhow::Result<ExitCode> {
         .without_time()
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().cmd {
+    let cli = Cli::parse();
+    TICK_MS.store(cli.tick_ms.max(1), Ordering::Relaxed);
+    match cli.cmd {
         Cmd::Run { seed, scenario, trace, timeline } => one(&spec_for(&scenario, seed)?, trace.as_ref(), timeline),
         Cmd::Sweep { seeds, scenario, jobs, shard, failures, shrink } => {
             sweep(&seeds, &scenario, jobs, shard.as_deref(), &failures, shrink)

@@ -409,13 +409,12 @@ impl Harness {
             if due {
                 self.digested.insert(i, (boot, replid, offset, t));
             }
-            let block = |size: u64| (size / 16).max(nd.master.config().backlog_block_min);
             views.push(NodeView {
                 idx: i,
                 boot,
                 replid,
                 offset,
-                backlog: nd.master.backlog().map(|b| (b.first_byte_offset(), b.histlen(), b.size(), block(b.size()))),
+                backlog: nd.master.backlog().map(|b| (b.first_byte_offset(), b.histlen(), b.size(), b.max_block_capacity())),
                 top_level: nd.master_addr().is_none(),
                 repl_state: nd.replica.state(),
                 online_replicas: nd.master.replicas().filter(|r| r.state == master::SlaveState::Online).count(),
