@@ -165,29 +165,36 @@ impl ReplBacklog {
         self.blocks.iter().map(|b| b.capacity as u64).sum()
     }
 
+    /// The largest block held, or the capacity the next block would get: with head and
+    /// tail both possibly over the size, I6's bound is `size + 2 * this`.
+    pub fn max_block_capacity(&self) -> u64 {
+        let held = self.blocks.iter().map(|b| b.capacity as u64).max().unwrap_or(0);
+        held.max(self.block_capacity(u64::MAX))
+    }
+
     fn check(&self) {
         let held: u64 = self.blocks.iter().map(|b| b.buf.len() as u64).sum();
         debug_assert_eq!(held, self.histlen, "I5: histlen equals bytes held");
         if let Some(head) = self.blocks.front() {
             debug_assert_eq!(head.repl_offset, self.off, "I5: first block starts at off");
         }
-        // I6 with no pinning: at most one block beyond the configured size.
-        // The largest block actually held: after a shrink (R15) old blocks keep the
+        // I6 with no pinning. R14 trims only when a new block is added, and then keeps
+        // `histlen - head <= size`; appends that fit in the tail's free space do not
+        // trim. So histlen stays below size + head capacity + tail capacity (up to
+        // almost two blocks over the size when the size is not a multiple of the block).
+        // Capacities are the held blocks' own: after a shrink (R15) old blocks keep the
         // capacity they were allocated with, which can exceed today's size/16.
-        let max_block = self
-            .blocks
-            .iter()
-            .map(|b| b.capacity as u64)
-            .max()
-            .unwrap_or(0)
-            .max(self.block_capacity(u64::MAX));
-        debug_assert!(
-            self.histlen <= self.size + max_block || self.blocks.len() <= 1,
-            "I6: histlen {} size {} block {}",
-            self.histlen,
-            self.size,
-            max_block
-        );
+        if let (Some(head), Some(tail)) = (self.blocks.front(), self.blocks.back()) {
+            let bound = self.size + head.capacity as u64 + tail.capacity as u64;
+            debug_assert!(
+                self.histlen <= bound || self.blocks.len() <= 1,
+                "I6: histlen {} size {} head {} tail {}",
+                self.histlen,
+                self.size,
+                head.capacity,
+                tail.capacity
+            );
+        }
     }
 }
 
@@ -262,6 +269,21 @@ mod tests {
         assert_eq!(b.end_offset(), 32 * 64);
         b.append(&[2u8; 3]);
         assert_eq!(b.end_offset(), 32 * 64 + 3);
+    }
+
+    /// R14: trimming runs only when a new block is added, so small appends that fit in the
+    /// tail push histlen past size + one block (redis does the same): size 17, 4-byte
+    /// blocks, one byte at a time peaks at 24 = 17 + 2·4 − 1, never more.
+    #[test]
+    fn small_appends_can_exceed_size_by_almost_two_blocks() {
+        let mut b = ReplBacklog::new(0, 17, 4);
+        let mut peak = 0;
+        for i in 0..200u8 {
+            b.append(&[i]);
+            peak = peak.max(b.histlen());
+            assert!(b.histlen() >= 17.min(u64::from(i) + 1), "R14 keeps >= size");
+        }
+        assert_eq!(peak, 24);
     }
 
     /// R15: shrinking trims at once but keeps at least the new size.
