@@ -127,3 +127,29 @@ fn repeated_failovers_need_no_extra_full_sync() {
 fn killed_links_under_load_keep_chain_identical() {
     run_named("link-kills-under-load", 1);
 }
+
+/// B8 (#10726): a master that accepts the connection but never answers keeps no replica
+/// stuck: the replica gives up after the 5 s sync-io timeout (+ one cron tick) and retries.
+#[test]
+fn unresponsive_master_times_out_handshake() {
+    let spec = by_name("unresponsive-master", 1).expect("scenario");
+    let (r, trace) = sim::run_with_trace(&spec);
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    let kill = trace.lines.iter().find(|l| l.text.contains("KillLink")).expect("kill").t_ms;
+    let timeout = trace
+        .lines
+        .iter()
+        .find(|l| l.text.contains("LinkError") && l.text.contains("handshake reply timed out"))
+        .expect("R40/B8: a handshake timeout is reported");
+    let waited = timeout.t_ms - kill;
+    assert!((5_000..=6_100).contains(&waited), "gave up after {waited} ms");
+}
+
+/// B2 test 1 (psync2-pingoff.tcl): PINGs left unread in a frozen replica are discarded at
+/// promotion; the old master is ahead by them and must full-sync, never CONTINUE.
+#[test]
+fn trailing_pings_after_promotion_force_full_sync() {
+    let r = run_named("trailing-pings", 1);
+    assert!(r.coverage.psync.contains("full:replid2-offset-too-high"), "{:?}", r.coverage.psync);
+    assert!(!r.coverage.psync.contains("continue"), "{:?}", r.coverage.psync);
+}

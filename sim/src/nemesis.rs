@@ -39,6 +39,8 @@ pub enum FaultKind {
     Promote { node: usize },
     /// `REPLICAOF <to>` on one node only.
     Repoint { node: usize, to: usize },
+    /// The node's event loop stalls for `ms` (DEBUG SLEEP / SIGSTOP).
+    Freeze { node: usize, ms: u64 },
     /// The replica drops its master link (`CLIENT KILL TYPE master`).
     KillLink { node: usize },
     /// `CONFIG SET repl-backlog-size` at run time.
@@ -61,6 +63,7 @@ impl FaultKind {
             FaultKind::Failover { .. } => "failover",
             FaultKind::KillLink { .. } => "kill-link",
             FaultKind::Promote { .. } => "promote",
+            FaultKind::Freeze { .. } => "freeze",
             FaultKind::Repoint { .. } => "repoint",
             FaultKind::BacklogResize { .. } => "backlog-resize",
         }
@@ -187,6 +190,9 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                 out.push(Fault { at_ms: until.max(t + 2), kind: FaultKind::Restart { node: a } });
             }
             4 => out.push(Fault { at_ms: t, kind: FaultKind::Failover { to: a } }),
+            5 if rng.gen_bool(0.3) => {
+                out.push(Fault { at_ms: t, kind: FaultKind::Freeze { node: a, ms: rng.gen_range(100..7000) } })
+            }
             5 => out.push(Fault { at_ms: t, kind: FaultKind::KillLink { node: a } }),
             6 => {
                 let size = [16 * 1024, 32 * 1024, 1024 * 1024][rng.gen_range(0..3)];

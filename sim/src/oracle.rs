@@ -174,11 +174,15 @@ impl Oracle {
         }
         // A replica that acked and then crashed still counts: ACKs never exceed what the
         // replica applied (I11), so "reached" is what matters, not "is up now".
-        let have = self
-            .reached
-            .iter()
-            .filter(|((n, id), off)| *n != idx && *id == m.replid && **off >= offset)
-            .count() as u64;
+        // Histories renamed by a promotion share their prefix: compare canonical ids.
+        let want = self.canon(m.replid, offset);
+        let mut nodes = BTreeSet::new();
+        for ((n, id), off) in &self.reached {
+            if *n != idx && *off >= offset && self.canon(*id, offset) == want {
+                nodes.insert(*n);
+            }
+        }
+        let have = nodes.len() as u64;
         if have < acked {
             let msg = format!("WAIT promised {acked} replicas at offset {offset}, only {have} have it");
             self.violate(t_ms, "wait", Some(idx), msg);
@@ -288,6 +292,18 @@ impl Oracle {
             self.converged_at = Some(t_ms);
         }
         ok
+    }
+
+    /// The oldest id naming the same stream prefix as `(id, off)` (follows promotions
+    /// and renames back while `off` is inside the inherited part).
+    fn canon(&self, mut id: ReplId, off: u64) -> ReplId {
+        for _ in 0..=self.links.len() {
+            match self.links.get(&id) {
+                Some((old, upto)) if off <= *upto => id = *old,
+                _ => break,
+            }
+        }
+        id
     }
 
     /// Whether `(id, off)` is part of the history named `fin` at `fin_off`.

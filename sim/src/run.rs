@@ -277,6 +277,7 @@ impl Harness {
             }
             FaultKind::Save { node } => self.control(node, |nd, now| nd.save(now)),
             FaultKind::Failover { to } => self.failover(t, to),
+            FaultKind::Freeze { node, ms } => self.control(node, move |nd, _| nd.freeze(ms)),
             FaultKind::Promote { node } => {
                 self.slots.borrow_mut()[node].replicaof = None;
                 self.oracle.loss_event(t);

@@ -28,6 +28,8 @@ pub const NAMES: &[&str] = &[
     "backlog-ttl",
     "repeated-failovers",
     "link-kills-under-load",
+    "unresponsive-master",
+    "trailing-pings",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -149,6 +151,24 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             s.faults = (0..16)
                 .map(|i| at(500 + i * 300, FaultKind::KillLink { node: 1 + (i as usize % 2) }))
                 .collect();
+        }
+        "unresponsive-master" => {
+            // B8: the master accepts the reconnect but its event loop is stalled; the
+            // replica must give up within the 5 s sync-io timeout and retry.
+            s = RunSpec::star(seed, name, 1);
+            s.fault_ms = 12_000;
+            s.faults = vec![at(2_000, FaultKind::Freeze { node: 0, ms: 8_000 }), at(2_000, FaultKind::KillLink { node: 1 })];
+        }
+        "trailing-pings" => {
+            // B2 test 1: PINGs pile up unread in a frozen replica, which is then promoted;
+            // the old master, now ahead by those PINGs, must not CONTINUE past replid2.
+            s = RunSpec::star(seed, name, 1);
+            s.workload.writers = 0;
+            s.faults = vec![
+                at(1_000, FaultKind::Freeze { node: 1, ms: 3_000 }),
+                at(1_500, FaultKind::Promote { node: 1 }),
+                at(4_500, FaultKind::Repoint { node: 0, to: 1 }),
+            ];
         }
         _ => return None,
     }

@@ -106,6 +106,7 @@ pub struct Node<R> {
     snapshots: BTreeMap<u64, Bytes>,
     io: Vec<Io>,
     notes: Vec<Note>,
+    freeze_ms: Option<u64>,
 }
 
 impl<R: RngCore> Node<R> {
@@ -123,6 +124,7 @@ impl<R: RngCore> Node<R> {
             snapshots: BTreeMap::new(),
             io: Vec::new(),
             notes: Vec::new(),
+            freeze_ms: None,
         }
     }
 
@@ -368,6 +370,17 @@ impl<R: RngCore> Node<R> {
     pub fn save(&mut self, now: Millis) {
         let payload = self.save_rdb((now.0 / 1000) as i64);
         self.io.push(Io::Persist { payload });
+    }
+
+    /// Freezes the node's event loop for `ms` (like `DEBUG SLEEP` or SIGSTOP): sockets
+    /// keep buffering, nothing is processed. The runtime carries it out.
+    pub fn freeze(&mut self, ms: u64) {
+        self.freeze_ms = Some(ms);
+    }
+
+    /// Takes a pending freeze request (for the runtime).
+    pub fn take_freeze(&mut self) -> Option<u64> {
+        self.freeze_ms.take()
     }
 
     /// `CLIENT KILL TYPE master`: drop the master link as if it broke (R59 caches it).

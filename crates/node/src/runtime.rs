@@ -130,6 +130,7 @@ pub struct Runtime<T: Transport, R> {
     master_link: Option<(u64, Conn)>,
     next_conn: u32,
     wakeup_at: Option<Millis>,
+    last_tick: Option<Millis>,
 }
 
 impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
@@ -153,6 +154,7 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
             master_link: None,
             next_conn: 1,
             wakeup_at: None,
+            last_tick: None,
         };
         (rt, handle)
     }
@@ -209,6 +211,11 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
                 return Ok(());
             }
             self.schedule_wakeup();
+            let freeze = self.node.borrow_mut().take_freeze();
+            if let Some(ms) = freeze {
+                // The event loop stalls; events queue up like bytes in socket buffers.
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
         }
     }
 
@@ -258,7 +265,13 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
             Ev::Master(e) => node.on_master_event(now, e),
             Ev::BulkSent(conn) => node.on_bulk_sent(now, conn),
             Ev::SnapshotDone(id) => node.on_snapshot_done(now, id, true),
-            Ev::Tick => node.tick(now),
+            Ev::Tick => {
+                // Ticks that queued up during a freeze collapse into one cron run.
+                if self.last_tick.is_none_or(|t| now.0 >= t.0 + 500) {
+                    self.last_tick = Some(now);
+                    node.tick(now);
+                }
+            }
             Ev::Wakeup => {
                 self.wakeup_at = None;
                 node.wakeup(now);

@@ -170,6 +170,8 @@ pub enum Observation {
         replid: ReplId,
         offset: u64,
     },
+    /// The link failed in `state` (R44); the reason says why.
+    LinkError { state: ReplState, reason: String },
     /// A transfer failed; the old dataset is kept.
     TransferFailed {
         reason: String,
@@ -376,6 +378,10 @@ impl Replica {
     /// R44: close, CONNECT, reconnect on the next tick.
     fn error_path(&mut self, err: &ReplicaError) {
         warn!(state = ?self.state, %err, "master link error");
+        self.actions.push(Action::Observe(Observation::LinkError {
+            state: self.state,
+            reason: err.to_string(),
+        }));
         self.drop_link(!matches!(err, ReplicaError::Protocol(_)), &err.to_string());
         self.goto(ReplState::Connect);
     }
