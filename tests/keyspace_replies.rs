@@ -7,11 +7,9 @@
 
 use bytes::Bytes;
 use node::keyspace::{Keyspace, Origin, Propagated, Role};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use psync_tests::interop::{bulks, encode, require_redis_server, value_end, Conn, Server, TempDir};
+use std::io::Write;
+use std::path::Path;
 
 /// Our side's clock. Fixed so the test itself is deterministic; the corpus avoids replies
 /// that depend on the absolute time (only relative TTLs, and absolute times far in the
@@ -48,172 +46,23 @@ fn exact(args: &[&str]) -> Step {
     step(args, Check::Exact)
 }
 
-/// A redis-server child, killed (by its own handle) and reaped on drop.
+/// The redis-server of this test and its scratch directory (removed after the server).
 struct RedisServer {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
+    server: Server,
+    _dir: TempDir,
 }
 
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn which_redis_server() -> Option<PathBuf> {
-    let out = Command::new("which").arg("redis-server").output().ok()?;
-    let path = String::from_utf8(out.stdout).ok()?;
-    let path = path.trim();
-    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
-}
-
-fn start_redis(binary: &PathBuf) -> RedisServer {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("psync-keyspace-replies-{port}"));
-    std::fs::create_dir_all(&dir).expect("create redis dir");
-    let child = Command::new(binary)
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-        .args(["--enable-debug-command", "yes"])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server");
-    let server = RedisServer { child, port, dir };
-    for _ in 0..200 {
-        if let Ok(mut conn) = Conn::connect(port) {
-            if conn.call(&[b"PING".to_vec()]) == b"+PONG\r\n" {
-                return server;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("redis-server on port {port} did not answer PING within 5 s");
-}
-
-fn encode(argv: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
-    for a in argv {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// End (exclusive) of the complete RESP2 value starting at `start`, if all of it is here.
-fn value_end(buf: &[u8], start: usize) -> Option<usize> {
-    let rel = buf.get(start..)?.windows(2).position(|w| w == b"\r\n")?;
-    let line_end = start + rel + 2;
-    let header = std::str::from_utf8(&buf[start + 1..line_end - 2]).ok();
-    match buf[start] {
-        b'+' | b'-' | b':' => Some(line_end),
-        b'$' => {
-            let n: i64 = header?.parse().ok()?;
-            let end = if n < 0 {
-                line_end
-            } else {
-                line_end + n as usize + 2
-            };
-            (buf.len() >= end).then_some(end)
-        }
-        b'*' => {
-            let n: i64 = header?.parse().ok()?;
-            (0..n.max(0)).try_fold(line_end, |at, _| value_end(buf, at))
-        }
-        other => panic!("unexpected RESP type byte {other:#x}"),
+impl std::ops::Deref for RedisServer {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
     }
 }
 
-/// The bulk elements of an array-of-bulks value.
-fn bulks(value: &[u8]) -> Vec<Vec<u8>> {
-    let mut at = value.windows(2).position(|w| w == b"\r\n").expect("header") + 2;
-    let mut out = Vec::new();
-    while at < value.len() {
-        let end = value_end(value, at).expect("complete element");
-        let body_start = value[at..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("bulk")
-            + at
-            + 2;
-        out.push(value[body_start..end - 2].to_vec());
-        at = end;
-    }
-    out
-}
-
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn connect(port: u16) -> std::io::Result<Self> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        Ok(Self {
-            stream,
-            buf: Vec::new(),
-        })
-    }
-
-    fn fill(&mut self) {
-        let mut chunk = [0u8; 65536];
-        let n = self.stream.read(&mut chunk).expect("read from redis");
-        assert!(n > 0, "redis closed the connection");
-        self.buf.extend_from_slice(&chunk[..n]);
-    }
-
-    /// Reads exactly one reply (raw bytes).
-    fn read_value(&mut self) -> Vec<u8> {
-        loop {
-            if !self.buf.is_empty() {
-                if let Some(end) = value_end(&self.buf, 0) {
-                    return self.buf.drain(..end).collect();
-                }
-            }
-            self.fill();
-        }
-    }
-
-    fn read_line(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                return self.buf.drain(..i + 2).collect();
-            }
-            self.fill();
-        }
-    }
-
-    fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
-        while self.buf.len() < n {
-            self.fill();
-        }
-        self.buf.drain(..n).collect()
-    }
-
-    fn call(&mut self, argv: &[Vec<u8>]) -> Vec<u8> {
-        self.stream
-            .write_all(&encode(argv))
-            .expect("write to redis");
-        self.read_value()
-    }
-
-    fn call_str(&mut self, args: &[&str]) -> Vec<u8> {
-        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
-        self.call(&argv)
-    }
+fn start_redis(binary: &Path) -> RedisServer {
+    let dir = TempDir::new("keyspace-replies");
+    let server = Server::redis(binary, "redis-keyspace-replies", &dir.path, &[]);
+    RedisServer { server, _dir: dir }
 }
 
 /// A fake replica: `PSYNC ? -1`, skip the RDB, then everything after is the stream.
@@ -232,11 +81,7 @@ impl FakeReplica {
         let line = conn.read_line();
         let text = String::from_utf8_lossy(&line).into_owned();
         assert!(text.starts_with("+FULLRESYNC "), "{text:?}");
-        let start_offset = text
-            .trim_end()
-            .rsplit(' ')
-            .next()
-            .and_then(|o| o.parse().ok());
+        let start_offset = text.trim_end().rsplit(' ').next().and_then(|o| o.parse().ok());
         let start_offset = start_offset.expect("FULLRESYNC offset");
         // Disk-based transfer (we sent no `capa eof`): newlines while BGSAVE runs, then $len.
         let header = loop {
@@ -267,10 +112,7 @@ impl FakeReplica {
             let argv = bulks(&raw[at..end]);
             at = end;
             if argv[0].eq_ignore_ascii_case(b"SELECT") {
-                db = std::str::from_utf8(&argv[1])
-                    .expect("ascii")
-                    .parse()
-                    .expect("db");
+                db = std::str::from_utf8(&argv[1]).expect("ascii").parse().expect("db");
             } else if !argv[0].eq_ignore_ascii_case(b"PING") {
                 out.push((db, argv));
             }
@@ -292,24 +134,13 @@ fn master_repl_offset(conn: &mut Conn) -> u64 {
 /// Redis' own clock in ms (TIME), to line its absolute expiry times up with ours.
 fn redis_time_ms(conn: &mut Conn) -> i64 {
     let parts = bulks(&conn.call_str(&["TIME"]));
-    let secs: i64 = std::str::from_utf8(&parts[0])
-        .expect("ascii")
-        .parse()
-        .expect("secs");
-    let micros: i64 = std::str::from_utf8(&parts[1])
-        .expect("ascii")
-        .parse()
-        .expect("us");
+    let secs: i64 = std::str::from_utf8(&parts[0]).expect("ascii").parse().expect("secs");
+    let micros: i64 = std::str::from_utf8(&parts[1]).expect("ascii").parse().expect("us");
     secs * 1000 + micros / 1000
 }
 
 fn int_reply(reply: &[u8]) -> i64 {
-    assert_eq!(
-        reply.first(),
-        Some(&b':'),
-        "{:?}",
-        String::from_utf8_lossy(reply)
-    );
+    assert_eq!(reply.first(), Some(&b':'), "{:?}", String::from_utf8_lossy(reply));
     std::str::from_utf8(&reply[1..reply.len() - 2])
         .expect("ascii")
         .parse()
@@ -327,11 +158,7 @@ fn compare(step: &Step, ours: &[u8], theirs: &[u8]) {
     let argv: Vec<String> = step.argv.iter().map(|a| show(a)).collect();
     match step.check {
         Check::Exact => assert_eq!(show(ours), show(theirs), "reply to {argv:?}"),
-        Check::SortedArray => assert_eq!(
-            sorted_array(ours),
-            sorted_array(theirs),
-            "reply to {argv:?}"
-        ),
+        Check::SortedArray => assert_eq!(sorted_array(ours), sorted_array(theirs), "reply to {argv:?}"),
         Check::IntRange(lo, hi) => {
             for r in [ours, theirs] {
                 let n = int_reply(r);
@@ -359,23 +186,14 @@ fn same_arg(ours: &[u8], theirs: &[u8], redis_now_ms: i64) -> bool {
 
 #[test]
 fn keyspace_replies_match_redis_server() {
-    let Some(binary) = which_redis_server() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("redis-server is not installed, but CI=true requires the interop test to run");
-        }
-        eprintln!("\n********************************************************");
-        eprintln!("*** SKIPPED: redis-server not installed (keyspace_replies) ***");
-        eprintln!("********************************************************\n");
+    let Some(binary) = require_redis_server("keyspace_replies") else {
         return;
     };
     let server = start_redis(&binary);
     let mut redis = Conn::connect(server.port).expect("connect to redis");
     // Not part of the corpus: keep expired keys around until touched (our side never runs
     // active expiry here), and lower the string limit on both sides.
-    assert_eq!(
-        redis.call_str(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]),
-        b"+OK\r\n"
-    );
+    assert_eq!(redis.call_str(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), b"+OK\r\n");
     assert_eq!(
         redis.call_str(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"]),
         b"+OK\r\n"
@@ -407,10 +225,7 @@ fn keyspace_replies_match_redis_server() {
         .collect::<Vec<_>>();
     assert!(ttls.contains(&true) && ttls.contains(&false));
     let digest = redis.call_str(&["DEBUG", "DIGEST"]);
-    assert_eq!(
-        String::from_utf8_lossy(&digest),
-        format!("+{}\r\n", ks.digest_hex())
-    );
+    assert_eq!(String::from_utf8_lossy(&digest), format!("+{}\r\n", ks.digest_hex()));
     assert_ne!(ks.digest(), [0u8; 20]);
 
     let offset = master_repl_offset(&mut redis);
@@ -421,25 +236,13 @@ fn keyspace_replies_match_redis_server() {
         .collect();
     assert_eq!(ours.len(), stream.len(), "number of propagated commands");
     for (i, (o, t)) in ours.iter().zip(&stream).enumerate() {
-        let same = o.0 == t.0
-            && o.1.len() == t.1.len()
-            && o.1
-                .iter()
-                .zip(&t.1)
-                .all(|(a, b)| same_arg(a, b, redis_now_ms));
+        let same =
+            o.0 == t.0 && o.1.len() == t.1.len() && o.1.iter().zip(&t.1).all(|(a, b)| same_arg(a, b, redis_now_ms));
         let show = |c: &(usize, Vec<Vec<u8>>)| {
-            let words: Vec<String> =
-                c.1.iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect();
+            let words: Vec<String> = c.1.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
             format!("db {} {:?}", c.0, words)
         };
-        assert!(
-            same,
-            "propagated #{i}: ours {} vs redis {}",
-            show(o),
-            show(t)
-        );
+        assert!(same, "propagated #{i}: ours {} vs redis {}", show(o), show(t));
     }
     eprintln!(
         "keyspace_replies: {} replies and {} propagated commands matched redis-server; digest {}",

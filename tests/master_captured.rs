@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use master::{
-    Action, Counters, Event, Master, MasterConfig, Observation, SlaveState, SnapshotTarget,
-    Upstream, GETACK_BYTES, PING_BYTES,
+    Action, Counters, Event, Master, MasterConfig, Observation, SlaveState, SnapshotTarget, Upstream, GETACK_BYTES,
+    PING_BYTES,
 };
 use proto::{encode_command, ConnId, LinkItem, Millis, ReplId, Request};
 use psync_tests::vectors::{decode_m2r, read};
@@ -26,10 +26,7 @@ const REPL: ConnId = ConnId(1);
 const CLIENT: ConnId = ConnId(900);
 
 fn argv(parts: &[&str]) -> Vec<Bytes> {
-    parts
-        .iter()
-        .map(|p| Bytes::copy_from_slice(p.as_bytes()))
-        .collect()
+    parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect()
 }
 
 fn master(cfg: MasterConfig, now: u64) -> M {
@@ -97,9 +94,7 @@ impl MasterReplay {
             for a in acts {
                 match a {
                     Action::Send { conn, bytes } if conn == REPL => self.out.extend_from_slice(&bytes),
-                    Action::Send { conn, bytes } if conn == CLIENT => {
-                        self.client_out.extend_from_slice(&bytes)
-                    }
+                    Action::Send { conn, bytes } if conn == CLIENT => self.client_out.extend_from_slice(&bytes),
                     Action::SendBulk { conn, bytes } => {
                         assert_eq!(conn, REPL);
                         self.out.extend_from_slice(&bytes);
@@ -129,8 +124,7 @@ impl MasterReplay {
         if let (Some(id), Some(payload)) = (self.pending_snapshot, self.want_rdb.clone()) {
             self.pending_snapshot = None;
             self.want_rdb = None;
-            self.m
-                .handle(Millis(self.now), Event::SnapshotReady { id, payload });
+            self.m.handle(Millis(self.now), Event::SnapshotReady { id, payload });
         }
     }
 
@@ -170,12 +164,7 @@ impl MasterReplay {
             LinkItem::Command(req) => {
                 let name = req.argv[0].to_ascii_lowercase();
                 match name.as_slice() {
-                    b"select" => {
-                        self.db = std::str::from_utf8(&req.argv[1])
-                            .expect("ascii")
-                            .parse()
-                            .expect("db")
-                    }
+                    b"select" => self.db = std::str::from_utf8(&req.argv[1]).expect("ascii").parse().expect("db"),
                     b"ping" => {} // from the cron (R37)
                     b"replconf" => {
                         // GETACK is how the core asks for acks for a WAIT (R22).
@@ -488,9 +477,7 @@ fn drain(m: &mut M) -> Vec<Action> {
 fn sends_to(acts: &[Action], conn: ConnId) -> Vec<Bytes> {
     acts.iter()
         .filter_map(|a| match a {
-            Action::Send { conn: c, bytes } | Action::SendBulk { conn: c, bytes } if *c == conn => {
-                Some(bytes.clone())
-            }
+            Action::Send { conn: c, bytes } | Action::SendBulk { conn: c, bytes } if *c == conn => Some(bytes.clone()),
             _ => None,
         })
         .collect()
@@ -517,13 +504,7 @@ fn cmd(m: &mut M, now: u64, conn: ConnId, parts: &[&str]) -> Vec<Action> {
 }
 
 fn propagate(m: &mut M, now: u64, db: usize, parts: &[&str]) -> Vec<Action> {
-    m.handle(
-        Millis(now),
-        Event::Propagate {
-            db,
-            argv: argv(parts),
-        },
-    );
+    m.handle(Millis(now), Event::Propagate { db, argv: argv(parts) });
     drain(m)
 }
 
@@ -601,7 +582,10 @@ fn select_precedes_first_write_and_follows_full_sync_setup() {
     let sel0 = encode_command(&["SELECT", "0"]);
     let set = encode_command(&["SET", "a", "1"]);
     let a = propagate(&mut m, 0, 0, &["SET", "a", "1"]);
-    assert_eq!(sends_to(&a, ConnId(1)), vec![Bytes::from([sel0.clone(), set.clone()].concat())]);
+    assert_eq!(
+        sends_to(&a, ConnId(1)),
+        vec![Bytes::from([sel0.clone(), set.clone()].concat())]
+    );
     let a = propagate(&mut m, 0, 0, &["SET", "a", "1"]);
     assert_eq!(sends_to(&a, ConnId(1)), vec![Bytes::from(set.clone())]);
     online_replica(&mut m, 0, ConnId(2));
@@ -651,7 +635,10 @@ fn ping_every_period_ticks_is_fourteen_counted_bytes() {
     for t in 10..=16u64 {
         m.handle(Millis(t * 1000), Event::Tick);
     }
-    assert!(sends_to(&drain(&mut m), ConnId(1)).is_empty(), "R7: replicas never PING");
+    assert!(
+        sends_to(&drain(&mut m), ConnId(1)).is_empty(),
+        "R7: replicas never PING"
+    );
 }
 
 /// R36: `\n` once per tick to WAIT_BGSAVE_START replicas and to WAIT_BGSAVE_END ones while
@@ -747,7 +734,12 @@ fn backlog_ttl_frees_backlog_and_changes_replid() {
     )));
     propagate(&mut m, 16_000, 0, &["SET", "a", "2"]);
     assert_eq!(m.master_repl_offset(), old_off, "R5: no backlog, no offset");
-    let a = cmd(&mut m, 16_000, ConnId(2), &["PSYNC", &old_id.as_str(), &(old_off + 1).to_string()]);
+    let a = cmd(
+        &mut m,
+        16_000,
+        ConnId(2),
+        &["PSYNC", &old_id.as_str(), &(old_off + 1).to_string()],
+    );
     assert!(sends_to(&a, ConnId(2))[0].starts_with(b"+FULLRESYNC "));
     let b = m.backlog().expect("R27: recreated for the first replica");
     assert_eq!(b.first_byte_offset(), old_off + 1, "I16");
@@ -769,7 +761,10 @@ fn backlog_ttl_clock_starts_when_last_replica_times_out() {
     assert_eq!(closed(&drain(&mut m)), vec![ConnId(1)], "R38");
     for t in 63..=72u64 {
         m.handle(Millis(t * 1000), Event::Tick);
-        assert!(m.backlog().is_some(), "R16: freed at {t} s, 10 s TTL after the 62 s timeout");
+        assert!(
+            m.backlog().is_some(),
+            "R16: freed at {t} s, 10 s TTL after the 62 s timeout"
+        );
     }
     m.handle(Millis(72_001), Event::Tick);
     assert!(m.backlog().is_none(), "freed once idle > TTL");
@@ -892,7 +887,9 @@ fn newcomer_with_fewer_capabilities_waits_for_next_bgsave() {
     );
     let a = drain(&mut m);
     let off = m.master_repl_offset();
-    assert!(a.iter().any(|x| matches!(x, Action::StartSnapshot { offset, .. } if *offset == off)));
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::StartSnapshot { offset, .. } if *offset == off)));
     assert_eq!(
         sends_to(&a, ConnId(2)),
         vec![Bytes::from(format!("+FULLRESYNC {} {off}\r\n", m.replid()))]
@@ -969,19 +966,36 @@ fn replconf_replies_per_option() {
     let mut m = master(disk_cfg(), 0);
     let ok = vec![Bytes::from_static(b"+OK\r\n")];
     assert_eq!(
-        sends_to(&cmd(&mut m, 0, ConnId(1), &["REPLCONF", "listening-port", "17002"]), ConnId(1)),
+        sends_to(
+            &cmd(&mut m, 0, ConnId(1), &["REPLCONF", "listening-port", "17002"]),
+            ConnId(1)
+        ),
         ok
     );
     assert_eq!(
-        sends_to(&cmd(&mut m, 0, ConnId(1), &["REPLCONF", "ip-address", "10.1.1.1"]), ConnId(1)),
+        sends_to(
+            &cmd(&mut m, 0, ConnId(1), &["REPLCONF", "ip-address", "10.1.1.1"]),
+            ConnId(1)
+        ),
         ok
     );
     assert_eq!(
-        sends_to(&cmd(&mut m, 0, ConnId(1), &["replconf", "CAPA", "eof", "capa", "psync2", "capa", "zzz"]), ConnId(1)),
+        sends_to(
+            &cmd(
+                &mut m,
+                0,
+                ConnId(1),
+                &["replconf", "CAPA", "eof", "capa", "psync2", "capa", "zzz"]
+            ),
+            ConnId(1)
+        ),
         ok,
         "unknown capas are ignored"
     );
-    assert!(cmd(&mut m, 0, ConnId(1), &["REPLCONF", "ACK", "5"]).is_empty(), "not a replica");
+    assert!(
+        cmd(&mut m, 0, ConnId(1), &["REPLCONF", "ACK", "5"]).is_empty(),
+        "not a replica"
+    );
     assert!(cmd(&mut m, 0, ConnId(1), &["REPLCONF", "GETACK", "*"]).is_empty());
     assert_eq!(
         sends_to(&cmd(&mut m, 0, ConnId(1), &["REPLCONF", "bogus", "1"]), ConnId(1)),
@@ -995,10 +1009,26 @@ fn replconf_replies_per_option() {
     let r: Vec<_> = m.replicas().collect();
     assert_eq!(r[0].listening_port, 17002);
     assert_eq!(r[0].ip, Some(Bytes::from_static(b"10.1.1.1")));
-    m.handle(Millis(5), Event::Command { conn: ConnId(1), argv: argv(&["REPLCONF", "ACK", "7"]) });
-    m.handle(Millis(6), Event::Command { conn: ConnId(1), argv: argv(&["REPLCONF", "ACK", "3"]) });
+    m.handle(
+        Millis(5),
+        Event::Command {
+            conn: ConnId(1),
+            argv: argv(&["REPLCONF", "ACK", "7"]),
+        },
+    );
+    m.handle(
+        Millis(6),
+        Event::Command {
+            conn: ConnId(1),
+            argv: argv(&["REPLCONF", "ACK", "3"]),
+        },
+    );
     let r: Vec<_> = m.replicas().collect();
-    assert_eq!((r[0].ack_off, r[0].ack_time), (7, Millis(6)), "R21/I11: max, time refreshed");
+    assert_eq!(
+        (r[0].ack_off, r[0].ack_time),
+        (7, Millis(6)),
+        "R21/I11: max, time refreshed"
+    );
 }
 
 /// R22/R73: WAIT propagates one `REPLCONF GETACK *` (37 bytes, counted in the offset) and
@@ -1128,5 +1158,8 @@ fn restarted_master_continues_old_history_via_replid2() {
         vec![Bytes::from(format!("+CONTINUE {}\r\n", m2.replid()))]
     );
     let a = cmd(&mut m2, 0, ConnId(3), &["PSYNC", &old.as_str(), &(off + 2).to_string()]);
-    assert!(sends_to(&a, ConnId(3))[0].starts_with(b"+FULLRESYNC "), "B2: > second offset");
+    assert!(
+        sends_to(&a, ConnId(3))[0].starts_with(b"+FULLRESYNC "),
+        "B2: > second offset"
+    );
 }

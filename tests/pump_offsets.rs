@@ -18,7 +18,7 @@
 //! Then faults stop and the pump drains: every replica must reach CONNECTED with
 //! `replica.master().reploff == master.master_repl_offset()` and identical datasets (I2).
 //!
-//! Case count: 96 cases of up to 160 operations.
+//! Case count: 256 cases of up to 160 operations (about 0.1 s).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -36,10 +36,11 @@ const CLIENT: ConnId = ConnId(1_000_000);
 
 type Data = BTreeMap<(usize, Bytes), Bytes>;
 
-/// One TCP connection between replica `node` and the master core of `node - 1`.
+/// One TCP connection between replica `node` and the master core of node `master`.
 #[derive(Debug)]
 struct Link {
     tag: u64,
+    master: usize,
     conn: ConnId,
     m2r: VecDeque<u8>,
     r2m: Vec<u8>,
@@ -58,18 +59,43 @@ struct Node {
     /// I7: dataset recorded at each snapshot, by snapshot id.
     snapshot_data: BTreeMap<u64, (u64, Data)>,
     fail_next_connect: bool,
+    /// The node whose master core this replica connects to (R61 may change it).
+    upstream: usize,
 }
 
 #[derive(Debug, Clone)]
 pub enum Op {
-    Write { db: usize, key: u8, val: Option<u8> },
-    Deliver { node: usize, n: u16 },
+    Write {
+        db: usize,
+        key: u8,
+        val: Option<u8>,
+    },
+    /// `MULTI`, `n` SETs, `EXEC`, propagated as redis does (R72): a replica applies,
+    /// counts and proxies the block only at EXEC (R55), and drops a partial one (R59).
+    Multi {
+        db: usize,
+        n: u8,
+    },
+    Deliver {
+        node: usize,
+        n: u16,
+    },
     DeliverAll,
     Tick,
-    Cut { node: usize },
-    FailConnect { node: usize },
-    Snapshot { node: usize, fail: bool },
+    Cut {
+        node: usize,
+    },
+    FailConnect {
+        node: usize,
+    },
+    Snapshot {
+        node: usize,
+        fail: bool,
+    },
     Wait,
+    /// R61: `REPLICAOF` the other possible master (node 2 between node 1 and node 0);
+    /// the cached master is kept, so it PSYNCs its sibling/parent with the same history.
+    Repoint,
 }
 
 struct World {
@@ -81,6 +107,8 @@ struct World {
     /// Applied-offset history for I10 (per node, the offset after each proxied command).
     full_syncs: u64,
     partial_syncs: u64,
+    /// PSYNC decisions by label, for coverage.
+    decisions: BTreeMap<&'static str, u64>,
 }
 
 fn dataset_rdb(data: &Data, replid: ReplId, offset: u64, stream_db: u32) -> Vec<u8> {
@@ -170,6 +198,7 @@ impl World {
                 snapshots: VecDeque::new(),
                 snapshot_data: BTreeMap::new(),
                 fail_next_connect: false,
+                upstream: i.saturating_sub(1),
             });
         }
         let mut w = World {
@@ -179,6 +208,7 @@ impl World {
             next_conn: 1,
             full_syncs: 0,
             partial_syncs: 0,
+            decisions: BTreeMap::new(),
         };
         w.settle();
         w
@@ -245,21 +275,23 @@ impl World {
 
     fn master_event(&mut self, i: usize, ev: MEvent) {
         self.nodes[i].master.handle(Millis(self.now), ev);
+        if i == 0 {
+            self.record_top_stream();
+        }
     }
 
     fn replica_event(&mut self, i: usize, ev: REvent) {
         let now = Millis(self.now);
-        self.nodes[i]
-            .replica
-            .as_mut()
-            .expect("a replica node")
-            .handle(now, ev);
+        self.nodes[i].replica.as_mut().expect("a replica node").handle(now, ev);
     }
 
     fn link_of_conn(&self, up: usize, conn: ConnId) -> Option<usize> {
-        (up + 1 < NODES)
-            .then_some(up + 1)
-            .filter(|&d| self.nodes[d].link.as_ref().is_some_and(|l| l.conn == conn))
+        (1..NODES).find(|&d| {
+            self.nodes[d]
+                .link
+                .as_ref()
+                .is_some_and(|l| l.master == up && l.conn == conn)
+        })
     }
 
     fn on_master_action(&mut self, i: usize, a: MAction) {
@@ -293,9 +325,11 @@ impl World {
             } => {
                 let node = &mut self.nodes[i];
                 assert_eq!(offset, node.master.master_repl_offset(), "R28");
-                // R66, as the node does it: a replica's snapshot names the db its master
-                // link has selected (it proxies and never emits SELECT itself).
-                let stream_db = match node.replica.as_ref().and_then(Replica::master) {
+                // R66: a replica's snapshot names the db its master link has selected (it
+                // proxies and never emits SELECT itself) — the *cached* master's when the
+                // link is down, since a delayed BGSAVE can start then.
+                let link = node.replica.as_ref().and_then(|r| r.master().or(r.cached()));
+                let stream_db = match link {
                     Some(m) => m.db.map_or(stream_db, |d| d as u32),
                     None => stream_db,
                 };
@@ -304,8 +338,12 @@ impl World {
                 node.snapshots.push_back((id, Bytes::from(payload)));
             }
             MAction::Observe(master::Observation::Psync {
-                decision, continued, offset, ..
+                decision,
+                continued,
+                offset,
+                ..
             }) => {
+                *self.decisions.entry(decision.label()).or_default() += 1;
                 if decision == master::PsyncDecision::Continue {
                     self.partial_syncs += 1;
                     if i == 0 {
@@ -329,7 +367,7 @@ impl World {
             RAction::Close { link, .. } => {
                 if self.nodes[i].link.as_ref().is_some_and(|l| l.tag == link) {
                     let l = self.nodes[i].link.take().expect("link");
-                    self.master_event(i - 1, MEvent::Closed { conn: l.conn });
+                    self.master_event(l.master, MEvent::Closed { conn: l.conn });
                 }
             }
             RAction::FullSyncLoaded { replid, offset, rdb } => {
@@ -368,12 +406,13 @@ impl World {
             return;
         }
         if let Some(old) = self.nodes[i].link.take() {
-            self.master_event(i - 1, MEvent::Closed { conn: old.conn });
+            self.master_event(old.master, MEvent::Closed { conn: old.conn });
         }
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         self.nodes[i].link = Some(Link {
             tag,
+            master: self.nodes[i].upstream,
             conn,
             m2r: VecDeque::new(),
             r2m: Vec::new(),
@@ -389,7 +428,7 @@ impl World {
             return; // written on a link that is gone
         };
         l.r2m.extend_from_slice(bytes);
-        let conn = l.conn;
+        let (conn, up) = (l.conn, l.master);
         let mut reqs = Vec::new();
         while let Some((req, n)) = Request::decode(&l.r2m).expect("replica writes valid RESP") {
             l.r2m.drain(..n);
@@ -407,19 +446,13 @@ impl World {
                     .expect("ascii")
                     .parse()
                     .expect("ack offset");
-                let up_off = self.nodes[i - 1].master.master_repl_offset();
+                let up_off = self.nodes[up].master.master_repl_offset();
                 let l = self.nodes[i].link.as_mut().expect("link");
                 assert!(l.last_ack.is_none_or(|a| a <= v), "I11: ACK went back");
                 assert!(v <= up_off, "I11: ACK {v} > master offset {up_off}");
                 l.last_ack = Some(v);
             }
-            self.master_event(
-                i - 1,
-                MEvent::Command {
-                    conn,
-                    argv: req.argv,
-                },
-            );
+            self.master_event(up, MEvent::Command { conn, argv: req.argv });
         }
     }
 
@@ -466,6 +499,19 @@ impl World {
                 };
                 self.master_event(0, MEvent::Propagate { db: *db, argv });
             }
+            Op::Multi { db, n } => {
+                let one = |w: &mut World, argv: Vec<Bytes>| {
+                    w.master_event(0, MEvent::Propagate { db: *db, argv });
+                };
+                one(self, vec![Bytes::from_static(b"MULTI")]);
+                for k in 0..*n {
+                    let key = Bytes::from(format!("t{k}"));
+                    let val = Bytes::from(format!("v{}", self.now + u64::from(k)));
+                    self.nodes[0].data.insert((*db, key.clone()), val.clone());
+                    one(self, vec![Bytes::from_static(b"SET"), key, val]);
+                }
+                one(self, vec![Bytes::from_static(b"EXEC")]);
+            }
             Op::Deliver { node, n } => self.deliver(*node, usize::from(*n)),
             Op::DeliverAll => {
                 for i in 1..NODES {
@@ -484,7 +530,7 @@ impl World {
             Op::Cut { node } => {
                 if let Some(l) = self.nodes[*node].link.take() {
                     self.replica_event(*node, REvent::Closed { link: l.tag });
-                    self.master_event(node - 1, MEvent::Closed { conn: l.conn });
+                    self.master_event(l.master, MEvent::Closed { conn: l.conn });
                 }
             }
             Op::FailConnect { node } => self.nodes[*node].fail_next_connect = true,
@@ -497,6 +543,12 @@ impl World {
                     };
                     self.master_event(*node, ev);
                 }
+            }
+            Op::Repoint => {
+                let n = &mut self.nodes[NODES - 1];
+                n.upstream = if n.upstream == 0 { NODES - 2 } else { 0 };
+                let now = Millis(self.now);
+                n.replica.as_mut().expect("replica").replicaof(now, None);
             }
             Op::Wait => {
                 let offset = self.nodes[0].master.master_repl_offset();
@@ -520,13 +572,16 @@ impl World {
         for i in 1..NODES {
             let r = self.nodes[i].replica.as_ref().expect("replica");
             let own = &self.nodes[i].master;
-            let up = &self.nodes[i - 1].master;
+            let up = &self.nodes[self.nodes[i].upstream].master;
             let link = r.master().or(r.cached()).copied();
             if let Some(m) = link {
                 // R6/R18: the replica's own master core is at its applied offset.
                 assert_eq!(own.master_repl_offset(), m.reploff, "R6 node {i}");
                 assert_eq!(own.replid(), m.replid, "R18 node {i}: same history id");
-                if m.replid == up.replid() {
+                // I1 for a live link (a cached master repointed at a lagging sibling may be
+                // ahead of it until its PSYNC is refused, R23.4, and it full-syncs).
+                let live = r.master().is_some() && link_master(&self.nodes[i]) == Some(self.nodes[i].upstream);
+                if live && m.replid == up.replid() {
                     assert!(
                         m.reploff <= up.master_repl_offset(),
                         "I1 node {i}: {} > {}",
@@ -571,7 +626,12 @@ impl World {
                         self.apply_op(&Op::Snapshot { node: i, fail: false });
                         moved = true;
                     }
-                    if i > 0 && self.nodes[i].link.as_ref().is_some_and(|l| !l.m2r.is_empty() || l.closing) {
+                    if i > 0
+                        && self.nodes[i]
+                            .link
+                            .as_ref()
+                            .is_some_and(|l| !l.m2r.is_empty() || l.closing)
+                    {
                         self.apply_op(&Op::Deliver { node: i, n: u16::MAX });
                         moved = true;
                     }
@@ -591,7 +651,10 @@ impl World {
                 .map(|i| self.nodes[i].replica.as_ref().map(Replica::state))
                 .collect::<Vec<_>>(),
             (1..NODES)
-                .map(|i| self.nodes[i].replica.as_ref().and_then(|r| r.master().map(|m| m.reploff)))
+                .map(|i| self.nodes[i]
+                    .replica
+                    .as_ref()
+                    .and_then(|r| r.master().map(|m| m.reploff)))
                 .collect::<Vec<_>>(),
             self.nodes[0].master.master_repl_offset()
         );
@@ -617,23 +680,30 @@ impl World {
     }
 }
 
+/// The master node the replica's current link goes to.
+fn link_master(n: &Node) -> Option<usize> {
+    n.link.as_ref().map(|l| l.master)
+}
+
 fn arb_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         30 => (0usize..3, 0u8..6, prop::option::weighted(0.8, any::<u8>()))
             .prop_map(|(db, key, val)| Op::Write { db, key, val }),
-        25 => (1usize..NODES, 1u16..200).prop_map(|(node, n)| Op::Deliver { node, n }),
-        5 => Just(Op::DeliverAll),
-        12 => Just(Op::Tick),
-        5 => (1usize..NODES).prop_map(|node| Op::Cut { node }),
+        4 => (0usize..3, 1u8..4).prop_map(|(db, n)| Op::Multi { db, n }),
+        30 => (1usize..NODES, 1u16..200).prop_map(|(node, n)| Op::Deliver { node, n }),
+        10 => Just(Op::DeliverAll),
+        8 => Just(Op::Tick),
+        4 => (1usize..NODES).prop_map(|node| Op::Cut { node }),
         2 => (1usize..NODES).prop_map(|node| Op::FailConnect { node }),
-        8 => (0usize..NODES, prop::bool::weighted(0.1))
+        14 => (0usize..NODES, prop::bool::weighted(0.05))
             .prop_map(|(node, fail)| Op::Snapshot { node, fail }),
         3 => Just(Op::Wait),
+        2 => Just(Op::Repoint),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// I1/I3/I4/I7/I10/I11 at every step, then I2 convergence, on a three-node chain.
     #[test]
@@ -641,7 +711,7 @@ proptest! {
         seed in any::<u64>(),
         diskless in any::<bool>(),
         delay_s in 0u64..2,
-        backlog in 128u64..1024,
+        backlog in prop_oneof![128u64..512, 2048u64..8192],
         ops in prop::collection::vec(arb_op(), 1..160),
     ) {
         let mut w = World::new(seed, diskless, delay_s, backlog);
@@ -669,10 +739,18 @@ fn chain_pump_exercises_partial_and_full_resyncs() {
     let full0 = w.full_syncs;
     // A cut with a small gap: both ends PSYNC successfully.
     for k in 0..3u8 {
-        w.apply_op(&Op::Write { db: 0, key: k, val: Some(5) });
+        w.apply_op(&Op::Write {
+            db: 0,
+            key: k,
+            val: Some(5),
+        });
     }
     w.apply_op(&Op::Cut { node: 1 });
-    w.apply_op(&Op::Write { db: 0, key: 4, val: Some(7) });
+    w.apply_op(&Op::Write {
+        db: 0,
+        key: 4,
+        val: Some(7),
+    });
     w.converge();
     w.check_converged();
     assert!(w.partial_syncs >= 1, "partial after a short cut");
@@ -681,9 +759,84 @@ fn chain_pump_exercises_partial_and_full_resyncs() {
     // is dropped by node 1 (R50, I14) and resyncs.
     w.apply_op(&Op::Cut { node: 1 });
     for k in 0..40u8 {
-        w.apply_op(&Op::Write { db: 2, key: k % 6, val: Some(39) });
+        w.apply_op(&Op::Write {
+            db: 2,
+            key: k % 6,
+            val: Some(39),
+        });
     }
     w.converge();
     w.check_converged();
     assert!(w.full_syncs > full0, "overrun forces a full sync");
+}
+
+/// Random runs (the proptest's generator, 32 deterministic cases) reach both partial and
+/// full resyncs, so the invariants above are exercised across PSYNC, not only full syncs.
+#[test]
+fn chain_pump_random_runs_reach_partial_and_full_resyncs() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut all: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for s in 0..32u64 {
+        let ops = prop::collection::vec(arb_op(), 80..160)
+            .new_tree(&mut runner)
+            .expect("tree")
+            .current();
+        let backlog = if s % 2 == 0 { 300 } else { 4000 };
+        let mut w = World::new(s, s % 2 == 0, s % 2, backlog);
+        for op in &ops {
+            w.apply_op(op);
+        }
+        w.converge();
+        w.check_converged();
+        for (k, v) in w.decisions {
+            *all.entry(k).or_default() += v;
+        }
+    }
+    assert!(all.get("continue").copied().unwrap_or(0) >= 8, "{all:?}");
+    assert!(all.get("full:before-backlog").copied().unwrap_or(0) >= 3, "{all:?}");
+}
+
+/// R66 regression (found by the proptest above): with a diskless delay, R1's BGSAVE for
+/// its sub-replica R2 starts from cron *after* R1's own link was cut, so the snapshot must
+/// name the cached master's db; naming `slaveseldb` (always -1 → 0 on a replica) made R2
+/// apply the next commands in db 0 instead of db 2.
+#[test]
+fn sub_replica_snapshot_started_while_link_down_names_cached_db() {
+    let ops = [
+        Op::DeliverAll,
+        Op::Deliver { node: 1, n: 5 },
+        Op::Deliver { node: 2, n: 5 },
+        Op::Write {
+            db: 0,
+            key: 0,
+            val: Some(1),
+        },
+        Op::Deliver { node: 2, n: 89 },
+        Op::DeliverAll,
+        Op::Tick,
+        Op::Deliver { node: 2, n: 61 },
+        Op::Snapshot { node: 0, fail: false },
+        Op::Write {
+            db: 2,
+            key: 3,
+            val: Some(6),
+        },
+        Op::Deliver { node: 2, n: 18 },
+        Op::DeliverAll,
+        Op::Deliver { node: 1, n: 500 },
+        Op::Cut { node: 1 },
+        Op::Tick,
+        Op::Write {
+            db: 2,
+            key: 1,
+            val: Some(219),
+        },
+    ];
+    let mut w = World::new(0, true, 1, 2048);
+    for op in &ops {
+        w.apply_op(op);
+    }
+    w.converge();
+    w.check_converged();
 }

@@ -6,7 +6,7 @@
 //! error line, garbage, a disconnect, and silence (a `Tick` past the timeout).
 //! Part 2 replays `s1_*.log` timelines: every master→replica chunk is fed at its time,
 //! every replica→master chunk must be exactly one `Action::Send` of exactly those bytes.
-//! Part 3 feeds whole m2r captures in random chunkings (proptest, 48 cases per capture).
+//! Part 3 feeds whole m2r captures in random chunkings (proptest, 128 cases).
 
 use std::collections::VecDeque;
 
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use proto::rdb::{RdbDb, RdbEntry, RdbFile, ReplInfo};
 use proto::{encode_command, LinkItem, Millis, ReplId};
-use psync_tests::vectors::{decode_m2r, read, rdb_payload};
+use psync_tests::vectors::{decode_m2r, rdb_payload, read};
 use replica::{Action, Event, Observation, ReplState, Replica, ReplicaConfig, SYNCIO_TIMEOUT_MS};
 
 const MASTER_ID: &[u8; 40] = b"0123456789abcdef0123456789abcdef01234567";
@@ -113,9 +113,7 @@ impl Drive {
     }
 
     fn closes(acts: &[Action]) -> usize {
-        acts.iter()
-            .filter(|a| matches!(a, Action::Close { .. }))
-            .count()
+        acts.iter().filter(|a| matches!(a, Action::Close { .. })).count()
     }
 
     fn states(acts: &[Action]) -> Vec<ReplState> {
@@ -154,7 +152,10 @@ fn reach(state: ReplState) -> Drive {
         (ReplState::ReceiveIp, b"+OK\r\n"),
         (ReplState::ReceiveCapa, b"+OK\r\n"),
         (ReplState::ReceivePsync, b"+OK\r\n"),
-        (ReplState::Transfer, b"+FULLRESYNC 0123456789abcdef0123456789abcdef01234567 100\r\n"),
+        (
+            ReplState::Transfer,
+            b"+FULLRESYNC 0123456789abcdef0123456789abcdef01234567 100\r\n",
+        ),
     ];
     if state == ReplState::Connect {
         let link = d.r.link();
@@ -234,10 +235,7 @@ fn connecting_writes_ping_on_connect_and_ignores_stale_links() {
     assert_eq!(d.take(), vec![], "stale link ignored");
     d.handle(Event::Connected { link });
     let acts = d.take();
-    assert_eq!(
-        Drive::sends(&acts),
-        vec![Bytes::from_static(b"*1\r\n$4\r\nPING\r\n")]
-    );
+    assert_eq!(Drive::sends(&acts), vec![Bytes::from_static(b"*1\r\n$4\r\nPING\r\n")]);
     assert_eq!(d.r.state(), ReplState::ReceivePong);
 
     let mut d = reach(ReplState::Connecting);
@@ -285,13 +283,10 @@ enum Input {
 fn expected_reply(state: ReplState) -> Vec<u8> {
     match state {
         ReplState::ReceivePong => b"+PONG\r\n".to_vec(),
-        ReplState::ReceiveAuth
-        | ReplState::ReceivePort
-        | ReplState::ReceiveIp
-        | ReplState::ReceiveCapa => b"+OK\r\n".to_vec(),
-        ReplState::ReceivePsync => {
-            b"+FULLRESYNC 0123456789abcdef0123456789abcdef01234567 7\r\n".to_vec()
+        ReplState::ReceiveAuth | ReplState::ReceivePort | ReplState::ReceiveIp | ReplState::ReceiveCapa => {
+            b"+OK\r\n".to_vec()
         }
+        ReplState::ReceivePsync => b"+FULLRESYNC 0123456789abcdef0123456789abcdef01234567 7\r\n".to_vec(),
         ReplState::Transfer => {
             let rdb = rdb_bytes(100);
             let mut v = format!("${}\r\n", rdb.len()).into_bytes();
@@ -366,11 +361,7 @@ fn expected_writes(state: ReplState, input: Input) -> Vec<Bytes> {
         }
         // R45: the cached master at reploff 99 asks for byte 100.
         (S::ReceiveCapa, Input::Expected | Input::ErrorLine | Input::Garbage) => {
-            vec![Bytes::from(encode_command(&[
-                &b"PSYNC"[..],
-                MASTER_ID,
-                b"100",
-            ]))]
+            vec![Bytes::from(encode_command(&[&b"PSYNC"[..], MASTER_ID, b"100"]))]
         }
         // R46 last row: anything but FULLRESYNC/CONTINUE/NOMASTERLINK/LOADING → inline SYNC.
         (S::ReceivePsync, Input::ErrorLine | Input::Garbage) => {
@@ -437,10 +428,8 @@ fn every_waiting_state_reacts_to_expected_error_garbage_disconnect_and_timeout()
             }
             if state == ReplState::Transfer && !matches!(input, Input::Expected) {
                 assert!(
-                    acts.iter().any(|a| matches!(
-                        a,
-                        Action::Observe(Observation::TransferFailed { .. })
-                    )),
+                    acts.iter()
+                        .any(|a| matches!(a, Action::Observe(Observation::TransferFailed { .. }))),
                     "{ctx}: R51 transfer failure observed"
                 );
             }
@@ -643,7 +632,9 @@ fn stream_bytes_before_connected_close_the_link_without_panicking() {
     d.data(b"+CONTINUE\r\n+OK\r\n*1\r\n$4\r\nping\r\n");
     let acts = d.take();
     assert!(
-        !acts.iter().any(|a| matches!(a, Action::Proxy { .. } | Action::Apply { .. })),
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::Proxy { .. } | Action::Apply { .. })),
         "I10: nothing applied outside CONNECTED"
     );
     assert_ne!(d.r.state(), ReplState::Connected);
@@ -674,9 +665,7 @@ fn transfer_cut_mid_rdb_keeps_cached_master_and_retries_psync() {
     let link = d.r.link();
     d.handle(Event::Closed { link });
     let acts = d.take();
-    assert!(!acts
-        .iter()
-        .any(|a| matches!(a, Action::FullSyncLoaded { .. })));
+    assert!(!acts.iter().any(|a| matches!(a, Action::FullSyncLoaded { .. })));
     assert_eq!(d.r.cached().map(|c| (c.replid, c.reploff)), Some((id(MASTER_ID), 99)));
     let link = d.r.link();
     d.handle(Event::Connected { link });
@@ -752,7 +741,11 @@ fn connected_applies_acks_and_proxies_exact_bytes() {
     );
     assert!(acts.contains(&Action::Apply {
         db: 3,
-        argv: vec![Bytes::from_static(b"SET"), Bytes::from_static(b"a"), Bytes::from_static(b"1")]
+        argv: vec![
+            Bytes::from_static(b"SET"),
+            Bytes::from_static(b"a"),
+            Bytes::from_static(b"1")
+        ]
     }));
     let proxied: Vec<Bytes> = acts
         .iter()
@@ -810,10 +803,7 @@ fn protocol_error_in_stream_drops_master_without_caching() {
     let link = d.r.link();
     d.handle(Event::Connected { link });
     d.data(b"+PONG\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n");
-    assert_eq!(
-        Drive::sends(&d.take()).last(),
-        Some(&cmd(&["PSYNC", "?", "-1"]))
-    );
+    assert_eq!(Drive::sends(&d.take()).last(), Some(&cmd(&["PSYNC", "?", "-1"])));
 }
 
 /// R62: `REPLICAOF NO ONE` from any state closes the link and forgets the cached master.
@@ -865,9 +855,7 @@ fn timeline(scenario: &str) -> Vec<(u64, LogLine)> {
             let words: Vec<&str> = it.collect();
             match words.as_slice() {
                 [c, "opened", ..] => out.push((ms, LogLine::Opened(conn_of(c).expect("cK")))),
-                [c, "closed", "by", "replica", ..] => {
-                    out.push((ms, LogLine::ClosedByReplica(conn_of(c).expect("cK"))))
-                }
+                [c, "closed", "by", "replica", ..] => out.push((ms, LogLine::ClosedByReplica(conn_of(c).expect("cK")))),
                 ["killing", ..] => out.push((ms, LogLine::Kill)),
                 _ => {}
             }
@@ -928,10 +916,10 @@ fn replay(scenario: &str, cfg: ReplicaConfig) -> Replayed {
     let mut connects: VecDeque<u64> = VecDeque::new();
     let mut closes: Vec<u64> = Vec::new();
     let absorb = |pending: &mut VecDeque<Action>,
-                      sends: &mut VecDeque<(u64, Bytes)>,
-                      connects: &mut VecDeque<u64>,
-                      closes: &mut Vec<u64>,
-                      out: &mut Replayed| {
+                  sends: &mut VecDeque<(u64, Bytes)>,
+                  connects: &mut VecDeque<u64>,
+                  closes: &mut Vec<u64>,
+                  out: &mut Replayed| {
         while let Some(a) = pending.pop_front() {
             match a {
                 Action::Send { link, bytes } => {
@@ -946,9 +934,7 @@ fn replay(scenario: &str, cfg: ReplicaConfig) -> Replayed {
                 }
                 Action::Connect { link } => connects.push_back(link),
                 Action::Close { link, .. } => closes.push(link),
-                Action::FullSyncLoaded { replid, offset, rdb } => {
-                    out.loaded.push((replid, offset, *rdb))
-                }
+                Action::FullSyncLoaded { replid, offset, rdb } => out.loaded.push((replid, offset, *rdb)),
                 _ => {}
             }
         }
@@ -979,10 +965,7 @@ fn replay(scenario: &str, cfg: ReplicaConfig) -> Replayed {
                 out.closed.push((conn, !connects.is_empty()));
             }
             LogLine::Chunk { conn, m2r, len } => {
-                let entry = conns
-                    .iter_mut()
-                    .find(|c| c.0 == conn)
-                    .expect("chunk on an opened conn");
+                let entry = conns.iter_mut().find(|c| c.0 == conn).expect("chunk on an opened conn");
                 let (link, m_at, r_at) = (entry.1, entry.2, entry.3);
                 if m2r {
                     let bytes = read(&format!("{scenario}.c{conn}.m2r.bin"));
@@ -1050,9 +1033,7 @@ fn fullresync_id(scenario: &str) -> ReplId {
     decode_m2r(&read(&format!("{scenario}.c1.m2r.bin")))
         .into_iter()
         .find_map(|(i, _)| match i {
-            LinkItem::Line(l) if l.starts_with(b"+FULLRESYNC ") => {
-                ReplId::from_bytes(&l[12..52])
-            }
+            LinkItem::Line(l) if l.starts_with(b"+FULLRESYNC ") => ReplId::from_bytes(&l[12..52]),
             _ => None,
         })
         .expect("+FULLRESYNC in capture")
@@ -1065,19 +1046,15 @@ fn check_sync_capture(scenario: &str, cfg: ReplicaConfig, expect_acks_prefix: &[
     let m = r.d.r.master().expect("master link");
     assert_eq!(m.reploff, final_offset(scenario), "{scenario}: R6 offset");
     assert_eq!(m.replid, fullresync_id(scenario), "{scenario}: I7 replid");
-    assert!(
-        r.acks.starts_with(expect_acks_prefix),
-        "{scenario}: acks {:?}",
-        r.acks
-    );
+    assert!(r.acks.starts_with(expect_acks_prefix), "{scenario}: acks {:?}", r.acks);
     assert!(r.acks.contains(&228), "{scenario}: R22 GETACK at 228 → ACK 228");
     assert!(r.acks.windows(2).all(|w| w[0] <= w[1]), "I11: {:?}", r.acks);
     // FullSyncLoaded carries the RDB's keys (and its repl aux fields, R65).
     assert_eq!(r.loaded.len(), 1, "{scenario}: one full sync");
     let (replid, offset, rdb) = &r.loaded[0];
     assert_eq!((*replid, *offset), (fullresync_id(scenario), 0));
-    let want = proto::rdb::load(&rdb_payload(&format!("{scenario}.c1.m2r.bin")).expect("rdb"))
-        .expect("capture RDB loads");
+    let want =
+        proto::rdb::load(&rdb_payload(&format!("{scenario}.c1.m2r.bin")).expect("rdb")).expect("capture RDB loads");
     assert_eq!(rdb, &want);
     assert!(rdb.dbs.iter().map(|d| d.entries.len()).sum::<usize>() > 0);
     assert_eq!(
@@ -1204,7 +1181,7 @@ fn stream_bytes(scenario: &str) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     /// R54/R55/R22/R52/I4: any chunking of the s1_disk / s1_diskless / s1_startup master
     /// bytes gives the same end state: CONNECTED at the captured offset, the proxied bytes

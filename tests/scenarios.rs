@@ -13,7 +13,11 @@ fn run_named(name: &str, seed: u64) -> RunReport {
         r.violations
     );
     assert!(r.converged_at_ms.is_some(), "{name}: I2 convergence");
-    assert!(r.checks.prefix > 0 && r.checks.psync > 0, "{name}: oracles checked nothing: {:?}", r.checks);
+    assert!(
+        r.checks.prefix > 0 && r.checks.psync > 0,
+        "{name}: oracles checked nothing: {:?}",
+        r.checks
+    );
     r
 }
 
@@ -22,8 +26,15 @@ fn run_named(name: &str, seed: u64) -> RunReport {
 fn full_sync_disk_sends_bulk() {
     let r = run_named("full-sync-disk", 1);
     assert_eq!(r.counters[0].0, 2, "sync_full on the master");
-    assert!(r.coverage.slave_states.contains(&8), "SEND_BULK reached: {:?}", r.coverage.slave_states);
-    assert!(r.coverage.psync.contains("full:requested"), "R45: fresh replicas send PSYNC ? -1");
+    assert!(
+        r.coverage.slave_states.contains(&8),
+        "SEND_BULK reached: {:?}",
+        r.coverage.slave_states
+    );
+    assert!(
+        r.coverage.psync.contains("full:requested"),
+        "R45: fresh replicas send PSYNC ? -1"
+    );
 }
 
 /// R32/R34: diskless transfer never enters SEND_BULK; the stream waits for the first ACK.
@@ -47,7 +58,11 @@ fn partial_resync_after_short_partition() {
 #[test]
 fn backlog_overrun_forces_full_resync() {
     let r = run_named("backlog-overrun", 1);
-    assert!(r.coverage.psync.contains("full:before-backlog"), "{:?}", r.coverage.psync);
+    assert!(
+        r.coverage.psync.contains("full:before-backlog"),
+        "{:?}",
+        r.coverage.psync
+    );
     assert!(r.counters[0].2 >= 1, "sync_partial_err counted (R25): {:?}", r.counters);
 }
 
@@ -66,8 +81,16 @@ fn failover_clean_continues_via_replid2() {
 #[test]
 fn failover_divergent_old_master_full_syncs() {
     let r = run_named("failover-divergent", 1);
-    assert!(r.coverage.psync.contains("full:replid2-offset-too-high"), "{:?}", r.coverage.psync);
-    assert!(r.counters[1].0 >= 1, "the new master served a full sync: {:?}", r.counters);
+    assert!(
+        r.coverage.psync.contains("full:replid2-offset-too-high"),
+        "{:?}",
+        r.coverage.psync
+    );
+    assert!(
+        r.counters[1].0 >= 1,
+        "the new master served a full sync: {:?}",
+        r.counters
+    );
 }
 
 /// R74/I14/B3: a chained sub-replica follows its intermediate through a link kill and a
@@ -135,7 +158,12 @@ fn unresponsive_master_times_out_handshake() {
     let spec = by_name("unresponsive-master", 1).expect("scenario");
     let (r, trace) = sim::run_with_trace(&spec);
     assert!(r.violations.is_empty(), "{:#?}", r.violations);
-    let kill = trace.lines.iter().find(|l| l.text.contains("KillLink")).expect("kill").t_ms;
+    let kill = trace
+        .lines
+        .iter()
+        .find(|l| l.text.contains("KillLink"))
+        .expect("kill")
+        .t_ms;
     let timeout = trace
         .lines
         .iter()
@@ -150,6 +178,10 @@ fn unresponsive_master_times_out_handshake() {
 #[test]
 fn trailing_pings_after_promotion_force_full_sync() {
     let r = run_named("trailing-pings", 1);
-    assert!(r.coverage.psync.contains("full:replid2-offset-too-high"), "{:?}", r.coverage.psync);
+    assert!(
+        r.coverage.psync.contains("full:replid2-offset-too-high"),
+        "{:?}",
+        r.coverage.psync
+    );
     assert!(!r.coverage.psync.contains("continue"), "{:?}", r.coverage.psync);
 }

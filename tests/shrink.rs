@@ -22,15 +22,32 @@ fn padded_schedule_shrinks_to_the_causal_faults() {
         FaultKind::Latency { a: 1, b: 2, ms: 1 },
     ];
     for (i, k) in noise.into_iter().enumerate() {
-        spec.faults.push(Fault { at_ms: 200 + 500 * i as u64, kind: k });
+        spec.faults.push(Fault {
+            at_ms: 200 + 500 * i as u64,
+            kind: k,
+        });
     }
     spec.faults.sort_by_key(|f| f.at_ms);
     let before = spec.faults.len();
     let overrun = |r: &sim::RunReport| r.coverage.psync.contains("full:before-backlog");
-    assert!(overrun(&run(&spec)), "the padded schedule must still overrun the backlog");
+    assert!(
+        overrun(&run(&spec)),
+        "the padded schedule must still overrun the backlog"
+    );
     let (small, runs) = shrink_while(&spec, 120, overrun);
-    assert!(small.faults.len() <= 5, "shrunk {before} -> {} faults in {runs} runs: {:?}", small.faults.len(), small.faults);
-    assert!(small.faults.iter().any(|f| matches!(f.kind, FaultKind::Partition { .. })), "the partition is causal");
+    assert!(
+        small.faults.len() <= 5,
+        "shrunk {before} -> {} faults in {runs} runs: {:?}",
+        small.faults.len(),
+        small.faults
+    );
+    assert!(
+        small
+            .faults
+            .iter()
+            .any(|f| matches!(f.kind, FaultKind::Partition { .. })),
+        "the partition is causal"
+    );
     assert!(overrun(&run(&small)), "the shrunk schedule replays to the same outcome");
     assert_eq!(run(&small).trace_hash, run(&small).trace_hash, "and deterministically");
 }

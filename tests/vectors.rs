@@ -17,29 +17,19 @@ fn scenario_of(file: &str) -> &str {
 #[test]
 fn every_m2r_capture_decodes_completely() {
     let names = files(".m2r.bin");
-    assert!(
-        names.len() >= 12,
-        "expected the captured m2r files, found {names:?}"
-    );
+    assert!(names.len() >= 12, "expected the captured m2r files, found {names:?}");
     for name in names {
         let bytes = read(&name);
         let items = decode_m2r(&bytes);
         let total: usize = items.iter().map(|(_, n)| n).sum();
-        assert_eq!(
-            total,
-            bytes.len(),
-            "{name}: byte counts must add up to the file size"
-        );
+        assert_eq!(total, bytes.len(), "{name}: byte counts must add up to the file size");
     }
 }
 
 #[test]
 fn every_r2m_capture_decodes_completely() {
     let names = files(".r2m.bin");
-    assert!(
-        names.len() >= 12,
-        "expected the captured r2m files, found {names:?}"
-    );
+    assert!(names.len() >= 12, "expected the captured r2m files, found {names:?}");
     for name in names {
         let bytes = read(&name);
         let reqs = decode_r2m(&bytes);
@@ -61,10 +51,7 @@ fn stream_bytes_after_full_sync_equal_reported_offsets() {
         }) else {
             continue;
         };
-        assert!(
-            fullresync.ends_with(b" 0"),
-            "{name}: fresh master syncs at offset 0"
-        );
+        assert!(fullresync.ends_with(b" 0"), "{name}: fresh master syncs at offset 0");
         let stream: usize = items
             .iter()
             .filter(|(i, _)| matches!(i, LinkItem::Command(_)))
@@ -75,10 +62,7 @@ fn stream_bytes_after_full_sync_equal_reported_offsets() {
             .as_str()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{name}: notes lack replica_final.slave_repl_offset"));
-        assert_eq!(
-            stream, reported,
-            "{name}: stream bytes vs slave_repl_offset"
-        );
+        assert_eq!(stream, reported, "{name}: stream bytes vs slave_repl_offset");
         checked += 1;
     }
     assert!(checked >= 7, "only {checked} captures checked");
@@ -123,10 +107,7 @@ fn keepalive_newlines_are_out_of_band_items() {
         ("s1_keepalive_diskless.c1.m2r.bin", 2),
     ] {
         let items = decode_m2r(&read(name));
-        let keepalives = items
-            .iter()
-            .filter(|(i, _)| matches!(i, LinkItem::Keepalive))
-            .count();
+        let keepalives = items.iter().filter(|(i, _)| matches!(i, LinkItem::Keepalive)).count();
         assert!(keepalives >= min, "{name}: {keepalives} keepalives");
         assert!(items
             .iter()

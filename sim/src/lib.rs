@@ -4,6 +4,7 @@
 //! `nemesis` (fault schedules), `workload` (clients), `oracle` (checkers), `trace`
 //! (timeline, hash, Chrome JSON), `run` (one run), `scenarios` (named runs and swarm).
 
+pub mod bench;
 pub mod nemesis;
 pub mod oracle;
 pub mod run;

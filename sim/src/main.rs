@@ -90,6 +90,15 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Benchmarks: (a) compression of the standard run, (b) sweep seeds/s, (c) cost
+    /// curves, (d) backlog append vs memcpy, (e) peak RSS. See ci/bench-node.sh for (f).
+    Bench {
+        /// Only these parts (letters a–e); default all.
+        #[arg(long, default_value = "abcde")]
+        parts: String,
+        #[arg(long, default_value_t = 40)]
+        seeds: u64,
+    },
     /// Lists the named scenarios.
     Scenarios,
 }
@@ -112,7 +121,10 @@ fn spec_for(scenario: &str, seed: u64) -> anyhow::Result<RunSpec> {
 fn print_violations(r: &RunReport, trace_tail: &str) {
     for v in &r.violations {
         let node = v.node.map_or_else(String::new, |n| format!(" n{n}"));
-        eprintln!("VIOLATION seed=0x{:x} scenario={} oracle={}{} t={}ms: {}", r.seed, r.scenario, v.oracle, node, v.t_ms, v.message);
+        eprintln!(
+            "VIOLATION seed=0x{:x} scenario={} oracle={}{} t={}ms: {}",
+            r.seed, r.scenario, v.oracle, node, v.t_ms, v.message
+        );
     }
     if !r.violations.is_empty() {
         eprintln!("last trace lines:\n{trace_tail}");
@@ -161,12 +173,21 @@ fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool) -> anyhow::
     println!("{}", summary_line(&report));
     println!("trace hash {}", report.trace_hash);
     print_violations(&report, &trace.tail(30));
-    Ok(if report.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn parse_range(s: &str) -> anyhow::Result<(u64, u64)> {
-    let (a, b) = s.split_once("..").ok_or_else(|| anyhow::anyhow!("--seeds wants A..B"))?;
-    Ok((parse_seed(a).map_err(anyhow::Error::msg)?, parse_seed(b).map_err(anyhow::Error::msg)?))
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| anyhow::anyhow!("--seeds wants A..B"))?;
+    Ok((
+        parse_seed(a).map_err(anyhow::Error::msg)?,
+        parse_seed(b).map_err(anyhow::Error::msg)?,
+    ))
 }
 
 /// Shrinks a failing spec, prints the sizes before and after, returns the failure file.
@@ -175,7 +196,15 @@ fn shrink_and_report(spec: &RunSpec, budget: usize) -> Option<sim::shrink::Failu
     let f = &s.file;
     println!(
         "shrunk seed=0x{:x} oracle={}: faults {} -> {}, writers {} -> {}, fault phase {} -> {} ms ({} reruns)",
-        f.seed, f.oracle, f.original.0, f.faults.len(), f.original.1, f.writers, f.original.2, f.fault_ms, s.runs
+        f.seed,
+        f.oracle,
+        f.original.0,
+        f.faults.len(),
+        f.original.1,
+        f.writers,
+        f.original.2,
+        f.fault_ms,
+        s.runs
     );
     for fault in &f.faults {
         println!("  {fault}");
@@ -191,7 +220,14 @@ fn write_failure(dir: &std::path::Path, file: &sim::shrink::FailureFile) -> anyh
 }
 
 #[allow(clippy::too_many_arguments)]
-fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, failures: &std::path::Path, shrink: bool) -> anyhow::Result<ExitCode> {
+fn sweep(
+    seeds: &str,
+    scenario: &str,
+    jobs: Option<usize>,
+    shard: Option<&str>,
+    failures: &std::path::Path,
+    shrink: bool,
+) -> anyhow::Result<ExitCode> {
     let (a, b) = parse_range(seeds)?;
     let (si, sn) = match shard {
         Some(s) => {
@@ -220,7 +256,9 @@ fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, 
         let scenario = scenario.to_string();
         let failures = failures.to_path_buf();
         threads.push(std::thread::spawn(move || loop {
-            let Some(seed) = queue.lock().expect("queue").pop() else { return };
+            let Some(seed) = queue.lock().expect("queue").pop() else {
+                return;
+            };
             let Ok(spec) = spec_for(&scenario, seed) else { return };
             let (r, trace) = run_with_trace(&spec);
             if !r.violations.is_empty() {
@@ -233,7 +271,13 @@ fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, 
                 };
                 let file = file.unwrap_or_else(|| sim::shrink::FailureFile::unshrunk(&spec, &r));
                 if let Ok(p) = write_failure(&failures, &file) {
-                    bar.suspend(|| eprintln!("failure file: {}  (psync-sim replay --file {})", p.display(), p.display()));
+                    bar.suspend(|| {
+                        eprintln!(
+                            "failure file: {}  (psync-sim replay --file {})",
+                            p.display(),
+                            p.display()
+                        )
+                    });
                 }
             }
             bar.set_message(format!("violating seeds: {}", bad.load(Ordering::Relaxed)));
@@ -246,10 +290,16 @@ fn sweep(seeds: &str, scenario: &str, jobs: Option<usize>, shard: Option<&str>, 
     }
     bar.finish();
     let wall = started.elapsed().as_secs_f64();
-    let mut results = Arc::try_unwrap(results).map_err(|_| anyhow::anyhow!("threads alive"))?.into_inner()?;
+    let mut results = Arc::try_unwrap(results)
+        .map_err(|_| anyhow::anyhow!("threads alive"))?
+        .into_inner()?;
     results.sort_by_key(|r| r.seed);
     print_summary(&results, wall, jobs);
-    Ok(if results.iter().all(|r| r.violations.is_empty()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if results.iter().all(|r| r.violations.is_empty()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
@@ -267,7 +317,10 @@ fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
     }
     let sim_s = sim_ms as f64 / 1000.0;
     println!("runs                 {}", results.len());
-    println!("violating runs       {}", results.iter().filter(|r| !r.violations.is_empty()).count());
+    println!(
+        "violating runs       {}",
+        results.iter().filter(|r| !r.violations.is_empty()).count()
+    );
     for (o, n) in &by_oracle {
         println!("  violations[{o}]  {n}");
     }
@@ -276,8 +329,16 @@ fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
     println!("sim/wall ratio       {:.1}x", sim_s / wall.max(1e-9));
     println!("seeds per second     {:.2}", results.len() as f64 / wall.max(1e-9));
     println!("faults never fired   {unfired}");
-    println!("coverage ReplState   {:?} ({}/16)", cov.repl_states, cov.repl_states.len());
-    println!("coverage SlaveState  {:?} ({}/4)", cov.slave_states, cov.slave_states.len());
+    println!(
+        "coverage ReplState   {:?} ({}/16)",
+        cov.repl_states,
+        cov.repl_states.len()
+    );
+    println!(
+        "coverage SlaveState  {:?} ({}/4)",
+        cov.slave_states,
+        cov.slave_states.len()
+    );
     println!("coverage PSYNC       {:?}", cov.psync);
     println!("coverage faults      {:?}", cov.faults);
 }
@@ -291,11 +352,26 @@ fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     TICK_MS.store(cli.tick_ms.max(1), Ordering::Relaxed);
     match cli.cmd {
-        Cmd::Run { seed, scenario, trace, timeline } => one(&spec_for(&scenario, seed)?, trace.as_ref(), timeline),
-        Cmd::Sweep { seeds, scenario, jobs, shard, failures, shrink } => {
-            sweep(&seeds, &scenario, jobs, shard.as_deref(), &failures, shrink)
-        }
-        Cmd::Shrink { seed, scenario, budget, out } => {
+        Cmd::Run {
+            seed,
+            scenario,
+            trace,
+            timeline,
+        } => one(&spec_for(&scenario, seed)?, trace.as_ref(), timeline),
+        Cmd::Sweep {
+            seeds,
+            scenario,
+            jobs,
+            shard,
+            failures,
+            shrink,
+        } => sweep(&seeds, &scenario, jobs, shard.as_deref(), &failures, shrink),
+        Cmd::Shrink {
+            seed,
+            scenario,
+            budget,
+            out,
+        } => {
             let spec = spec_for(&scenario, seed)?;
             match shrink_and_report(&spec, budget) {
                 None => {
@@ -305,16 +381,26 @@ fn main() -> anyhow::Result<ExitCode> {
                 Some(file) => {
                     let dir = out.unwrap_or_else(|| PathBuf::from("out/failures"));
                     let p = write_failure(&dir, &file)?;
-                    println!("failure file: {}  (psync-sim replay --file {})", p.display(), p.display());
+                    println!(
+                        "failure file: {}  (psync-sim replay --file {})",
+                        p.display(),
+                        p.display()
+                    );
                     Ok(ExitCode::FAILURE)
                 }
             }
         }
-        Cmd::Replay { seed, scenario, file, trace } => {
+        Cmd::Replay {
+            seed,
+            scenario,
+            file,
+            trace,
+        } => {
             let spec = match (file, seed) {
                 (Some(f), _) => {
                     let ff: sim::shrink::FailureFile = serde_json::from_slice(&std::fs::read(&f)?)?;
-                    ff.spec().ok_or_else(|| anyhow::anyhow!("failure file names unknown scenario {:?}", ff.scenario))?
+                    ff.spec()
+                        .ok_or_else(|| anyhow::anyhow!("failure file names unknown scenario {:?}", ff.scenario))?
                 }
                 (None, Some(s)) => spec_for(&scenario, s)?,
                 (None, None) => anyhow::bail!("replay needs --seed or --file"),
@@ -337,6 +423,22 @@ fn main() -> anyhow::Result<ExitCode> {
                 println!("NOT deterministic");
                 Ok(ExitCode::FAILURE)
             }
+        }
+        Cmd::Bench { parts, seeds } => {
+            let tick = TICK_MS.load(Ordering::Relaxed);
+            if parts.contains('a') || parts.contains('e') {
+                sim::bench::standard(tick);
+            }
+            if parts.contains('b') {
+                sim::bench::sweep_throughput(seeds, 2, tick);
+            }
+            if parts.contains('c') {
+                sim::bench::cost_curves(tick);
+            }
+            if parts.contains('d') {
+                sim::bench::backlog_append();
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Scenarios => {
             for n in scenarios::NAMES {

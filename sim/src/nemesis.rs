@@ -17,34 +17,74 @@ use crate::world::derive_seed;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FaultKind {
     /// Full partition between two nodes (both directions).
-    Partition { a: usize, b: usize },
+    Partition {
+        a: usize,
+        b: usize,
+    },
     /// Only `from → to` is cut.
-    PartitionOneway { from: usize, to: usize },
+    PartitionOneway {
+        from: usize,
+        to: usize,
+    },
     /// Repairs a partition.
-    Heal { a: usize, b: usize },
+    Heal {
+        a: usize,
+        b: usize,
+    },
     /// Holds all messages on a link (delivered on release).
-    Hold { a: usize, b: usize },
-    Release { a: usize, b: usize },
+    Hold {
+        a: usize,
+        b: usize,
+    },
+    Release {
+        a: usize,
+        b: usize,
+    },
     /// Sets a fixed latency on a link.
-    Latency { a: usize, b: usize, ms: u64 },
+    Latency {
+        a: usize,
+        b: usize,
+        ms: u64,
+    },
     /// The node crashes (unsynced disk writes are lost).
-    Crash { node: usize },
+    Crash {
+        node: usize,
+    },
     /// A crashed node starts again from its snapshot and config.
-    Restart { node: usize },
+    Restart {
+        node: usize,
+    },
     /// `SAVE` on a node (so a later restart has a snapshot with repl aux fields).
-    Save { node: usize },
+    Save {
+        node: usize,
+    },
     /// Sentinel-style failover: promote `to`, repoint every other live node at it.
-    Failover { to: usize },
+    Failover {
+        to: usize,
+    },
     /// `REPLICAOF NO ONE` on one node only (writers stay where they are).
-    Promote { node: usize },
+    Promote {
+        node: usize,
+    },
     /// `REPLICAOF <to>` on one node only.
-    Repoint { node: usize, to: usize },
+    Repoint {
+        node: usize,
+        to: usize,
+    },
     /// The node's event loop stalls for `ms` (DEBUG SLEEP / SIGSTOP).
-    Freeze { node: usize, ms: u64 },
+    Freeze {
+        node: usize,
+        ms: u64,
+    },
     /// The replica drops its master link (`CLIENT KILL TYPE master`).
-    KillLink { node: usize },
+    KillLink {
+        node: usize,
+    },
     /// `CONFIG SET repl-backlog-size` at run time.
-    BacklogResize { node: usize, size: u64 },
+    BacklogResize {
+        node: usize,
+        size: u64,
+    },
 }
 
 impl FaultKind {
@@ -168,35 +208,82 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
         match fam {
             0 if nodes > 1 => {
                 if rng.gen_bool(0.3) {
-                    out.push(Fault { at_ms: t, kind: FaultKind::PartitionOneway { from: a, to: b } });
+                    out.push(Fault {
+                        at_ms: t,
+                        kind: FaultKind::PartitionOneway { from: a, to: b },
+                    });
                 } else {
-                    out.push(Fault { at_ms: t, kind: FaultKind::Partition { a, b } });
+                    out.push(Fault {
+                        at_ms: t,
+                        kind: FaultKind::Partition { a, b },
+                    });
                 }
-                out.push(Fault { at_ms: until, kind: FaultKind::Heal { a, b } });
+                out.push(Fault {
+                    at_ms: until,
+                    kind: FaultKind::Heal { a, b },
+                });
             }
             1 if nodes > 1 => {
-                out.push(Fault { at_ms: t, kind: FaultKind::Hold { a, b } });
-                out.push(Fault { at_ms: until.min(t + 1500), kind: FaultKind::Release { a, b } });
+                out.push(Fault {
+                    at_ms: t,
+                    kind: FaultKind::Hold { a, b },
+                });
+                out.push(Fault {
+                    at_ms: until.min(t + 1500),
+                    kind: FaultKind::Release { a, b },
+                });
             }
             2 if nodes > 1 => {
-                out.push(Fault { at_ms: t, kind: FaultKind::Latency { a, b, ms: rng.gen_range(1..200) } });
-                out.push(Fault { at_ms: until, kind: FaultKind::Latency { a, b, ms: 1 } });
+                out.push(Fault {
+                    at_ms: t,
+                    kind: FaultKind::Latency {
+                        a,
+                        b,
+                        ms: rng.gen_range(1..200),
+                    },
+                });
+                out.push(Fault {
+                    at_ms: until,
+                    kind: FaultKind::Latency { a, b, ms: 1 },
+                });
             }
             3 => {
                 if rng.gen_bool(0.5) {
-                    out.push(Fault { at_ms: t, kind: FaultKind::Save { node: a } });
+                    out.push(Fault {
+                        at_ms: t,
+                        kind: FaultKind::Save { node: a },
+                    });
                 }
-                out.push(Fault { at_ms: t + 1, kind: FaultKind::Crash { node: a } });
-                out.push(Fault { at_ms: until.max(t + 2), kind: FaultKind::Restart { node: a } });
+                out.push(Fault {
+                    at_ms: t + 1,
+                    kind: FaultKind::Crash { node: a },
+                });
+                out.push(Fault {
+                    at_ms: until.max(t + 2),
+                    kind: FaultKind::Restart { node: a },
+                });
             }
-            4 => out.push(Fault { at_ms: t, kind: FaultKind::Failover { to: a } }),
-            5 if rng.gen_bool(0.3) => {
-                out.push(Fault { at_ms: t, kind: FaultKind::Freeze { node: a, ms: rng.gen_range(100..7000) } })
-            }
-            5 => out.push(Fault { at_ms: t, kind: FaultKind::KillLink { node: a } }),
+            4 => out.push(Fault {
+                at_ms: t,
+                kind: FaultKind::Failover { to: a },
+            }),
+            5 if rng.gen_bool(0.3) => out.push(Fault {
+                at_ms: t,
+                kind: FaultKind::Freeze {
+                    node: a,
+                    ms: rng.gen_range(100..7000),
+                },
+            }),
+            5 => out.push(Fault {
+                at_ms: t,
+                kind: FaultKind::KillLink { node: a },
+            }),
             6 => {
                 let size = [16 * 1024, 32 * 1024, 1024 * 1024][rng.gen_range(0..3)];
-                out.push(Fault { at_ms: t, kind: FaultKind::BacklogResize { node: a, size } });
+                out.push(Fault {
+                    at_ms: t,
+                    kind: FaultKind::BacklogResize { node: a, size },
+                });
             }
             _ => {}
         }

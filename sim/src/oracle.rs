@@ -97,7 +97,12 @@ pub struct Checks {
 
 impl Oracle {
     fn violate(&mut self, t_ms: u64, oracle: &'static str, node: Option<usize>, message: String) {
-        self.violations.push(Violation { t_ms, oracle, node, message });
+        self.violations.push(Violation {
+            t_ms,
+            oracle,
+            node,
+            message,
+        });
     }
 
     /// Marks a time after which acknowledged writes may be lost (reported, not hidden).
@@ -113,7 +118,15 @@ impl Oracle {
     /// Feeds a master-core observation of node `idx`.
     pub fn master_obs(&mut self, t_ms: u64, idx: usize, view: Option<&NodeView>, o: &MObs) {
         match o {
-            MObs::Psync { id, offset, state, decision, continued, master_repl_offset, .. } => {
+            MObs::Psync {
+                id,
+                offset,
+                state,
+                decision,
+                continued,
+                master_repl_offset,
+                ..
+            } => {
                 self.checks.psync += 1;
                 let model = model_accepts(state, id, *offset);
                 let real = *decision == PsyncDecision::Continue;
@@ -137,9 +150,19 @@ impl Oracle {
                     }
                 }
             }
-            MObs::ReplidChanged { replid, replid2, second_replid_offset, why, old_replid, master_repl_offset } => {
-                if *second_replid_offset > 0 && (*why == "promotion" || *why == "continue-new-id" || *why == "restart-as-master") {
-                    self.links.insert(*replid, (*replid2, (*second_replid_offset - 1) as u64));
+            MObs::ReplidChanged {
+                replid,
+                replid2,
+                second_replid_offset,
+                why,
+                old_replid,
+                master_repl_offset,
+            } => {
+                if *second_replid_offset > 0
+                    && (*why == "promotion" || *why == "continue-new-id" || *why == "restart-as-master")
+                {
+                    self.links
+                        .insert(*replid, (*replid2, (*second_replid_offset - 1) as u64));
                 }
                 // R16 / R27: a master renames its history but keeps its dataset, so what
                 // was written under the old id is still there (no PSYNC continuity though).
@@ -157,7 +180,12 @@ impl Oracle {
                 self.checks.wait += 1;
                 if let Some(v) = view {
                     if *acked >= 1 {
-                        self.promises.push(Promise { t_ms, node: idx, replid: v.replid, offset: *offset });
+                        self.promises.push(Promise {
+                            t_ms,
+                            node: idx,
+                            replid: v.replid,
+                            offset: *offset,
+                        });
                     }
                 }
                 let _ = acked;
@@ -168,7 +196,9 @@ impl Oracle {
 
     /// WAIT promises against the replicas' offsets right now.
     pub fn check_wait(&mut self, t_ms: u64, idx: usize, offset: u64, acked: u64, views: &[NodeView]) {
-        let Some(m) = views.iter().find(|v| v.idx == idx) else { return };
+        let Some(m) = views.iter().find(|v| v.idx == idx) else {
+            return;
+        };
         for v in views {
             self.note_reached(v);
         }
@@ -214,7 +244,9 @@ impl Oracle {
     }
 
     fn check_backlog(&mut self, t_ms: u64, v: &NodeView) {
-        let Some((first, histlen, size, block)) = v.backlog else { return };
+        let Some((first, histlen, size, block)) = v.backlog else {
+            return;
+        };
         self.checks.backlog += 1;
         if first + histlen != v.offset + 1 {
             let msg = format!("I5: first_byte {first} + histlen {histlen} != offset {} + 1", v.offset);
@@ -237,7 +269,10 @@ impl Oracle {
             let max = self.gen_max.get(&v.replid).copied();
             if let Some(max) = max {
                 if v.offset > max {
-                    let msg = format!("I1: offset {} under {} exceeds every master's ({max})", v.offset, v.replid);
+                    let msg = format!(
+                        "I1: offset {} under {} exceeds every master's ({max})",
+                        v.offset, v.replid
+                    );
                     self.violate(t_ms, "offset", Some(v.idx), msg);
                 }
             }
@@ -284,9 +319,13 @@ impl Oracle {
         }
         let ok = views.len() == nodes
             && views.iter().filter(|v| v.top_level).count() == 1
-            && views.iter().all(|v| v.top_level || v.repl_state == ReplState::Connected)
+            && views
+                .iter()
+                .all(|v| v.top_level || v.repl_state == ReplState::Connected)
             && views.iter().map(|v| v.online_replicas).sum::<usize>() == nodes - 1
-            && views.windows(2).all(|w| w[0].replid == w[1].replid && w[0].offset == w[1].offset)
+            && views
+                .windows(2)
+                .all(|w| w[0].replid == w[1].replid && w[0].offset == w[1].offset)
             && digests.windows(2).all(|w| w[0] == w[1]);
         if ok {
             self.converged_at = Some(t_ms);

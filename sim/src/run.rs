@@ -147,7 +147,9 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     let shared = Rc::new(Shared::default());
     *shared.names.borrow_mut() = names.clone();
     *shared.auth.borrow_mut() = spec.nodes.first().and_then(|n| n.requirepass.clone());
-    shared.current_master.set(spec.topology.iter().position(Option::is_none).unwrap_or(0));
+    shared
+        .current_master
+        .set(spec.topology.iter().position(Option::is_none).unwrap_or(0));
     for w in 0..spec.workload.writers {
         let (sh, wl, seed) = (shared.clone(), spec.workload.clone(), spec.seed);
         sim.client(format!("writer{w}"), async move { writer(sh, wl, seed, w).await });
@@ -181,7 +183,12 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
             h.heal_all(&mut sim, now_ms);
         }
         if let Err(e) = sim.step() {
-            h.oracle.violations.push(Violation { t_ms: now_ms, oracle: "host", node: None, message: e.to_string() });
+            h.oracle.violations.push(Violation {
+                t_ms: now_ms,
+                oracle: "host",
+                node: None,
+                message: e.to_string(),
+            });
             break;
         }
         now_ms = sim.elapsed().as_millis() as u64;
@@ -204,7 +211,12 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     let master = final_views.iter().find(|v| v.top_level).cloned();
     h.oracle.finish_waits(now_ms, master.as_ref());
     for v in &h.oracle.violations {
-        h.trace.push(v.t_ms, v.node, Kind::Violation, format!("VIOLATION [{}] {}", v.oracle, v.message));
+        h.trace.push(
+            v.t_ms,
+            v.node,
+            Kind::Violation,
+            format!("VIOLATION [{}] {}", v.oracle, v.message),
+        );
     }
     let counters = h.counters();
     let report = RunReport {
@@ -214,7 +226,12 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         trace_hash: h.trace.hash(),
         sim_ms: now_ms,
         converged_at_ms: h.oracle.converged_at,
-        faults: spec.faults.iter().zip(&fired).map(|(f, b)| (f.to_string(), *b)).collect(),
+        faults: spec
+            .faults
+            .iter()
+            .zip(&fired)
+            .map(|(f, b)| (f.to_string(), *b))
+            .collect(),
         coverage: h.coverage.clone(),
         checks: h.oracle.checks.clone(),
         stats: h.shared.stats.borrow().clone(),
@@ -294,15 +311,22 @@ impl Harness {
                 let is_replica = self.slots.borrow()[node].replicaof.is_some();
                 is_replica && self.control(node, |nd, now| nd.kill_master_link(now))
             }
-            FaultKind::BacklogResize { node, size } => self.control(node, move |nd, _| nd.master.set_backlog_size(size)),
+            FaultKind::BacklogResize { node, size } => {
+                self.control(node, move |nd, _| nd.master.set_backlog_size(size))
+            }
         };
         self.coverage.faults.insert(f.kind.label());
         let mark = if fired { "" } else { " (no effect)" };
-        self.trace.push(t, None, Kind::Fault, format!("fault {:?}{mark}", f.kind));
+        self.trace
+            .push(t, None, Kind::Fault, format!("fault {:?}{mark}", f.kind));
         fired
     }
 
-    fn control(&self, i: usize, f: impl FnOnce(&mut node::Node<crate::world::NodeRng>, proto::Millis) + 'static) -> bool {
+    fn control(
+        &self,
+        i: usize,
+        f: impl FnOnce(&mut node::Node<crate::world::NodeRng>, proto::Millis) + 'static,
+    ) -> bool {
         match self.handle(i) {
             Some(h) => {
                 h.control(f);
@@ -372,15 +396,22 @@ impl Harness {
         }
         self.shared.stop.set(true);
         self.settle_topology();
-        self.trace.push(t, None, Kind::Fault, "heal: all links repaired, writes stopped".into());
+        self.trace
+            .push(t, None, Kind::Fault, "heal: all links repaired, writes stopped".into());
     }
 
     /// Liveness needs one tree: if faults left several top-level masters, the writers'
     /// current master wins and the others are repointed at it (as Sentinel would).
     fn settle_topology(&mut self) {
-        let tops: Vec<usize> = (0..self.names.len()).filter(|i| self.slots.borrow()[*i].replicaof.is_none()).collect();
+        let tops: Vec<usize> = (0..self.names.len())
+            .filter(|i| self.slots.borrow()[*i].replicaof.is_none())
+            .collect();
         let current = self.shared.current_master.get();
-        let master = if tops.contains(&current) || tops.is_empty() { current } else { tops[0] };
+        let master = if tops.contains(&current) || tops.is_empty() {
+            current
+        } else {
+            tops[0]
+        };
         self.shared.current_master.set(master);
         for i in tops.into_iter().filter(|i| *i != master) {
             let host = self.names[master].clone();
@@ -415,10 +446,17 @@ impl Harness {
                 boot,
                 replid,
                 offset,
-                backlog: nd.master.backlog().map(|b| (b.first_byte_offset(), b.histlen(), b.size(), b.max_block_capacity())),
+                backlog: nd
+                    .master
+                    .backlog()
+                    .map(|b| (b.first_byte_offset(), b.histlen(), b.size(), b.max_block_capacity())),
                 top_level: nd.master_addr().is_none(),
                 repl_state: nd.replica.state(),
-                online_replicas: nd.master.replicas().filter(|r| r.state == master::SlaveState::Online).count(),
+                online_replicas: nd
+                    .master
+                    .replicas()
+                    .filter(|r| r.state == master::SlaveState::Online)
+                    .count(),
                 digest,
             });
         }
@@ -436,9 +474,19 @@ impl Harness {
                 let view = views.iter().find(|v| v.idx == i);
                 self.oracle.master_obs(t, i, view, &o);
                 match &o {
-                    master::Observation::Psync { conn, id, offset, decision, .. } => {
+                    master::Observation::Psync {
+                        conn,
+                        id,
+                        offset,
+                        decision,
+                        ..
+                    } => {
                         self.coverage.psync.insert(decision.label());
-                        let text = format!("psync {conn} {} {offset} -> {}", String::from_utf8_lossy(id), decision.label());
+                        let text = format!(
+                            "psync {conn} {} {offset} -> {}",
+                            String::from_utf8_lossy(id),
+                            decision.label()
+                        );
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
                     master::Observation::SlaveState { conn, state } => {
@@ -446,27 +494,50 @@ impl Harness {
                             self.coverage.slave_states.insert(*s as u8);
                         }
                         let name = state.map(slave_name);
-                        self.trace.push(t, Some(i), Kind::SlaveState { conn: conn.0, state: name }, format!("slave {conn} -> {name:?}"));
+                        self.trace.push(
+                            t,
+                            Some(i),
+                            Kind::SlaveState {
+                                conn: conn.0,
+                                state: name,
+                            },
+                            format!("slave {conn} -> {name:?}"),
+                        );
                     }
-                    master::Observation::ReplidChanged { replid, replid2, second_replid_offset, why, .. } => {
+                    master::Observation::ReplidChanged {
+                        replid,
+                        replid2,
+                        second_replid_offset,
+                        why,
+                        ..
+                    } => {
                         let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
                     master::Observation::WaitReply { offset, acked, .. } => {
                         self.oracle.check_wait(t, i, *offset, *acked, views);
-                        self.trace.push(t, Some(i), Kind::Event, format!("wait offset {offset} acked {acked}"));
+                        self.trace
+                            .push(t, Some(i), Kind::Event, format!("wait offset {offset} acked {acked}"));
                     }
                 }
             }
             Note::Replica(o) => match o {
                 replica::Observation::State { to, .. } => {
                     self.coverage.repl_states.insert(to as u8);
-                    self.trace.push(t, Some(i), Kind::ReplState(repl_name(to)), format!("repl_state -> {to:?}"));
+                    self.trace.push(
+                        t,
+                        Some(i),
+                        Kind::ReplState(repl_name(to)),
+                        format!("repl_state -> {to:?}"),
+                    );
                 }
                 other => self.trace.push(t, Some(i), Kind::Event, format!("{other:?}")),
             },
             Note::Write { .. } => {}
-            Note::DatasetReplaced { keys } => self.trace.push(t, Some(i), Kind::Event, format!("dataset replaced ({keys} keys)")),
+            Note::DatasetReplaced { keys } => {
+                self.trace
+                    .push(t, Some(i), Kind::Event, format!("dataset replaced ({keys} keys)"))
+            }
         }
     }
 

@@ -73,7 +73,10 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
         "full-sync-disk" => s.nodes.iter_mut().for_each(|n| n.master.repl_diskless_sync = false),
         "full-sync-diskless" => s.nodes.iter_mut().for_each(|n| n.master.repl_diskless_sync = true),
         "partial-after-partition" => {
-            s.faults = vec![at(2_000, FaultKind::Partition { a: 0, b: 1 }), at(3_000, FaultKind::Heal { a: 0, b: 1 })];
+            s.faults = vec![
+                at(2_000, FaultKind::Partition { a: 0, b: 1 }),
+                at(3_000, FaultKind::Heal { a: 0, b: 1 }),
+            ];
             s.faults.push(at(3_500, FaultKind::KillLink { node: 2 }));
         }
         "backlog-overrun" => {
@@ -81,7 +84,10 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
                 n.master.repl_backlog_size = 16 * 1024;
             }
             s.workload.mean_gap_ms = 1;
-            s.faults = vec![at(1_000, FaultKind::Partition { a: 0, b: 1 }), at(4_500, FaultKind::Heal { a: 0, b: 1 })];
+            s.faults = vec![
+                at(1_000, FaultKind::Partition { a: 0, b: 1 }),
+                at(4_500, FaultKind::Heal { a: 0, b: 1 }),
+            ];
         }
         "failover-clean" => {
             s.faults = vec![at(3_000, FaultKind::Failover { to: 1 })];
@@ -100,7 +106,10 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             s = RunSpec::star(seed, name, 3);
             s.fault_ms = 6_000;
             s.topology[3] = Some(1);
-            s.faults = vec![at(2_000, FaultKind::KillLink { node: 1 }), at(3_000, FaultKind::Failover { to: 2 })];
+            s.faults = vec![
+                at(2_000, FaultKind::KillLink { node: 1 }),
+                at(3_000, FaultKind::Failover { to: 2 }),
+            ];
         }
         "replica-restart-psync2" => {
             s.faults = vec![
@@ -149,7 +158,14 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             s.topology[2] = Some(1);
             s.workload.mean_gap_ms = 2;
             s.faults = (0..16)
-                .map(|i| at(500 + i * 300, FaultKind::KillLink { node: 1 + (i as usize % 2) }))
+                .map(|i| {
+                    at(
+                        500 + i * 300,
+                        FaultKind::KillLink {
+                            node: 1 + (i as usize % 2),
+                        },
+                    )
+                })
                 .collect();
         }
         "unresponsive-master" => {
@@ -157,7 +173,10 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             // replica must give up within the 5 s sync-io timeout and retry.
             s = RunSpec::star(seed, name, 1);
             s.fault_ms = 12_000;
-            s.faults = vec![at(2_000, FaultKind::Freeze { node: 0, ms: 8_000 }), at(2_000, FaultKind::KillLink { node: 1 })];
+            s.faults = vec![
+                at(2_000, FaultKind::Freeze { node: 0, ms: 8_000 }),
+                at(2_000, FaultKind::KillLink { node: 1 }),
+            ];
         }
         "trailing-pings" => {
             // B2 test 1: PINGs pile up unread in a frozen replica, which is then promoted;

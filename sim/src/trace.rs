@@ -86,9 +86,7 @@ impl Trace {
         events.push(json!({"ph":"M","name":"process_name","pid":0,"args":{"name":"nemesis"}}));
         let mut open_repl: BTreeMap<usize, (&'static str, u64)> = BTreeMap::new();
         let mut open_slave: BTreeMap<(usize, u32), (&'static str, u64)> = BTreeMap::new();
-        let span = |name: &str, pid: usize, tid: u64, from: u64, to: u64| {
-            json!({"ph":"X","name":name,"pid":pid + 1,"tid":tid,"ts":from * 1000,"dur":(to.saturating_sub(from)) * 1000})
-        };
+        let span = |name: &str, pid: usize, tid: u64, from: u64, to: u64| json!({"ph":"X","name":name,"pid":pid + 1,"tid":tid,"ts":from * 1000,"dur":(to.saturating_sub(from)) * 1000});
         for l in &self.lines {
             match (&l.kind, l.node) {
                 (Kind::ReplState(s), Some(n)) => {

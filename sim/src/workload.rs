@@ -36,7 +36,15 @@ pub struct WorkloadSpec {
 
 impl Default for WorkloadSpec {
     fn default() -> Self {
-        WorkloadSpec { writers: 1, readers: 1, mean_gap_ms: 20, keys: 24, dbs: 3, wait_prob: 0.05, expire_prob: 0.2 }
+        WorkloadSpec {
+            writers: 1,
+            readers: 1,
+            mean_gap_ms: 20,
+            keys: 24,
+            dbs: 3,
+            wait_prob: 0.05,
+            expire_prob: 0.2,
+        }
     }
 }
 
@@ -86,7 +94,10 @@ async fn roundtrip(s: &mut TcpStream, cmd: &[u8], buf: &mut Vec<u8>) -> Option<F
             return Some(f);
         }
         let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut chunk)).await.ok()?.ok()?;
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
         if n == 0 {
             return None;
         }
@@ -134,14 +145,19 @@ pub async fn writer(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
         while !shared.stop.get() && shared.current_master.get() == target {
             if rng.gen_bool(0.1) {
                 let db = rng.gen_range(0..spec.dbs.max(1));
-                if roundtrip(&mut s, &encode_command(&["SELECT", &db.to_string()]), &mut buf).await.is_none() {
+                if roundtrip(&mut s, &encode_command(&["SELECT", &db.to_string()]), &mut buf)
+                    .await
+                    .is_none()
+                {
                     break;
                 }
             }
             seq += 1;
             let argv = write_command(&mut rng, &spec, seq);
             shared.stats.borrow_mut().commands += 1;
-            let Some(reply) = roundtrip(&mut s, &encode_command(&argv), &mut buf).await else { break };
+            let Some(reply) = roundtrip(&mut s, &encode_command(&argv), &mut buf).await else {
+                break;
+            };
             match reply {
                 Frame::Error(_) => shared.stats.borrow_mut().errors += 1,
                 _ => shared.stats.borrow_mut().ok_writes += 1,
@@ -149,7 +165,10 @@ pub async fn writer(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
             if rng.gen_bool(spec.wait_prob) {
                 let t = rng.gen_range(10..300u32).to_string();
                 shared.stats.borrow_mut().waits += 1;
-                if roundtrip(&mut s, &encode_command(&["WAIT", "1", &t]), &mut buf).await.is_none() {
+                if roundtrip(&mut s, &encode_command(&["WAIT", "1", &t]), &mut buf)
+                    .await
+                    .is_none()
+                {
                     break;
                 }
             }
@@ -177,7 +196,10 @@ pub async fn reader(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
                 break;
             }
             let key = format!("k{}", rng.gen_range(0..spec.keys));
-            if roundtrip(&mut s, &encode_command(&["GET", &key]), &mut buf).await.is_none() {
+            if roundtrip(&mut s, &encode_command(&["GET", &key]), &mut buf)
+                .await
+                .is_none()
+            {
                 break;
             }
             shared.stats.borrow_mut().reads += 1;

@@ -60,7 +60,11 @@ impl Transport for TurmoilTransport {
 
     // Not `async fn`: the future must not borrow `self` (the runtime spawns it).
     #[allow(clippy::manual_async_fn)]
-    fn connect(&self, host: String, port: u16) -> impl std::future::Future<Output = io::Result<(OwnedReadHalf, OwnedWriteHalf)>> + 'static {
+    fn connect(
+        &self,
+        host: String,
+        port: u16,
+    ) -> impl std::future::Future<Output = io::Result<(OwnedReadHalf, OwnedWriteHalf)>> + 'static {
         async move {
             let s = TcpStream::connect((host.as_str(), port)).await?;
             Ok(s.into_split())
@@ -115,7 +119,11 @@ impl NodeSpec {
                 repl_timeout_s: 5,
                 ..MasterConfig::default()
             },
-            replica: ReplicaConfig { repl_timeout_s: 5, listening_port: PORT, ..ReplicaConfig::default() },
+            replica: ReplicaConfig {
+                repl_timeout_s: 5,
+                listening_port: PORT,
+                ..ReplicaConfig::default()
+            },
             requirepass: None,
             snapshot_delay_ms: 100,
         }
@@ -192,7 +200,11 @@ pub fn add_node_host(sim: &mut turmoil::Sim<'_>, slots: &Slots, idx: usize, seed
                     node.boot_replicaof(now, h, p);
                 }
             }
-            let rcfg = RuntimeConfig { port: PORT, snapshot_delay_ms: spec.snapshot_delay_ms, ..RuntimeConfig::default() };
+            let rcfg = RuntimeConfig {
+                port: PORT,
+                snapshot_delay_ms: spec.snapshot_delay_ms,
+                ..RuntimeConfig::default()
+            };
             let (rt, handle) = Runtime::new(transport, rcfg, node);
             slots.borrow_mut()[idx].handle = Some(handle);
             rt.run().await?;

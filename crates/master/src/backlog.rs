@@ -74,8 +74,7 @@ impl ReplBacklog {
 
     fn block_capacity(&self, len: u64) -> u64 {
         // R12: min(max(len, 16384), max(size/16, 16384)), with 16384 as block_min.
-        len.max(self.block_min)
-            .min((self.size / 16).max(self.block_min))
+        len.max(self.block_min).min((self.size / 16).max(self.block_min))
     }
 
     /// R12: appends stream bytes; trims (R14) when a new block was added.
@@ -107,10 +106,7 @@ impl ReplBacklog {
         if added_block {
             self.trim();
         }
-        debug_assert!(
-            self.end_offset() >= end_before,
-            "backlog end went backwards"
-        );
+        debug_assert!(self.end_offset() >= end_before, "backlog end went backwards");
         self.check();
     }
 
@@ -152,11 +148,7 @@ impl ReplBacklog {
             let start = from.saturating_sub(b.repl_offset) as usize;
             out.extend_from_slice(&b.buf[start..]);
         }
-        debug_assert_eq!(
-            out.len() as u64,
-            self.off + self.histlen - from,
-            "R19 byte count"
-        );
+        debug_assert_eq!(out.len() as u64, self.off + self.histlen - from, "R19 byte count");
         Some(out)
     }
 
@@ -220,11 +212,7 @@ mod tests {
         for i in 0..40u8 {
             b.append(&[i]);
         }
-        assert!(
-            b.histlen() >= 16 && b.histlen() <= 16 + 4,
-            "histlen {}",
-            b.histlen()
-        );
+        assert!(b.histlen() >= 16 && b.histlen() <= 16 + 4, "histlen {}", b.histlen());
         assert_eq!(b.end_offset(), 40);
         assert_eq!(
             b.range_from(b.first_byte_offset()).map(|v| v.len() as u64),
@@ -292,10 +280,6 @@ mod tests {
         let mut b = ReplBacklog::new(0, 64, 4);
         b.append(&[7u8; 64]);
         b.resize(16);
-        assert!(
-            b.histlen() >= 16 && b.histlen() <= 20,
-            "histlen {}",
-            b.histlen()
-        );
+        assert!(b.histlen() >= 16 && b.histlen() <= 20, "histlen {}", b.histlen());
     }
 }

@@ -138,10 +138,7 @@ pub enum Observation {
         master_repl_offset: u64,
     },
     /// A replica's master-side state changed (None = removed).
-    SlaveState {
-        conn: ConnId,
-        state: Option<SlaveState>,
-    },
+    SlaveState { conn: ConnId, state: Option<SlaveState> },
     /// WAIT answered: `acked` replicas had acknowledged `offset`.
     WaitReply { conn: ConnId, offset: u64, acked: u64 },
     /// replid changed (R4 events only, I9).
@@ -345,10 +342,7 @@ impl<R: RngCore> Master<R> {
             replid: self.replid,
             replid2: self.replid2,
             second_replid_offset: self.second_replid_offset,
-            backlog: self
-                .backlog
-                .as_ref()
-                .map(|b| (b.first_byte_offset(), b.histlen())),
+            backlog: self.backlog.as_ref().map(|b| (b.first_byte_offset(), b.histlen())),
         }
     }
 
@@ -374,9 +368,7 @@ impl<R: RngCore> Master<R> {
         let max_lag = self.cfg.min_replicas_max_lag_s * 1000;
         self.replicas
             .values()
-            .filter(|r| {
-                r.state == SlaveState::Online && now.0.saturating_sub(r.ack_time.0) <= max_lag
-            })
+            .filter(|r| r.state == SlaveState::Online && now.0.saturating_sub(r.ack_time.0) <= max_lag)
             .count() as u64
     }
 
@@ -526,10 +518,8 @@ impl<R: RngCore> Master<R> {
                 conn,
                 reason: reason.to_string(),
             });
-            self.actions.push(Action::Observe(Observation::SlaveState {
-                conn,
-                state: None,
-            }));
+            self.actions
+                .push(Action::Observe(Observation::SlaveState { conn, state: None }));
         }
     }
 
@@ -571,10 +561,8 @@ impl<R: RngCore> Master<R> {
         self.waiters.remove(&conn);
         self.handshakes.remove(&conn);
         if self.replicas.remove(&conn).is_some() {
-            self.actions.push(Action::Observe(Observation::SlaveState {
-                conn,
-                state: None,
-            }));
+            self.actions
+                .push(Action::Observe(Observation::SlaveState { conn, state: None }));
             if self.replicas.is_empty() {
                 self.repl_no_slaves_since = now;
             }
@@ -619,18 +607,13 @@ impl<R: RngCore> Master<R> {
                     return;
                 }
                 b"getack" => return,
-                b"listening-port" => {
-                    match proto::resp::parse_i64(val).and_then(|p| u16::try_from(p).ok()) {
-                        Some(p) => pending_replica.port = Some(p),
-                        None => {
-                            self.send(
-                                conn,
-                                &b"-ERR value is not an integer or out of range\r\n"[..],
-                            );
-                            return;
-                        }
+                b"listening-port" => match proto::resp::parse_i64(val).and_then(|p| u16::try_from(p).ok()) {
+                    Some(p) => pending_replica.port = Some(p),
+                    None => {
+                        self.send(conn, &b"-ERR value is not an integer or out of range\r\n"[..]);
+                        return;
                     }
-                }
+                },
                 b"ip-address" => pending_replica.ip = Some(val.clone()),
                 b"capa" => {
                     if val.eq_ignore_ascii_case(b"eof") {
@@ -699,26 +682,19 @@ impl<R: RngCore> Master<R> {
             return; // P0: already a replica, ignore.
         }
         let is_psync = argv[0].eq_ignore_ascii_case(b"psync");
-        if is_psync && argv.len() != 3 && argv.len() != 4 {
-            self.send(
-                conn,
-                &b"-ERR wrong number of arguments for 'psync' command\r\n"[..],
-            );
+        // PSYNC's arity is -3 in redis' command table: extra arguments are accepted.
+        if is_psync && argv.len() < 3 {
+            self.send(conn, &b"-ERR wrong number of arguments for 'psync' command\r\n"[..]);
             return;
         }
         if !is_psync && argv.len() != 1 {
-            self.send(
-                conn,
-                &b"-ERR wrong number of arguments for 'sync' command\r\n"[..],
-            );
+            self.send(conn, &b"-ERR wrong number of arguments for 'sync' command\r\n"[..]);
             return;
         }
-        if is_psync && argv.len() == 4 {
+        if is_psync && argv.len() > 3 && argv[3].eq_ignore_ascii_case(b"failover") {
             // P1: coordinated failover hand-off is out of scope; refuse it as a master does.
-            self.send(
-                conn,
-                &b"-ERR PSYNC FAILOVER can't be sent to a master.\r\n"[..],
-            );
+            // Any other 4th argument is ignored, as syncCommand() does.
+            self.send(conn, &b"-ERR PSYNC FAILOVER can't be sent to a master.\r\n"[..]);
             return;
         }
         if self.upstream == Upstream::NotConnected {
@@ -730,10 +706,7 @@ impl<R: RngCore> Master<R> {
         }
         let (id, off) = if is_psync {
             let Some(off) = proto::resp::parse_i64(&argv[2]) else {
-                self.send(
-                    conn,
-                    &b"-ERR value is not an integer or out of range\r\n"[..],
-                );
+                self.send(conn, &b"-ERR value is not an integer or out of range\r\n"[..]);
                 return; // P6
             };
             (argv[1].clone(), off)
@@ -768,14 +741,7 @@ impl<R: RngCore> Master<R> {
     }
 
     /// R24: `+CONTINUE`, then exactly the backlog bytes from `off` on.
-    fn partial_resync(
-        &mut self,
-        now: Millis,
-        conn: ConnId,
-        id: Bytes,
-        off: i64,
-        state: PsyncState,
-    ) {
+    fn partial_resync(&mut self, now: Millis, conn: ConnId, id: Bytes, off: i64, state: PsyncState) {
         let h = self.handshakes.remove(&conn).unwrap_or_default();
         let from = u64::try_from(off).expect("decide() accepted a non-negative offset");
         let data = self
@@ -795,10 +761,7 @@ impl<R: RngCore> Master<R> {
         };
         out.extend_from_slice(&data);
         self.send(conn, out);
-        self.replicas.insert(
-            conn,
-            new_replica(&h, SlaveState::Online, now),
-        );
+        self.replicas.insert(conn, new_replica(&h, SlaveState::Online, now));
         self.counters.sync_partial_ok += 1;
         self.actions.push(Action::Observe(Observation::Psync {
             conn,
@@ -841,10 +804,7 @@ impl<R: RngCore> Master<R> {
             }) => {} // (b) wait for the next one
             None => {
                 let capa_eof = h.capa & SLAVE_CAPA_EOF != 0;
-                if !(self.cfg.repl_diskless_sync
-                    && capa_eof
-                    && self.cfg.repl_diskless_sync_delay_s > 0)
-                {
+                if !(self.cfg.repl_diskless_sync && capa_eof && self.cfg.repl_diskless_sync_delay_s > 0) {
                     self.start_bgsave();
                 }
             }
@@ -884,10 +844,7 @@ impl<R: RngCore> Master<R> {
         let pre_psync = r.pre_psync;
         self.set_state(conn, SlaveState::WaitBgsaveEnd);
         if !pre_psync {
-            self.send(
-                conn,
-                format!("+FULLRESYNC {replid} {offset}\r\n").into_bytes(),
-            );
+            self.send(conn, format!("+FULLRESYNC {replid} {offset}\r\n").into_bytes());
         }
     }
 
@@ -903,9 +860,7 @@ impl<R: RngCore> Master<R> {
         if waiting.is_empty() {
             return;
         }
-        let all_eof = waiting
-            .iter()
-            .all(|c| self.replicas[c].capa & SLAVE_CAPA_EOF != 0);
+        let all_eof = waiting.iter().all(|c| self.replicas[c].capa & SLAVE_CAPA_EOF != 0);
         let target = if self.cfg.repl_diskless_sync && all_eof {
             SnapshotTarget::Socket
         } else {
@@ -1019,10 +974,7 @@ impl<R: RngCore> Master<R> {
         }
         let mut bytes = Vec::new();
         if self.slaveseldb != db as i64 {
-            bytes.extend_from_slice(&encode_command(&[
-                &b"SELECT"[..],
-                db.to_string().as_bytes(),
-            ]));
+            bytes.extend_from_slice(&encode_command(&[&b"SELECT"[..], db.to_string().as_bytes()]));
             self.slaveseldb = db as i64;
         }
         bytes.extend_from_slice(&encode_command(argv));
@@ -1066,10 +1018,7 @@ impl<R: RngCore> Master<R> {
     /// TTL (R16), delayed diskless start (R30), WAIT deadlines.
     fn cron(&mut self, now: Millis) {
         let period = self.cfg.repl_ping_replica_period_s.max(1);
-        if self.upstream == Upstream::None
-            && !self.replicas.is_empty()
-            && self.cron_loops.is_multiple_of(period)
-        {
+        if self.upstream == Upstream::None && !self.replicas.is_empty() && self.cron_loops.is_multiple_of(period) {
             self.feed(PING_BYTES);
         }
         self.cron_loops += 1;
@@ -1084,8 +1033,7 @@ impl<R: RngCore> Master<R> {
             .replicas
             .iter()
             .filter(|(_, r)| {
-                r.state == SlaveState::WaitBgsaveStart
-                    || (r.state == SlaveState::WaitBgsaveEnd && disk_child)
+                r.state == SlaveState::WaitBgsaveStart || (r.state == SlaveState::WaitBgsaveEnd && disk_child)
             })
             .map(|(c, _)| *c)
             .collect();
@@ -1104,9 +1052,7 @@ impl<R: RngCore> Master<R> {
             .replicas
             .iter()
             .filter(|(_, r)| {
-                r.state == SlaveState::Online
-                    && !r.pre_psync
-                    && now.0.saturating_sub(r.ack_time.0) > limit
+                r.state == SlaveState::Online && !r.pre_psync && now.0.saturating_sub(r.ack_time.0) > limit
             })
             .map(|(c, _)| *c)
             .collect();
@@ -1219,15 +1165,13 @@ impl<R: RngCore> Master<R> {
     /// Replies to WAIT and tells the oracles what was promised.
     fn wait_reply(&mut self, conn: ConnId, offset: u64, acked: u64) {
         self.send(conn, format!(":{acked}\r\n").into_bytes());
-        self.actions.push(Action::Observe(Observation::WaitReply { conn, offset, acked }));
+        self.actions
+            .push(Action::Observe(Observation::WaitReply { conn, offset, acked }));
     }
 
     /// R22/R73: one `REPLCONF GETACK *` per event when a WAIT needs acks (beforeSleep).
     fn flush_getack(&mut self) {
-        if std::mem::take(&mut self.getack_pending)
-            && !self.waiters.is_empty()
-            && self.upstream == Upstream::None
-        {
+        if std::mem::take(&mut self.getack_pending) && !self.waiters.is_empty() && self.upstream == Upstream::None {
             self.feed(GETACK_BYTES);
         }
     }

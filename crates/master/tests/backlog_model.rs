@@ -12,8 +12,9 @@
 //! streamed after `+CONTINUE` (and after a full sync's RDB) must be exactly the model's
 //! bytes from the requested offset on (I4, I7).
 //!
-//! Case counts: `model_agrees_with_master_core_on_random_histories` runs 256 cases of up
-//! to 90 operations; the bounded-exhaustive test is deterministic.
+//! Case counts: `model_agrees_with_master_core_on_random_histories` runs 256 cases and
+//! `model_agrees_with_master_core_with_large_blocks` 128 cases, each of up to 90
+//! operations; the coverage and bounded-exhaustive tests are deterministic.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -24,9 +25,13 @@ use proto::{encode_command, ConnId, Millis, ReplId};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Block capacity for every backlog size used here: max(size/16, block_min) = 4 for
-/// sizes 16..=64 (R12 with the test-only block_min).
+/// Block capacity for the small configuration: max(size/16, block_min) = 4 for sizes
+/// 16..=64 (R12 with the test-only block_min). The large configuration multiplies sizes
+/// by [`LARGE_SCALE`] and uses 32-byte blocks, so PINGs and short writes fit in the tail
+/// block without a trim (R14 trims only when a block is added).
 const BLOCK: u64 = 4;
+const LARGE_SCALE: u64 = 4;
+const LARGE_BLOCK: u64 = 32;
 const TTL_S: u64 = 3;
 const PING_PERIOD_S: u64 = 3;
 /// An id no master here generates (ids are random lowercase hex from a seeded RNG).
@@ -34,9 +39,9 @@ const UNKNOWN_ID: &[u8; 40] = b"feedfacefeedfacefeedfacefeedfacefeedface";
 /// The connection a WAIT-less test never uses for replicas: conns start at 1.
 const FIRST_CONN: u32 = 1;
 
-fn cfg(size: u64) -> MasterConfig {
+fn cfg(size: u64, block: u64) -> MasterConfig {
     MasterConfig {
-        backlog_block_min: BLOCK,
+        backlog_block_min: block,
         repl_backlog_size: size,
         repl_backlog_ttl_s: TTL_S,
         // Disk snapshots: every full sync is answered at once, so the model knows the
@@ -74,12 +79,20 @@ pub enum OffKind {
 
 #[derive(Debug, Clone)]
 pub enum Op {
-    Append { db: usize, key: u8, val_len: usize },
+    Append {
+        db: usize,
+        key: u8,
+        val_len: usize,
+    },
     Tick,
     Resize(u64),
     /// Close the n-th attached replica (modulo the count).
     Disconnect(usize),
-    Psync { id: IdKind, off: OffKind, psync2: bool },
+    Psync {
+        id: IdKind,
+        off: OffKind,
+        psync2: bool,
+    },
     Promote,
     Restart,
 }
@@ -180,14 +193,24 @@ pub struct Harness {
     last_first_byte: u64,
     /// Decisions seen, for coverage.
     pub decisions: BTreeMap<&'static str, u64>,
+    /// Block capacity (every size here is <= 16 blocks, so blocks are exactly this).
+    block: u64,
+    /// `Op::Resize(n)` sets n * scale.
+    scale: u64,
     /// The reply of the last PSYNC, for callers.
     last_reply: Option<bool>,
 }
 
 impl Harness {
     pub fn new(seed: u64, size: u64) -> Self {
+        Self::with_blocks(seed, size, BLOCK, 1)
+    }
+
+    /// A harness whose sizes are `scale` times larger, with `block`-byte blocks.
+    pub fn with_blocks(seed: u64, size: u64, block: u64, scale: u64) -> Self {
+        let size = size * scale;
         let now = 1_000;
-        let master = Master::new(cfg(size), ChaCha8Rng::seed_from_u64(seed), Millis(now));
+        let master = Master::new(cfg(size, block), ChaCha8Rng::seed_from_u64(seed), Millis(now));
         let model = Model {
             stream: Vec::new(),
             replid: master.replid(),
@@ -213,6 +236,8 @@ impl Harness {
             last_first_byte: 0,
             decisions: BTreeMap::new(),
             last_reply: None,
+            block,
+            scale,
         };
         h.check_state("new");
         h
@@ -254,10 +279,7 @@ impl Harness {
                 self.owed.push_back(Event::BulkSent { conn });
             }
             Action::Close { conn, reason } => {
-                assert!(
-                    self.views.remove(&conn).is_some(),
-                    "close of unknown {conn}: {reason}"
-                );
+                assert!(self.views.remove(&conn).is_some(), "close of unknown {conn}: {reason}");
             }
             Action::StartSnapshot {
                 id,
@@ -357,8 +379,7 @@ impl Harness {
         );
         // I8: second offset is -1 with a zero replid2, or positive.
         assert!(
-            (md.second_replid_offset == -1 && md.replid2 == ReplId::ZERO)
-                || md.second_replid_offset > 0,
+            (md.second_replid_offset == -1 && md.replid2 == ReplId::ZERO) || md.second_replid_offset > 0,
             "{ctx}: I8"
         );
         match (m.backlog(), md.backlog) {
@@ -368,10 +389,13 @@ impl Harness {
                 assert_eq!(b.size(), md.size, "{ctx}: configured size");
                 assert_eq!(first + histlen, md.offset() + 1, "{ctx}: I5 window end");
                 assert!(histlen >= w.lo, "{ctx}: R14 histlen {histlen} < {}", w.lo);
+                // I6, as R14 really behaves: trimming runs only when a block is added, so
+                // the tail can fill past size + head block (< size + 2 blocks).
                 assert!(
-                    histlen <= md.size + BLOCK,
-                    "{ctx}: I6 histlen {histlen} > {} + {BLOCK}",
-                    md.size
+                    histlen < md.size + 2 * self.block,
+                    "{ctx}: I6 histlen {histlen} >= {} + 2 * {}",
+                    md.size,
+                    self.block
                 );
                 assert!(first >= self.last_first_byte, "{ctx}: I19 first byte");
                 self.last_first_byte = first;
@@ -404,9 +428,7 @@ impl Harness {
     }
 
     fn window(&self) -> Option<(u64, u64)> {
-        self.master
-            .backlog()
-            .map(|b| (b.first_byte_offset(), b.histlen()))
+        self.master.backlog().map(|b| (b.first_byte_offset(), b.histlen()))
     }
 
     fn resolve_off(&self, off: OffKind) -> i64 {
@@ -456,17 +478,13 @@ impl Harness {
                 let val = vec![b'v'; *val_len];
                 let cmd = argv(&[b"SET", key.as_bytes(), &val]);
                 self.model.propagate(*db, &cmd);
-                self.master.handle(
-                    Millis(self.now),
-                    Event::Propagate {
-                        db: *db,
-                        argv: cmd,
-                    },
-                );
+                self.master
+                    .handle(Millis(self.now), Event::Propagate { db: *db, argv: cmd });
                 self.pump();
             }
             Op::Tick => self.tick(),
             Op::Resize(size) => {
+                let size = &(size * self.scale);
                 self.model.size = *size;
                 if let Some(w) = self.model.backlog.as_mut() {
                     w.lo = w.lo.min(*size); // R15: never below the new size
@@ -475,7 +493,12 @@ impl Harness {
                 self.pump();
             }
             Op::Disconnect(n) => {
-                let Some(conn) = self.model.replicas.iter().nth(n % self.model.replicas.len().max(1)).copied()
+                let Some(conn) = self
+                    .model
+                    .replicas
+                    .iter()
+                    .nth(n % self.model.replicas.len().max(1))
+                    .copied()
                 else {
                     return;
                 };
@@ -501,7 +524,7 @@ impl Harness {
     /// R37 PING, R16 TTL; the model mirrors `replicationCron`'s order.
     fn tick(&mut self) {
         self.now += 1_000;
-        if !self.model.replicas.is_empty() && self.model.cron_loops % PING_PERIOD_S == 0 {
+        if !self.model.replicas.is_empty() && self.model.cron_loops.is_multiple_of(PING_PERIOD_S) {
             self.model.feed(PING_BYTES);
         }
         self.model.cron_loops += 1;
@@ -647,8 +670,7 @@ impl Harness {
         self.model.no_slaves_since = self.now;
         self.model.replid = self.master.replid();
         if had_backlog {
-            self.master
-                .restore_from_rdb(old_id, old_off, false, Millis(self.now));
+            self.master.restore_from_rdb(old_id, old_off, false, Millis(self.now));
             self.model.replid2 = old_id;
             self.model.second_replid_offset = old_off as i64 + 1;
             self.model.backlog = Some(Window { lo: 0 });
@@ -707,6 +729,24 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The same with 32-byte blocks and sizes 64..=256: PINGs and short writes land in
+    /// the tail block without trimming, so histlen rises past size + one block (R14, I6).
+    #[test]
+    fn model_agrees_with_master_core_with_large_blocks(
+        seed in any::<u64>(),
+        size in 16u64..=64,
+        ops in prop::collection::vec(arb_op(), 1..90),
+    ) {
+        let mut h = Harness::with_blocks(seed, size, LARGE_BLOCK, LARGE_SCALE);
+        for op in &ops {
+            h.apply(op);
+        }
+    }
+}
+
 /// The generator actually reaches both outcomes and the eviction regime (guards against a
 /// model test that silently only checks full syncs).
 #[test]
@@ -731,6 +771,25 @@ fn random_histories_cover_continue_full_and_eviction() {
         }
     }
     assert!(evicted, "no history evicted backlog bytes");
+    // The large-block configuration reaches the regime beyond size + one block.
+    let mut excess = 0u64;
+    for seed in 0..64 {
+        let ops = prop::collection::vec(arb_op(), 60..90)
+            .new_tree(&mut runner)
+            .expect("tree")
+            .current();
+        let mut h = Harness::with_blocks(seed, 16, LARGE_BLOCK, LARGE_SCALE);
+        for op in &ops {
+            h.apply(op);
+            if let Some(b) = h.master.backlog() {
+                excess = excess.max(b.histlen().saturating_sub(b.size()));
+            }
+        }
+    }
+    assert!(
+        excess > LARGE_BLOCK,
+        "histlen never exceeded size + one block ({excess})"
+    );
     assert!(totals.get("continue").copied().unwrap_or(0) > 50, "{totals:?}");
     assert!(totals.get("full").copied().unwrap_or(0) > 50, "{totals:?}");
 }
@@ -738,11 +797,7 @@ fn random_histories_cover_continue_full_and_eviction() {
 // ----- bounded-exhaustive ------------------------------------------------------------
 
 fn append(db: usize, val_len: usize) -> Op {
-    Op::Append {
-        db,
-        key: 1,
-        val_len,
-    }
+    Op::Append { db, key: 1, val_len }
 }
 
 fn attach() -> Op {
@@ -810,9 +865,9 @@ fn histories() -> Vec<(u64, Vec<Op>)> {
                 Op::Tick,
                 Op::Tick,
                 Op::Tick,
-                Op::Tick, // R16: TTL (3 s) frees the backlog, new id
+                Op::Tick,     // R16: TTL (3 s) frees the backlog, new id
                 append(0, 5), // no backlog: not counted (R5)
-                attach(),    // backlog recreated at offset+1 (I16)
+                attach(),     // backlog recreated at offset+1 (I16)
                 append(0, 1),
                 append(0, 30),
                 Op::Promote,

@@ -27,9 +27,7 @@ pub fn role<R: RngCore>(node: &Node<R>) -> Vec<u8> {
                 .replicas()
                 .filter(|r| r.state == master::SlaveState::Online)
                 .map(|r| {
-                    let ip =
-                        r.ip.clone()
-                            .unwrap_or_else(|| Bytes::from(node.client_ip(r.conn)));
+                    let ip = r.ip.clone().unwrap_or_else(|| Bytes::from(node.client_ip(r.conn)));
                     Frame::Array(vec![
                         Frame::Bulk(ip),
                         bulk(r.listening_port.to_string()),
@@ -65,36 +63,21 @@ pub fn replication_section<R: RngCore>(node: &Node<R>, now: Millis) -> String {
         None => s.push_str("role:master\r\n"),
         Some((host, port)) => {
             let st = node.replica.state();
-            let link = if st == ReplState::Connected {
-                "up"
-            } else {
-                "down"
-            };
-            let _ = write!(
-                s,
-                "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\n"
-            );
+            let link = if st == ReplState::Connected { "up" } else { "down" };
+            let _ = write!(s, "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\n");
             let _ = write!(s, "master_link_status:{link}\r\n");
-            let _ = write!(
-                s,
-                "master_sync_in_progress:{}\r\n",
-                u8::from(st == ReplState::Transfer)
-            );
+            let _ = write!(s, "master_sync_in_progress:{}\r\n", u8::from(st == ReplState::Transfer));
             let off = node.replica.slave_repl_offset();
-            let _ = write!(
-                s,
-                "slave_read_repl_offset:{off}\r\nslave_repl_offset:{off}\r\n"
-            );
+            let _ = write!(s, "slave_read_repl_offset:{off}\r\nslave_repl_offset:{off}\r\n");
             s.push_str("slave_priority:100\r\nslave_read_only:1\r\nreplica_announced:1\r\n");
         }
     }
     let replicas: Vec<master::ReplicaView> = m.replicas().collect();
     let _ = write!(s, "connected_slaves:{}\r\n", replicas.len());
     for (i, r) in replicas.iter().enumerate() {
-        let ip = r.ip.as_ref().map_or_else(
-            || node.client_ip(r.conn),
-            |b| String::from_utf8_lossy(b).into_owned(),
-        );
+        let ip =
+            r.ip.as_ref()
+                .map_or_else(|| node.client_ip(r.conn), |b| String::from_utf8_lossy(b).into_owned());
         let lag = now.0.saturating_sub(r.ack_time.0) / 1000;
         let _ = write!(
             s,
@@ -105,12 +88,7 @@ pub fn replication_section<R: RngCore>(node: &Node<R>, now: Millis) -> String {
         );
     }
     s.push_str("master_failover_state:no-failover\r\n");
-    let _ = write!(
-        s,
-        "master_replid:{}\r\nmaster_replid2:{}\r\n",
-        m.replid(),
-        m.replid2()
-    );
+    let _ = write!(s, "master_replid:{}\r\nmaster_replid2:{}\r\n", m.replid(), m.replid2());
     let _ = write!(
         s,
         "master_repl_offset:{}\r\nsecond_repl_offset:{}\r\n",
@@ -148,11 +126,7 @@ pub fn info_command<R: RngCore>(node: &Node<R>, now: Millis, argv: &[Bytes]) -> 
         Some(b"replication") => replication_section(node, now),
         Some(b"stats") => stats_section(node),
         None | Some(b"all") | Some(b"default") | Some(b"everything") => {
-            format!(
-                "{}\r\n{}",
-                replication_section(node, now),
-                stats_section(node)
-            )
+            format!("{}\r\n{}", replication_section(node, now), stats_section(node))
         }
         Some(_) => String::new(),
     };
@@ -237,8 +211,11 @@ fn set_param<R: RngCore>(node: &mut Node<R>, name: &str, v: &Bytes) -> Result<()
         "repl-backlog-size" => node.master.set_backlog_size(num()?.max(master::REPL_BACKLOG_MIN_SIZE)),
         "repl-backlog-ttl" => node.master.config_mut().repl_backlog_ttl_s = num()?,
         "repl-diskless-sync" => {
-            node.master.config_mut().repl_diskless_sync =
-                parse_bool(v).ok_or_else(|| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be 'yes' or 'no'"))?
+            node.master.config_mut().repl_diskless_sync = parse_bool(v).ok_or_else(|| {
+                format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be 'yes' or 'no'"
+                )
+            })?
         }
         "repl-diskless-sync-delay" => node.master.config_mut().repl_diskless_sync_delay_s = num()?,
         "repl-diskless-sync-max-replicas" => node.master.config_mut().repl_diskless_sync_max_replicas = num()?,
@@ -253,7 +230,11 @@ fn set_param<R: RngCore>(node: &mut Node<R>, name: &str, v: &Bytes) -> Result<()
         "masterauth" => node.replica.config_mut().masterauth = (!v.is_empty()).then(|| v.clone()),
         "masteruser" => node.replica.config_mut().masteruser = (!v.is_empty()).then(|| v.clone()),
         "requirepass" => node.set_requirepass((!v.is_empty()).then(|| v.clone())),
-        _ => return Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
+        _ => {
+            return Err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ))
+        }
     }
     Ok(())
 }

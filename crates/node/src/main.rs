@@ -98,8 +98,7 @@ fn main() -> anyhow::Result<()> {
     let mut node = Node::new(cfg, StdRng::seed_from_u64(seed), now);
     match transport.load()? {
         Some(bytes) => {
-            let rdb = proto::rdb::load(&bytes)
-                .map_err(|e| anyhow::anyhow!("loading {}: {e}", args.dbfilename))?;
+            let rdb = proto::rdb::load(&bytes).map_err(|e| anyhow::anyhow!("loading {}: {e}", args.dbfilename))?;
             node.load_at_startup(now, &rdb, replicaof);
         }
         None => {
@@ -108,9 +107,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     let (runtime, _handle) = Runtime::new(
         transport,

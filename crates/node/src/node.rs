@@ -157,33 +157,21 @@ impl<R: RngCore> Node<R> {
 
     /// Startup from a persisted RDB (R67/R68). `replicaof` is the configured master, if
     /// any; it must be set before loading so the repl info is used the right way.
-    pub fn load_at_startup(
-        &mut self,
-        now: Millis,
-        rdb: &RdbFile,
-        replicaof: Option<(String, u16)>,
-    ) {
+    pub fn load_at_startup(&mut self, now: Millis, rdb: &RdbFile, replicaof: Option<(String, u16)>) {
         self.keyspace = keyspace_from_rdb(rdb);
         let info = rdb.repl_info();
         match (info, &replicaof) {
             (Some(i), Some(_)) => {
-                self.master
-                    .restore_from_rdb(i.repl_id, i.repl_offset, true, now);
+                self.master.restore_from_rdb(i.repl_id, i.repl_offset, true, now);
                 self.replica
                     .restore_cached(i.repl_id, i.repl_offset, i.repl_stream_db as usize);
             }
             (Some(i), None) => {
-                self.master
-                    .restore_from_rdb(i.repl_id, i.repl_offset, false, now);
+                self.master.restore_from_rdb(i.repl_id, i.repl_offset, false, now);
                 // R68: keys found expired while loading are DELeted into the new backlog.
                 for p in self.keyspace.active_expire(now.0) {
-                    self.master.handle(
-                        now,
-                        master::Event::Propagate {
-                            db: p.db,
-                            argv: p.argv,
-                        },
-                    );
+                    self.master
+                        .handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
                 }
             }
             (None, _) => {}
@@ -196,9 +184,7 @@ impl<R: RngCore> Node<R> {
 
     /// The RDB a SAVE writes now, with repl info when available (R65, R66).
     pub fn save_rdb(&self, ctime_s: i64) -> Bytes {
-        Bytes::from(proto::rdb::write(
-            &self.rdb_file(ctime_s, self.repl_info_for_save()),
-        ))
+        Bytes::from(proto::rdb::write(&self.rdb_file(ctime_s, self.repl_info_for_save())))
     }
 
     fn repl_info_for_save(&self) -> Option<ReplInfo> {
@@ -246,11 +232,7 @@ impl<R: RngCore> Node<R> {
 
     /// `REPLICAOF host port` (R61).
     pub fn replicaof(&mut self, now: Millis, host: String, port: u16) -> &'static [u8] {
-        if self
-            .master_addr
-            .as_ref()
-            .is_some_and(|(h, p)| *h == host && *p == port)
-        {
+        if self.master_addr.as_ref().is_some_and(|(h, p)| *h == host && *p == port) {
             return b"+OK Already connected to specified master\r\n";
         }
         let was_master = !self.is_replica();
@@ -303,9 +285,7 @@ impl<R: RngCore> Node<R> {
 
     /// The peer address of a client (empty if unknown).
     pub fn client_ip(&self, conn: ConnId) -> String {
-        self.clients
-            .get(&conn)
-            .map_or_else(String::new, |c| c.ip.clone())
+        self.clients.get(&conn).map_or_else(String::new, |c| c.ip.clone())
     }
 
     /// `CONFIG SET requirepass`: new connections must AUTH; existing ones stay authed.
@@ -414,13 +394,8 @@ impl<R: RngCore> Node<R> {
     pub fn tick(&mut self, now: Millis) {
         if !self.is_replica() {
             for p in self.keyspace.active_expire(now.0) {
-                self.master.handle(
-                    now,
-                    master::Event::Propagate {
-                        db: p.db,
-                        argv: p.argv,
-                    },
-                );
+                self.master
+                    .handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
             }
         }
         self.master.handle(now, master::Event::Tick);
@@ -470,18 +445,12 @@ impl<R: RngCore> Node<R> {
                         self.io.push(Io::Connect { link, host, port });
                     }
                 }
-                replica::Action::Send { link, bytes } => {
-                    self.io.push(Io::SendMaster { link, bytes })
-                }
+                replica::Action::Send { link, bytes } => self.io.push(Io::SendMaster { link, bytes }),
                 replica::Action::Close { link, reason } => {
                     debug!(link, %reason, "closing master link");
                     self.io.push(Io::CloseMaster { link });
                 }
-                replica::Action::FullSyncLoaded {
-                    replid,
-                    offset,
-                    rdb,
-                } => {
+                replica::Action::FullSyncLoaded { replid, offset, rdb } => {
                     self.keyspace = keyspace_from_rdb(&rdb);
                     self.notes.push(Note::DatasetReplaced {
                         keys: self.keyspace.len(),
@@ -493,17 +462,11 @@ impl<R: RngCore> Node<R> {
                     if db >= DB_COUNT {
                         db = 0;
                     }
-                    let _ = self.keyspace.execute(
-                        &mut db,
-                        &argv,
-                        now.0,
-                        Role::Replica,
-                        Origin::MasterLink,
-                    );
+                    let _ = self
+                        .keyspace
+                        .execute(&mut db, &argv, now.0, Role::Replica, Origin::MasterLink);
                 }
-                replica::Action::Proxy { bytes } => {
-                    self.master.handle(now, master::Event::Proxy { bytes })
-                }
+                replica::Action::Proxy { bytes } => self.master.handle(now, master::Event::Proxy { bytes }),
                 replica::Action::Observe(o) => self.notes.push(Note::Replica(o)),
             }
         }
@@ -518,9 +481,7 @@ impl<R: RngCore> Node<R> {
         for a in actions {
             match a {
                 master::Action::Send { conn, bytes } => self.send(conn, bytes),
-                master::Action::SendBulk { conn, bytes } => {
-                    self.io.push(Io::SendBulk { conn, bytes })
-                }
+                master::Action::SendBulk { conn, bytes } => self.io.push(Io::SendBulk { conn, bytes }),
                 master::Action::Close { conn, reason } => {
                     debug!(%conn, %reason, "closing replica");
                     self.close_client(conn);
@@ -558,8 +519,7 @@ impl<R: RngCore> Node<R> {
         let name = argv[0].to_ascii_lowercase();
         // Commands from an attached replica go to the master core (REPLCONF ACK).
         if self.master.is_replica(conn) {
-            self.master
-                .handle(now, master::Event::Command { conn, argv });
+            self.master.handle(now, master::Event::Command { conn, argv });
             self.pump_master();
             return;
         }
@@ -571,8 +531,7 @@ impl<R: RngCore> Node<R> {
         match name.as_slice() {
             b"auth" => self.auth(conn, &argv),
             b"replconf" | b"psync" | b"sync" => {
-                self.master
-                    .handle(now, master::Event::Command { conn, argv });
+                self.master.handle(now, master::Event::Command { conn, argv });
                 self.pump_master();
             }
             b"replicaof" | b"slaveof" => self.replicaof_command(now, conn, &argv),
@@ -595,9 +554,7 @@ impl<R: RngCore> Node<R> {
                 self.send(conn, &b"+OK\r\n"[..]);
             }
             b"shutdown" => {
-                let nosave = argv
-                    .get(1)
-                    .is_some_and(|a| a.eq_ignore_ascii_case(b"nosave"));
+                let nosave = argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"nosave"));
                 if !nosave {
                     let payload = self.save_rdb((now.0 / 1000) as i64);
                     self.io.push(Io::Persist { payload });
@@ -662,10 +619,7 @@ impl<R: RngCore> Node<R> {
 
     fn wait_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
         if argv.len() != 3 {
-            self.send(
-                conn,
-                &b"-ERR wrong number of arguments for 'wait' command\r\n"[..],
-            );
+            self.send(conn, &b"-ERR wrong number of arguments for 'wait' command\r\n"[..]);
             return;
         }
         if self.is_replica() {
@@ -675,10 +629,7 @@ impl<R: RngCore> Node<R> {
         let n = proto::resp::parse_i64(&argv[1]);
         let t = proto::resp::parse_i64(&argv[2]);
         let (Some(n), Some(t)) = (n, t) else {
-            self.send(
-                conn,
-                &b"-ERR value is not an integer or out of range\r\n"[..],
-            );
+            self.send(conn, &b"-ERR value is not an integer or out of range\r\n"[..]);
             return;
         };
         if t < 0 {
@@ -697,26 +648,16 @@ impl<R: RngCore> Node<R> {
     }
 
     fn keyspace_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
-        let role = if self.is_replica() {
-            Role::Replica
-        } else {
-            Role::Master
-        };
+        let role = if self.is_replica() { Role::Replica } else { Role::Master };
         let Some(mut db) = self.clients.get(&conn).map(|c| c.db) else {
             return;
         };
         let is_write = crate::keyspace::is_write_command(&argv[0]);
         if is_write && role == Role::Master && !self.master.writes_allowed(now) {
-            self.send(
-                conn,
-                &b"-NOREPLICAS Not enough good replicas to write.\r\n"[..],
-            );
+            self.send(conn, &b"-NOREPLICAS Not enough good replicas to write.\r\n"[..]);
             return;
         }
-        match self
-            .keyspace
-            .execute(&mut db, argv, now.0, role, Origin::Client)
-        {
+        match self.keyspace.execute(&mut db, argv, now.0, role, Origin::Client) {
             None => {
                 let reply = unknown_command(argv);
                 self.send(conn, reply.into_bytes());
@@ -724,13 +665,8 @@ impl<R: RngCore> Node<R> {
             Some(out) => {
                 let wrote = !out.propagate.is_empty();
                 for p in out.propagate {
-                    self.master.handle(
-                        now,
-                        master::Event::Propagate {
-                            db: p.db,
-                            argv: p.argv,
-                        },
-                    );
+                    self.master
+                        .handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
                 }
                 self.pump_master();
                 let offset = self.master.master_repl_offset();
@@ -775,12 +711,7 @@ pub fn keyspace_from_rdb(rdb: &RdbFile) -> Keyspace {
     for db in &rdb.dbs {
         for e in &db.entries {
             // db.index < 16 is checked by the RDB loader (BadDbIndex).
-            let _ = ks.insert(
-                db.index as usize,
-                e.key.clone(),
-                e.value.clone(),
-                e.expire_ms,
-            );
+            let _ = ks.insert(db.index as usize, e.key.clone(), e.value.clone(), e.expire_ms);
         }
     }
     ks

@@ -32,15 +32,10 @@ pub trait Transport: 'static {
     /// Binds the listening socket.
     fn bind(&self, port: u16) -> impl Future<Output = io::Result<Self::Listener>>;
     /// Accepts one connection: halves and the peer's ip.
-    fn accept(
-        listener: &Self::Listener,
-    ) -> impl Future<Output = io::Result<(Self::Read, Self::Write, String)>>;
+    fn accept(listener: &Self::Listener) -> impl Future<Output = io::Result<(Self::Read, Self::Write, String)>>;
     /// Connects to a master.
-    fn connect(
-        &self,
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<(Self::Read, Self::Write)>> + 'static;
+    fn connect(&self, host: String, port: u16)
+        -> impl Future<Output = io::Result<(Self::Read, Self::Write)>> + 'static;
     /// Unix time in ms (simulated time in the simulator).
     fn now(&self) -> Millis;
     /// Durably stores the node's RDB (write, fsync, rename — like `rdbSave`).
@@ -181,11 +176,7 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
         });
         // Anything the node produced before the loop started (e.g. REPLICAOF at startup).
         let stop = self.carry_out();
-        let result = if stop {
-            Ok(())
-        } else {
-            self.event_loop().await
-        };
+        let result = if stop { Ok(()) } else { self.event_loop().await };
         acceptor.abort();
         ticker.abort();
         for (_, c) in std::mem::take(&mut self.conns) {

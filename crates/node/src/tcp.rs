@@ -40,8 +40,7 @@ impl Transport for TokioTransport {
         &self,
         host: String,
         port: u16,
-    ) -> impl std::future::Future<Output = io::Result<(OwnedReadHalf, OwnedWriteHalf)>> + 'static
-    {
+    ) -> impl std::future::Future<Output = io::Result<(OwnedReadHalf, OwnedWriteHalf)>> + 'static {
         async move {
             let s = TcpStream::connect((host.as_str(), port)).await?;
             s.set_nodelay(true)?;

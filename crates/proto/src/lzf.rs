@@ -82,10 +82,7 @@ pub(crate) fn compress(input: &[u8]) -> Option<Vec<u8>> {
         let slot = hash_index(hval);
         let candidate = std::mem::replace(&mut table[slot], ip);
         let distance = ip - candidate; // candidate < ip: slots only hold earlier positions
-        if distance <= MAX_OFFSET
-            && ip + 4 < n
-            && candidate > 0
-            && input[candidate..candidate + 3] == input[ip..ip + 3]
+        if distance <= MAX_OFFSET && ip + 4 < n && candidate > 0 && input[candidate..candidate + 3] == input[ip..ip + 3]
         {
             run.close();
             if run.out.len() + 4 >= budget {
@@ -119,11 +116,7 @@ pub(crate) fn compress(input: &[u8]) -> Option<Vec<u8>> {
         run.push(byte);
     }
     run.close();
-    debug_assert!(
-        run.out.len() <= budget,
-        "lzf output {} > {budget}",
-        run.out.len()
-    );
+    debug_assert!(run.out.len() <= budget, "lzf output {} > {budget}", run.out.len());
     Some(run.out)
 }
 
@@ -134,11 +127,7 @@ pub(crate) fn compress(input: &[u8]) -> Option<Vec<u8>> {
 /// `max(maxlen, 19)`; reproduced so that tail matches come out byte-identical.
 fn match_len(input: &[u8], candidate: usize, ip: usize) -> usize {
     let maxlen = (input.len() - ip - 2).min(MAX_MATCH);
-    let cap = if maxlen > 16 {
-        maxlen.max(19)
-    } else {
-        maxlen.max(3)
-    };
+    let cap = if maxlen > 16 { maxlen.max(19) } else { maxlen.max(3) };
     let mut len = 3;
     while len < cap && input[candidate + len] == input[ip + len] {
         len += 1;
@@ -192,10 +181,7 @@ impl Run {
 /// Writes one back reference of `len` (3..=264) bytes from `distance` (1..=8192) back.
 fn emit_match(out: &mut Vec<u8>, len: usize, distance: usize) {
     debug_assert!((3..=MAX_MATCH).contains(&len), "match length {len}");
-    debug_assert!(
-        (1..=MAX_OFFSET).contains(&distance),
-        "match distance {distance}"
-    );
+    debug_assert!((1..=MAX_OFFSET).contains(&distance), "match distance {distance}");
     let code = len - 2;
     let off = distance - 1;
     // off < 8192, so off >> 8 fits the 5 low bits of the control byte.

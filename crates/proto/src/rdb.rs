@@ -313,9 +313,7 @@ fn read_header(r: &mut Reader<'_>) -> Result<u16, RdbError> {
             digits: String::from_utf8_lossy(&digits).into_owned(),
         });
     }
-    let version = digits
-        .iter()
-        .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+    let version = digits.iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
     if !(RDB_VERSION_MIN..=RDB_VERSION_MAX).contains(&version) {
         return Err(RdbError::UnsupportedVersion(version));
     }
@@ -414,10 +412,7 @@ impl LoadState {
 /// Any malformed, truncated or unsupported input is an [`RdbError`] naming the byte
 /// position; a stored checksum of 0 means "not checked" (as `rdb-checksum no` writes).
 pub fn load(payload: &[u8]) -> Result<RdbFile, RdbError> {
-    let mut r = Reader {
-        buf: payload,
-        pos: 0,
-    };
+    let mut r = Reader { buf: payload, pos: 0 };
     let version = read_header(&mut r)?;
     let mut state = LoadState {
         file: RdbFile {
@@ -471,16 +466,12 @@ impl RdbFile {
     /// `repl-id` (40 chars), `repl-offset` (!= -1) and `repl-stream-db` (!= -1, < 16).
     /// `None` means the RDB cannot seed a partial resync.
     pub fn repl_info(&self) -> Option<ReplInfo> {
-        let parse = |key: &str| -> Option<i64> {
-            std::str::from_utf8(self.aux_value(key)?).ok()?.parse().ok()
-        };
+        let parse = |key: &str| -> Option<i64> { std::str::from_utf8(self.aux_value(key)?).ok()?.parse().ok() };
         let repl_id = ReplId::from_bytes(self.aux_value("repl-id")?)?;
         let repl_offset = parse("repl-offset").filter(|&o| o != -1)?;
         let repl_stream_db = parse("repl-stream-db").filter(|&d| d != -1)?;
         Some(ReplInfo {
-            repl_stream_db: u32::try_from(repl_stream_db)
-                .ok()
-                .filter(|&d| d < DB_COUNT)?,
+            repl_stream_db: u32::try_from(repl_stream_db).ok().filter(|&d| d < DB_COUNT)?,
             repl_id,
             repl_offset: u64::try_from(repl_offset).ok()?,
         })
@@ -682,11 +673,7 @@ pub mod strategy {
                     index,
                     entries: map
                         .into_iter()
-                        .map(|(key, (value, expire_ms))| RdbEntry {
-                            key,
-                            value,
-                            expire_ms,
-                        })
+                        .map(|(key, (value, expire_ms))| RdbEntry { key, value, expire_ms })
                         .collect(),
                 })
                 .collect();
@@ -754,14 +741,8 @@ mod tests {
         assert_eq!(load(b"REDIX0010"), Err(RdbError::BadMagic));
         assert_eq!(load(b"RED"), Err(RdbError::BadMagic));
         assert_eq!(load(b"REDIS0004\xff"), Err(RdbError::UnsupportedVersion(4)));
-        assert_eq!(
-            load(b"REDIS0013\xff"),
-            Err(RdbError::UnsupportedVersion(13))
-        );
-        assert!(matches!(
-            load(b"REDIS00a0\xff"),
-            Err(RdbError::BadVersion { .. })
-        ));
+        assert_eq!(load(b"REDIS0013\xff"), Err(RdbError::UnsupportedVersion(13)));
+        assert!(matches!(load(b"REDIS00a0\xff"), Err(RdbError::BadVersion { .. })));
     }
 
     #[test]
@@ -833,23 +814,14 @@ mod tests {
         let info = ReplInfo {
             repl_stream_db: 0,
             // A real id (s1_disk); a repetitive one would be LZF-compressed, as in redis.
-            repl_id: ReplId::from_bytes(b"cfbc9b6327c5545c672c213ca8a969863137e277")
-                .expect("40 chars"),
+            repl_id: ReplId::from_bytes(b"cfbc9b6327c5545c672c213ca8a969863137e277").expect("40 chars"),
             repl_offset: 103_559,
         };
-        let bytes = write(&RdbFile::with_repl_aux(
-            "7.0.15",
-            0,
-            0,
-            Some(info),
-            Vec::new(),
-        ));
+        let bytes = write(&RdbFile::with_repl_aux("7.0.15", 0, 0, Some(info), Vec::new()));
         let needle = b"\xfa\x0erepl-stream-db\xc0\x00\xfa\x07repl-id(";
         assert!(bytes.windows(needle.len()).any(|w| w == needle));
         let offset = b"\xfa\x0brepl-offset\xc2\x87\x94\x01\x00";
         assert!(bytes.windows(offset.len()).any(|w| w == offset));
-        assert!(
-            bytes.starts_with(b"REDIS0010\xfa\x09redis-ver\x067.0.15\xfa\x0aredis-bits\xc0\x40")
-        );
+        assert!(bytes.starts_with(b"REDIS0010\xfa\x09redis-ver\x067.0.15\xfa\x0aredis-bits\xc0\x40"));
     }
 }

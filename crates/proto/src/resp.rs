@@ -48,11 +48,7 @@ pub enum ProtoError {
     #[error("protocol error; multibulk count {count} exceeds limit {max}")]
     MultibulkTooLong { count: i64, max: u64 },
     #[error("protocol error; {what} line of {len} bytes exceeds limit {max}")]
-    LineTooLong {
-        what: &'static str,
-        len: usize,
-        max: usize,
-    },
+    LineTooLong { what: &'static str, len: usize, max: usize },
     #[error("protocol error; invalid multibulk length {text:?}")]
     BadMultibulkLen { text: String },
     #[error("protocol error; invalid bulk length {text:?}")]
@@ -80,18 +76,12 @@ impl ProtoError {
     /// node can answer byte-identically (`networking.c: processMultibulkBuffer`).
     pub fn redis_reply_text(&self) -> &'static str {
         match self {
-            ProtoError::BulkTooLong { .. } | ProtoError::BadBulkLen { .. } => {
-                "Protocol error: invalid bulk length"
-            }
+            ProtoError::BulkTooLong { .. } | ProtoError::BadBulkLen { .. } => "Protocol error: invalid bulk length",
             ProtoError::MultibulkTooLong { .. } | ProtoError::BadMultibulkLen { .. } => {
                 "Protocol error: invalid multibulk length"
             }
-            ProtoError::LineTooLong { what: "inline", .. } => {
-                "Protocol error: too big inline request"
-            }
-            ProtoError::LineTooLong {
-                what: "bulk count", ..
-            } => "Protocol error: too big bulk count string",
+            ProtoError::LineTooLong { what: "inline", .. } => "Protocol error: too big inline request",
+            ProtoError::LineTooLong { what: "bulk count", .. } => "Protocol error: too big bulk count string",
             ProtoError::LineTooLong { .. } => "Protocol error: too big mbulk count string",
             ProtoError::ExpectedBulk { .. } => "Protocol error: expected '$'",
             ProtoError::UnbalancedQuotes => "Protocol error: unbalanced quotes in request",
@@ -131,12 +121,7 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
 
 /// Finds the `\r\n` terminating the line that starts at `start`; returns the index of `\r`.
 /// `Ok(None)` means the line is incomplete but still within `max`.
-fn find_crlf(
-    buf: &[u8],
-    start: usize,
-    what: &'static str,
-    max: usize,
-) -> Result<Option<usize>, ProtoError> {
+fn find_crlf(buf: &[u8], start: usize, what: &'static str, max: usize) -> Result<Option<usize>, ProtoError> {
     let hay = buf.get(start..).unwrap_or(&[]);
     match hay.iter().position(|&c| c == b'\r') {
         Some(i) if i > max => Err(ProtoError::LineTooLong { what, len: i, max }),
@@ -170,10 +155,7 @@ fn decode_bulk_at(buf: &[u8], pos: usize) -> Result<Option<(Option<Bytes>, usize
     }
     let ulen = u64::try_from(len).map_err(|_| ProtoError::BadBulkLen { text: lossy(text) })?;
     if ulen > MAX_BULK_LEN {
-        return Err(ProtoError::BulkTooLong {
-            len,
-            max: MAX_BULK_LEN,
-        });
+        return Err(ProtoError::BulkTooLong { len, max: MAX_BULK_LEN });
     }
     let body = cr + 2;
     // ulen <= 512 MB, so it fits in usize on every supported target.
@@ -184,10 +166,7 @@ fn decode_bulk_at(buf: &[u8], pos: usize) -> Result<Option<(Option<Bytes>, usize
     if &buf[end..end + 2] != b"\r\n" {
         return Err(ProtoError::MissingCrlf { what: "bulk" });
     }
-    Ok(Some((
-        Some(Bytes::copy_from_slice(&buf[body..end])),
-        end + 2,
-    )))
+    Ok(Some((Some(Bytes::copy_from_slice(&buf[body..end])), end + 2)))
 }
 
 /// Reads an array/multibulk header `*<n>\r\n` at `pos`, returning the count (may be -1).
@@ -256,8 +235,7 @@ fn encode_bulk(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Encodes a command the way a master propagates it (R70): an array of bulk strings.
 pub fn encode_command<A: AsRef<[u8]>>(argv: &[A]) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(16 + argv.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    let mut out = Vec::with_capacity(16 + argv.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
     line(&mut out, b'*', argv.len().to_string().as_bytes());
     for a in argv {
         encode_bulk(&mut out, a.as_ref());
@@ -265,18 +243,15 @@ pub fn encode_command<A: AsRef<[u8]>>(argv: &[A]) -> Vec<u8> {
     out
 }
 
-fn decode_frame_at(
-    buf: &[u8],
-    pos: usize,
-    depth: usize,
-) -> Result<Option<(Frame, usize)>, ProtoError> {
+fn decode_frame_at(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(Frame, usize)>, ProtoError> {
     let Some(&tag) = buf.get(pos) else {
         return Ok(None);
     };
-    let simple = |what| -> Result<Option<(Bytes, usize)>, ProtoError> {
-        Ok(find_crlf(buf, pos + 1, what, MAX_INLINE_LEN)?
-            .map(|cr| (Bytes::copy_from_slice(&buf[pos + 1..cr]), cr + 2)))
-    };
+    let simple =
+        |what| -> Result<Option<(Bytes, usize)>, ProtoError> {
+            Ok(find_crlf(buf, pos + 1, what, MAX_INLINE_LEN)?
+                .map(|cr| (Bytes::copy_from_slice(&buf[pos + 1..cr]), cr + 2)))
+        };
     match tag {
         b'+' => Ok(simple("simple string")?.map(|(b, e)| (Frame::Simple(b), e))),
         b'-' => Ok(simple("error")?.map(|(b, e)| (Frame::Error(b), e))),
@@ -293,15 +268,9 @@ fn decode_frame_at(
     }
 }
 
-fn decode_array_at(
-    buf: &[u8],
-    pos: usize,
-    depth: usize,
-) -> Result<Option<(Frame, usize)>, ProtoError> {
+fn decode_array_at(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(Frame, usize)>, ProtoError> {
     if depth >= MAX_FRAME_DEPTH {
-        return Err(ProtoError::TooDeep {
-            max: MAX_FRAME_DEPTH,
-        });
+        return Err(ProtoError::TooDeep { max: MAX_FRAME_DEPTH });
     }
     let Some((count, mut at)) = decode_count_at(buf, pos)? else {
         return Ok(None);
@@ -372,13 +341,7 @@ fn decode_multibulk(buf: &[u8]) -> Result<Option<(Request, usize)>, ProtoError> 
             }
         }
     }
-    Ok(Some((
-        Request {
-            argv,
-            inline: false,
-        },
-        at,
-    )))
+    Ok(Some((Request { argv, inline: false }, at)))
 }
 
 fn decode_inline(buf: &[u8]) -> Result<Option<(Request, usize)>, ProtoError> {
@@ -448,9 +411,7 @@ fn split_one(line: &[u8], mut i: usize) -> Result<(Vec<u8>, usize), ProtoError> 
             Some(q) if c == q => {
                 // A closing quote must be followed by a space or the end of the line.
                 match line.get(i + 1) {
-                    Some(n) if !n.is_ascii_whitespace() => {
-                        return Err(ProtoError::UnbalancedQuotes)
-                    }
+                    Some(n) if !n.is_ascii_whitespace() => return Err(ProtoError::UnbalancedQuotes),
                     _ => return Ok((cur, i + 1)),
                 }
             }
@@ -576,14 +537,8 @@ mod tests {
                 Bytes::from("A\n")
             ]
         );
-        assert_eq!(
-            Request::decode(b"SET \"a\r\n"),
-            Err(ProtoError::UnbalancedQuotes)
-        );
-        assert_eq!(
-            Request::decode(b"SET \"a\"b\r\n"),
-            Err(ProtoError::UnbalancedQuotes)
-        );
+        assert_eq!(Request::decode(b"SET \"a\r\n"), Err(ProtoError::UnbalancedQuotes));
+        assert_eq!(Request::decode(b"SET \"a\"b\r\n"), Err(ProtoError::UnbalancedQuotes));
     }
 
     #[test]
@@ -617,10 +572,7 @@ mod tests {
         ));
         let mut hdr = b"*".to_vec();
         hdr.extend(std::iter::repeat_n(b'1', MAX_INLINE_LEN + 1));
-        assert!(matches!(
-            Request::decode(&hdr),
-            Err(ProtoError::LineTooLong { .. })
-        ));
+        assert!(matches!(Request::decode(&hdr), Err(ProtoError::LineTooLong { .. })));
         // A huge claimed count with no data is "need more" and allocates nothing big.
         assert_eq!(Request::decode(b"*1048576\r\n").unwrap(), None);
         assert_eq!(Request::decode(b"*1\r\n$536870912\r\nab").unwrap(), None);
@@ -672,9 +624,7 @@ mod tests {
         let deep = "*1\r\n".repeat(MAX_FRAME_DEPTH + 1);
         assert_eq!(
             Frame::decode(deep.as_bytes()),
-            Err(ProtoError::TooDeep {
-                max: MAX_FRAME_DEPTH
-            })
+            Err(ProtoError::TooDeep { max: MAX_FRAME_DEPTH })
         );
     }
 

@@ -148,11 +148,7 @@ impl LinkDecoder {
         }
     }
 
-    fn find_mark(
-        &mut self,
-        body: &[u8],
-        mark: &[u8; EOF_MARK_LEN],
-    ) -> Result<Option<usize>, ProtoError> {
+    fn find_mark(&mut self, body: &[u8], mark: &[u8; EOF_MARK_LEN]) -> Result<Option<usize>, ProtoError> {
         let from = self.eof_scan_from.min(body.len());
         if let Some(i) = body[from..].windows(EOF_MARK_LEN).position(|w| w == mark) {
             return Ok(Some(from + i));

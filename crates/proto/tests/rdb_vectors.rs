@@ -8,8 +8,7 @@ use proto::rdb::{self, RdbDb, RdbEntry, RdbError, RdbFile, ReplInfo};
 use proto::ReplId;
 
 const S1_DISK: &[u8] = include_bytes!("../../../tests/vectors/redis-7.0.15/s1_disk.c1.m2r.bin");
-const S1_DISKLESS: &[u8] =
-    include_bytes!("../../../tests/vectors/redis-7.0.15/s1_diskless.c1.m2r.bin");
+const S1_DISKLESS: &[u8] = include_bytes!("../../../tests/vectors/redis-7.0.15/s1_diskless.c1.m2r.bin");
 
 /// Every m2r vector that carries a full sync (s2_partial and s3_* have only .log files).
 const FULL_SYNC_VECTORS: &[(&str, &[u8])] = &[
@@ -213,10 +212,7 @@ fn recorded_checksum_verifies_and_any_flipped_byte_is_rejected() {
         for mask in [0x01u8, 0x10, 0x80, 0xff] {
             let mut bad = payload.to_vec();
             bad[pos] ^= mask;
-            assert!(
-                rdb::load(&bad).is_err(),
-                "flip {mask:#04x} at {pos} accepted"
-            );
+            assert!(rdb::load(&bad).is_err(), "flip {mask:#04x} at {pos} accepted");
         }
     }
 }

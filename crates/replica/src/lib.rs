@@ -12,9 +12,7 @@
 
 use bytes::{Bytes, BytesMut};
 use proto::Millis;
-use proto::{
-    encode_command, LinkDecoder, LinkItem, ProtoError, RdbError, RdbFile, RdbFraming, ReplId,
-};
+use proto::{encode_command, LinkDecoder, LinkItem, ProtoError, RdbError, RdbFile, RdbFraming, ReplId};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
@@ -171,7 +169,10 @@ pub enum Observation {
         offset: u64,
     },
     /// The link failed in `state` (R44); the reason says why.
-    LinkError { state: ReplState, reason: String },
+    LinkError {
+        state: ReplState,
+        reason: String,
+    },
     /// A transfer failed; the old dataset is kept.
     TransferFailed {
         reason: String,
@@ -288,8 +289,7 @@ impl Replica {
         let from = self.state;
         if from != to {
             debug!(from = ?from, to = ?to, "repl state");
-            self.actions
-                .push(Action::Observe(Observation::State { from, to }));
+            self.actions.push(Action::Observe(Observation::State { from, to }));
         }
         self.state = to;
     }
@@ -310,7 +310,12 @@ impl Replica {
             // R60 when a master turns replica; a cached master restored from the RDB at
             // startup (R67) is kept when there is no "myself" to build one from.
             if let Some((replid, reploff)) = myself {
-                self.cached = Some(MasterLink { replid, reploff, db: None, pre_psync: false });
+                self.cached = Some(MasterLink {
+                    replid,
+                    reploff,
+                    db: None,
+                    pre_psync: false,
+                });
             }
         } else {
             self.drop_link(true, "replicaof: new master (R61)");
@@ -398,16 +403,12 @@ impl Replica {
     pub fn handle(&mut self, now: Millis, ev: Event) {
         match ev {
             Event::Tick => self.cron(now),
-            Event::Connected { link }
-                if link == self.link && self.state == ReplState::Connecting =>
-            {
+            Event::Connected { link } if link == self.link && self.state == ReplState::Connecting => {
                 self.lastio = now;
                 self.send(encode_command(&["PING"]));
                 self.goto(ReplState::ReceivePong);
             }
-            Event::ConnectFailed { link }
-                if link == self.link && self.state == ReplState::Connecting =>
-            {
+            Event::ConnectFailed { link } if link == self.link && self.state == ReplState::Connecting => {
                 self.goto(ReplState::Connect);
             }
             Event::Data { link, bytes } if link == self.link && self.state != ReplState::None => {
@@ -430,10 +431,9 @@ impl Replica {
     fn on_link_error(&mut self, now: Millis, err: &ReplicaError) {
         match self.state {
             ReplState::Transfer => {
-                self.actions
-                    .push(Action::Observe(Observation::TransferFailed {
-                        reason: err.to_string(),
-                    }));
+                self.actions.push(Action::Observe(Observation::TransferFailed {
+                    reason: err.to_string(),
+                }));
                 self.reconnect_now(now, err);
             }
             // R59: a cached master is kept and we reconnect at once (unless protocol error).
@@ -466,10 +466,9 @@ impl Replica {
                     what: "rdb transfer",
                     elapsed_ms: idle,
                 };
-                self.actions
-                    .push(Action::Observe(Observation::TransferFailed {
-                        reason: err.to_string(),
-                    }));
+                self.actions.push(Action::Observe(Observation::TransferFailed {
+                    reason: err.to_string(),
+                }));
                 self.reconnect_now(now, &err);
             }
             ReplState::Connected if idle > timeout => self.reconnect_now(
@@ -572,9 +571,7 @@ impl Replica {
         loop {
             self.goto(next);
             let (cmd, wait, skip_to) = match next {
-                ReplState::SendAuth => {
-                    (self.auth_cmd(), ReplState::ReceiveAuth, ReplState::SendPort)
-                }
+                ReplState::SendAuth => (self.auth_cmd(), ReplState::ReceiveAuth, ReplState::SendPort),
                 ReplState::SendPort => (
                     Some(encode_command(&[
                         "REPLCONF",
@@ -593,9 +590,7 @@ impl Replica {
                     ReplState::SendCapa,
                 ),
                 ReplState::SendCapa => (
-                    Some(encode_command(&[
-                        "REPLCONF", "capa", "eof", "capa", "psync2",
-                    ])),
+                    Some(encode_command(&["REPLCONF", "capa", "eof", "capa", "psync2"])),
                     ReplState::ReceiveCapa,
                     ReplState::SendPsync,
                 ),
@@ -624,17 +619,11 @@ impl Replica {
 
     /// R39b: write the remaining handshake commands at once, 7.0-style.
     fn pipeline_rest(&mut self) {
-        let mut out = encode_command(&[
-            "REPLCONF",
-            "listening-port",
-            &self.cfg.listening_port.to_string(),
-        ]);
+        let mut out = encode_command(&["REPLCONF", "listening-port", &self.cfg.listening_port.to_string()]);
         if let Some(ip) = &self.cfg.announce_ip {
             out.extend(encode_command(&[&b"REPLCONF"[..], b"ip-address", ip]));
         }
-        out.extend(encode_command(&[
-            "REPLCONF", "capa", "eof", "capa", "psync2",
-        ]));
+        out.extend(encode_command(&["REPLCONF", "capa", "eof", "capa", "psync2"]));
         self.send(out);
         self.pipelined = true;
     }
@@ -650,11 +639,7 @@ impl Replica {
     /// R45.
     fn send_psync(&mut self) {
         let cmd = match self.cached {
-            Some(c) => encode_command(&[
-                &b"PSYNC"[..],
-                &c.replid.0,
-                (c.reploff + 1).to_string().as_bytes(),
-            ]),
+            Some(c) => encode_command(&[&b"PSYNC"[..], &c.replid.0, (c.reploff + 1).to_string().as_bytes()]),
             None => encode_command(&["PSYNC", "?", "-1"]),
         };
         self.send(cmd);
@@ -665,10 +650,7 @@ impl Replica {
     fn on_psync_reply(&mut self, now: Millis, line: &[u8]) -> Result<(), ReplicaError> {
         if let Some(rest) = line.strip_prefix(b"+FULLRESYNC") {
             let mut parts = rest.split(|&c| c == b' ').filter(|p| !p.is_empty());
-            let id = parts
-                .next()
-                .and_then(ReplId::from_bytes)
-                .unwrap_or(ReplId::ZERO);
+            let id = parts.next().and_then(ReplId::from_bytes).unwrap_or(ReplId::ZERO);
             let off = parts
                 .next()
                 .and_then(proto::resp::parse_i64)
@@ -724,13 +706,10 @@ impl Replica {
     /// R49–R52: a complete transfer. A corrupt payload keeps the old dataset (we differ
     /// from redis, which exits; see the note in the README).
     fn on_rdb(&mut self, framing: RdbFraming, payload: &[u8]) -> Result<(), ReplicaError> {
-        let (replid, off) = self
-            .transfer
-            .take()
-            .ok_or_else(|| ReplicaError::UnexpectedReply {
-                state: self.state,
-                got: "rdb payload".into(),
-            })?;
+        let (replid, off) = self.transfer.take().ok_or_else(|| ReplicaError::UnexpectedReply {
+            state: self.state,
+            got: "rdb payload".into(),
+        })?;
         let rdb = proto::rdb::load(payload)?;
         let pre_psync = off < 0;
         let offset = u64::try_from(off).unwrap_or(0);
@@ -760,7 +739,11 @@ impl Replica {
     /// MULTI … EXEC are held and applied, counted and proxied together at EXEC, so a link
     /// lost mid-transaction never leaves half of it applied (R55, R59).
     fn on_command(&mut self, req: proto::Request, raw: Bytes) {
-        assert_eq!(self.state, ReplState::Connected, "I10: stream bytes only when CONNECTED");
+        assert_eq!(
+            self.state,
+            ReplState::Connected,
+            "I10: stream bytes only when CONNECTED"
+        );
         let name = req.argv.first().map(|a| a.to_ascii_lowercase());
         match (name.as_deref(), self.multi.as_mut()) {
             (Some(b"multi"), None) => {
@@ -810,7 +793,10 @@ impl Replica {
                     m.db = Some(db);
                 }
             }
-            Some(_) => self.actions.push(Action::Apply { db: m.db.unwrap_or(0), argv }),
+            Some(_) => self.actions.push(Action::Apply {
+                db: m.db.unwrap_or(0),
+                argv,
+            }),
         }
         self.master = Some(m);
     }

@@ -83,10 +83,7 @@ mod tests {
     fn matches_redis_7_0_15_capture() {
         let mut dbs = vec![BTreeMap::new(); 16];
         dbs[0].insert(Bytes::from_static(b"b"), entry(b"2", None));
-        dbs[0].insert(
-            Bytes::from_static(b"c"),
-            entry(b"3", Some(1_795_598_504_228)),
-        );
+        dbs[0].insert(Bytes::from_static(b"c"), entry(b"3", Some(1_795_598_504_228)));
         assert_eq!(
             hex::encode(dataset_digest(&dbs)),
             "3b2342ff40720139d0bb61d8ad77250382f7bd27"

@@ -74,10 +74,7 @@ impl CommandError {
         // the lossy Display text.
         let message = match self {
             CommandError::UnsupportedOption(opt) => [&b"Unsupported option "[..], opt].concat(),
-            CommandError::UnknownSubcommand {
-                subcommand,
-                command,
-            } => [
+            CommandError::UnknownSubcommand { subcommand, command } => [
                 &b"unknown subcommand or wrong number of arguments for '"[..],
                 subcommand,
                 b"'. Try ",

@@ -63,9 +63,7 @@ static COMMANDS: &[CommandSpec] = &[
 
 /// Case-insensitive command lookup (`lookupCommand()` compares the whole name).
 pub(crate) fn lookup_command(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|c| name.eq_ignore_ascii_case(c.name.as_bytes()))
+    COMMANDS.iter().find(|c| name.eq_ignore_ascii_case(c.name.as_bytes()))
 }
 
 /// `now_ms` as redis' signed `mstime_t`; saturates instead of wrapping on absurd clocks.
@@ -86,13 +84,7 @@ pub(crate) struct Exec<'a> {
 }
 
 impl<'a> Exec<'a> {
-    pub(crate) fn new(
-        ks: &'a mut Keyspace,
-        db: usize,
-        now_ms: u64,
-        role: Role,
-        origin: Origin,
-    ) -> Self {
+    pub(crate) fn new(ks: &'a mut Keyspace, db: usize, now_ms: u64, role: Role, origin: Origin) -> Self {
         Self {
             ks,
             db,
@@ -104,11 +96,7 @@ impl<'a> Exec<'a> {
     }
 
     /// The `processCommand()` checks this keyspace is responsible for, then the command.
-    pub(crate) fn run(
-        &mut self,
-        spec: &CommandSpec,
-        argv: &[Bytes],
-    ) -> Result<Vec<u8>, CommandError> {
+    pub(crate) fn run(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
         let argc = argv.len();
         let bad_arity = match usize::try_from(spec.arity) {
             Ok(exact) => argc != exact,
@@ -141,17 +129,11 @@ impl<'a> Exec<'a> {
         if let (Some(first), Some(last)) = (ops.first(), ops.last()) {
             if ops.len() > 1 {
                 let (first_db, last_db) = (first.db, last.db);
-                ops.insert(
-                    0,
-                    Propagated::new(first_db, vec![Bytes::from_static(b"MULTI")]),
-                );
+                ops.insert(0, Propagated::new(first_db, vec![Bytes::from_static(b"MULTI")]));
                 ops.push(Propagated::new(last_db, vec![Bytes::from_static(b"EXEC")]));
             }
         }
-        debug_assert!(
-            ops.len() != 2,
-            "two ops are always wrapped into four: {ops:?}"
-        );
+        debug_assert!(ops.len() != 2, "two ops are always wrapped into four: {ops:?}");
         (self.db, ops)
     }
 

@@ -8,8 +8,7 @@ use super::parse::{cstr, is_opt, string2ll};
 use super::{reply, CommandError, Role};
 
 fn arg(argv: &[Bytes], i: usize) -> &Bytes {
-    argv.get(i)
-        .expect("arity was checked before the handler ran")
+    argv.get(i).expect("arity was checked before the handler ran")
 }
 
 /// The four EXPIRE-family commands differ only in base time and unit.
@@ -121,10 +120,7 @@ fn absolute_when(v: ExpireVariant, raw: &[u8], now_ms: i64) -> Result<i64, Comma
 /// `getExpire()` value, -1 for none (treated as an infinite TTL by GT and LT).
 fn flags_allow(f: ExpireFlags, current: i64, when: i64) -> bool {
     let none = current == -1;
-    !((f.nx && !none)
-        || (f.xx && none)
-        || (f.gt && (when <= current || none))
-        || (f.lt && !none && when >= current))
+    !((f.nx && !none) || (f.xx && none) || (f.gt && (when <= current || none)) || (f.lt && !none && when >= current))
 }
 
 /// `expireGenericCommand()`.
@@ -133,11 +129,7 @@ fn flags_allow(f: ExpireFlags, current: i64, when: i64) -> bool {
 /// (`checkAlreadyExpired()`); a replica stores the past time and waits for the DEL. A
 /// stored TTL propagates as `PEXPIREAT key <abs ms> [flags]`, keeping `argv[0]` as sent
 /// when the command already was PEXPIREAT, and `argv[2]` as sent when it was absolute ms.
-fn expire_generic(
-    ctx: &mut Exec<'_>,
-    argv: &[Bytes],
-    v: ExpireVariant,
-) -> Result<Vec<u8>, CommandError> {
+fn expire_generic(ctx: &mut Exec<'_>, argv: &[Bytes], v: ExpireVariant) -> Result<Vec<u8>, CommandError> {
     let flags = parse_expire_flags(argv)?;
     let when = absolute_when(v, arg(argv, 2), ctx.now_ms)?;
     let key = arg(argv, 1);
@@ -182,11 +174,7 @@ pub(crate) fn persist(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Com
 
 /// `ttlGenericCommand()`: -2 missing, -1 no TTL, else the remaining time clamped at 0;
 /// seconds are rounded to nearest (`(ttl+500)/1000`).
-fn ttl_generic(
-    ctx: &mut Exec<'_>,
-    argv: &[Bytes],
-    output_ms: bool,
-) -> Result<Vec<u8>, CommandError> {
+fn ttl_generic(ctx: &mut Exec<'_>, argv: &[Bytes], output_ms: bool) -> Result<Vec<u8>, CommandError> {
     let Some(entry) = ctx.lookup(arg(argv, 1)) else {
         return Ok(reply::integer(-2));
     };

@@ -13,8 +13,7 @@ const SUBCOMMAND_PRINT_MAX: usize = 128;
 
 /// `argv[i]`; the arity check has already guaranteed it exists.
 fn arg(argv: &[Bytes], i: usize) -> &Bytes {
-    argv.get(i)
-        .expect("arity was checked before the handler ran")
+    argv.get(i).expect("arity was checked before the handler ran")
 }
 
 /// PING [message]. Arity is -1, so `pingCommand()` itself rejects a third argument.

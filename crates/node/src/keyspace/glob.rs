@@ -97,10 +97,7 @@ fn run(pattern: &[u8], string: &[u8], pi: &mut usize, si: &mut usize) -> Run {
             break;
         }
     }
-    debug_assert!(
-        *pi <= pattern.len(),
-        "pattern index {pi} ran past the pattern"
-    );
+    debug_assert!(*pi <= pattern.len(), "pattern index {pi} ran past the pattern");
     if *pi == pattern.len() && *si == string.len() {
         Run::Matched
     } else {

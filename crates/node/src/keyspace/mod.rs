@@ -217,13 +217,7 @@ impl Keyspace {
     /// # Errors
     /// [`KeyspaceError::DbOutOfRange`] if `db >= DB_COUNT`; RDB SELECTDB values come from
     /// the network, so this is an error rather than a panic.
-    pub fn insert(
-        &mut self,
-        db: usize,
-        key: Bytes,
-        value: Bytes,
-        expire_ms: Option<i64>,
-    ) -> Result<(), KeyspaceError> {
+    pub fn insert(&mut self, db: usize, key: Bytes, value: Bytes, expire_ms: Option<i64>) -> Result<(), KeyspaceError> {
         let map = self
             .dbs
             .get_mut(db)

@@ -31,14 +31,8 @@ pub(crate) fn simple(text: &[u8]) -> Vec<u8> {
 /// the text and a raw CR/LF would break the protocol.
 pub(crate) fn error(code: &[u8], message: &[u8]) -> Vec<u8> {
     let is_crlf = |b: &u8| *b == b'\r' || *b == b'\n';
-    let start = message
-        .iter()
-        .position(|b| !is_crlf(b))
-        .unwrap_or(message.len());
-    let end = message
-        .iter()
-        .rposition(|b| !is_crlf(b))
-        .map_or(start, |i| i + 1);
+    let start = message.iter().position(|b| !is_crlf(b)).unwrap_or(message.len());
+    let end = message.iter().rposition(|b| !is_crlf(b)).map_or(start, |i| i + 1);
     let trimmed = message.get(start..end).unwrap_or_default();
     let mut out = Vec::with_capacity(code.len() + trimmed.len() + 4);
     out.push(b'-');
@@ -96,10 +90,7 @@ mod tests {
         assert_eq!(bulk(b""), b"$0\r\n\r\n");
         assert_eq!(bulk(b"hi"), b"$2\r\nhi\r\n");
         let keys: [&[u8]; 2] = [b"a", b"bc"];
-        assert_eq!(
-            array_of_bulks(keys.into_iter()),
-            b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n"
-        );
+        assert_eq!(array_of_bulks(keys.into_iter()), b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n");
         assert_eq!(array_of_bulks(std::iter::empty()), b"*0\r\n");
         assert_eq!(array_of_simple(&[b"ab".to_vec()]), b"*1\r\n+ab\r\n");
     }

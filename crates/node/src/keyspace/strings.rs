@@ -8,8 +8,7 @@ use super::parse::{is_opt, string2ll};
 use super::{reply, CommandError, Entry, Origin};
 
 fn arg(argv: &[Bytes], i: usize) -> &Bytes {
-    argv.get(i)
-        .expect("arity was checked before the handler ran")
+    argv.get(i).expect("arity was checked before the handler ran")
 }
 
 /// Which expire option SET was given; the value is the raw argument.
@@ -111,11 +110,7 @@ pub(crate) fn set(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Command
     }
     let found = ctx.lookup(key);
     if (opts.nx && found.is_some()) || (opts.xx && found.is_none()) {
-        return Ok(if opts.get {
-            out
-        } else {
-            reply::NULL_BULK.to_vec()
-        });
+        return Ok(if opts.get { out } else { reply::NULL_BULK.to_vec() });
     }
     let kept_ttl = if opts.keepttl {
         found.and_then(|e| e.expire_ms)

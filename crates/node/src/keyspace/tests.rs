@@ -56,10 +56,7 @@ fn render(props: &[Propagated]) -> Vec<(usize, Vec<String>)> {
         .map(|p| {
             (
                 p.db,
-                p.argv
-                    .iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect(),
+                p.argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect(),
             )
         })
         .collect()
@@ -78,10 +75,7 @@ fn non_keyspace_commands_return_none() {
         vec![Bytes::from_static(b"REPLICAOF")],
         vec![Bytes::from_static(b"get\0")],
     ] {
-        assert_eq!(
-            ks.execute(&mut db, &argv, NOW, Role::Master, Origin::Client),
-            None
-        );
+        assert_eq!(ks.execute(&mut db, &argv, NOW, Role::Master, Origin::Client), None);
     }
 }
 
@@ -127,14 +121,8 @@ fn ping_echo_select() {
         "-ERR wrong number of arguments for 'ping' command\r\n"
     );
     assert_eq!(c.reply(&["ECHO", ""]), "$0\r\n\r\n");
-    assert_eq!(
-        c.reply(&["SELECT", "16"]),
-        "-ERR DB index is out of range\r\n"
-    );
-    assert_eq!(
-        c.reply(&["SELECT", "-1"]),
-        "-ERR DB index is out of range\r\n"
-    );
+    assert_eq!(c.reply(&["SELECT", "16"]), "-ERR DB index is out of range\r\n");
+    assert_eq!(c.reply(&["SELECT", "-1"]), "-ERR DB index is out of range\r\n");
     assert_eq!(
         c.reply(&["SELECT", "2147483648"]),
         "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n"
@@ -206,10 +194,7 @@ fn set_and_get_replies() {
     assert_eq!(c.reply(&["SET", "n", "v", "XX", "GET"]), "$-1\r\n");
     assert_eq!(c.reply(&["SET", "k", "v4", "GET", "GET"]), "$2\r\nv3\r\n");
     assert_eq!(c.reply(&["SET", "k", "v5", "NX", "NX"]), "$-1\r\n");
-    assert_eq!(
-        c.reply(&["SET", "k", "v5", "EX", "5", "EX", "6"]),
-        "+OK\r\n"
-    );
+    assert_eq!(c.reply(&["SET", "k", "v5", "EX", "5", "EX", "6"]), "+OK\r\n");
     assert_eq!(c.reply(&["TTL", "k"]), ":6\r\n");
 }
 
@@ -242,24 +227,15 @@ fn set_option_errors() {
         assert_eq!(String::from_utf8_lossy(&out.reply), *want, "{argv:?}");
         assert!(out.propagate.is_empty(), "{argv:?}");
     }
-    assert_eq!(
-        c.reply(&["SET", "k", "v", "EXAT", "9223372036854775"]),
-        "+OK\r\n"
-    );
-    assert_eq!(
-        c.reply(&["SET", "k", "v", "PXAT", "9223372036854775807"]),
-        "+OK\r\n"
-    );
+    assert_eq!(c.reply(&["SET", "k", "v", "EXAT", "9223372036854775"]), "+OK\r\n");
+    assert_eq!(c.reply(&["SET", "k", "v", "PXAT", "9223372036854775807"]), "+OK\r\n");
     assert_eq!(c.ks.dbsize(0), 1);
 }
 
 #[test]
 fn set_propagation_rewrites() {
     let mut c = Client::master();
-    assert_eq!(
-        c.props(&["SET", "a", "1"]),
-        vec![cmd(0, &["SET", "a", "1"])]
-    );
+    assert_eq!(c.props(&["SET", "a", "1"]), vec![cmd(0, &["SET", "a", "1"])]);
     assert_eq!(
         c.props(&["set", "e", "5", "EX", "100", "NX"]),
         vec![cmd(0, &["SET", "e", "5", "PXAT", "1100000"])]
@@ -341,10 +317,7 @@ fn incr_family() {
     assert_eq!(c.reply(&["INCR", "s"]), not_int);
     c.run(&["SET", "z", "007"]);
     assert_eq!(c.reply(&["INCR", "z"]), not_int);
-    assert_eq!(
-        c.props(&["incrby", "n", "5"]),
-        vec![cmd(0, &["incrby", "n", "5"])]
-    );
+    assert_eq!(c.props(&["incrby", "n", "5"]), vec![cmd(0, &["incrby", "n", "5"])]);
     assert_eq!(c.props(&["Decr", "n"]), vec![cmd(0, &["Decr", "n"])]);
     assert!(c.props(&["INCR", "s"]).is_empty());
 }
@@ -431,11 +404,7 @@ fn expire_flags() {
     assert_eq!(c.reply(&["EXPIRE", "k", "100", "LT"]), ":1\r\n");
     assert_eq!(c.reply(&["EXPIRE", "k", "100", "NX"]), ":0\r\n");
     assert_eq!(c.reply(&["EXPIRE", "k", "50", "GT"]), ":0\r\n");
-    assert_eq!(
-        c.reply(&["EXPIRE", "k", "100", "GT"]),
-        ":0\r\n",
-        "equal is not greater"
-    );
+    assert_eq!(c.reply(&["EXPIRE", "k", "100", "GT"]), ":0\r\n", "equal is not greater");
     assert_eq!(c.reply(&["EXPIRE", "k", "200", "GT", "XX"]), ":1\r\n");
     assert_eq!(c.reply(&["EXPIRE", "k", "50", "LT"]), ":1\r\n");
     assert_eq!(c.reply(&["TTL", "k"]), ":50\r\n");
@@ -449,14 +418,8 @@ fn expire_option_errors() {
     let nx = "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n";
     let gtlt = "-ERR GT and LT options at the same time are not compatible\r\n";
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["EXPIRE", "k", "10", "foo"],
-            "-ERR Unsupported option foo\r\n",
-        ),
-        (
-            &["EXPIRE", "k", "abc", "foo"],
-            "-ERR Unsupported option foo\r\n",
-        ),
+        (&["EXPIRE", "k", "10", "foo"], "-ERR Unsupported option foo\r\n"),
+        (&["EXPIRE", "k", "abc", "foo"], "-ERR Unsupported option foo\r\n"),
         (
             &["EXPIRE", "k", "abc"],
             "-ERR value is not an integer or out of range\r\n",
@@ -481,14 +444,8 @@ fn expire_option_errors() {
             &["EXPIREAT", "k", "9223372036854776"],
             "-ERR invalid expire time in 'expireat' command\r\n",
         ),
-        (
-            &["EXPIRE", "k", "1", "a\r\nb"],
-            "-ERR Unsupported option a  b\r\n",
-        ),
-        (
-            &["EXPIRE", "k", "1", "a\0b"],
-            "-ERR Unsupported option a\r\n",
-        ),
+        (&["EXPIRE", "k", "1", "a\r\nb"], "-ERR Unsupported option a  b\r\n"),
+        (&["EXPIRE", "k", "1", "a\0b"], "-ERR Unsupported option a\r\n"),
     ];
     for (argv, want) in cases {
         let out = c.run(argv);
@@ -511,15 +468,9 @@ fn expire_in_the_past_deletes_on_a_master() {
     assert_eq!(render(&out.propagate), vec![cmd(0, &["DEL", "q"])]);
     assert_eq!(c.ks.dbsize(0), 0);
     c.run(&["SET", "q", "1"]);
-    assert_eq!(
-        c.props(&["PEXPIREAT", "q", "-5"]),
-        vec![cmd(0, &["DEL", "q"])]
-    );
+    assert_eq!(c.props(&["PEXPIREAT", "q", "-5"]), vec![cmd(0, &["DEL", "q"])]);
     c.run(&["SET", "q", "1"]);
-    assert_eq!(
-        c.props(&["pexpire", "q", "-1"]),
-        vec![cmd(0, &["DEL", "q"])]
-    );
+    assert_eq!(c.props(&["pexpire", "q", "-1"]), vec![cmd(0, &["DEL", "q"])]);
 }
 
 #[test]
@@ -568,10 +519,7 @@ fn flushdb_and_flushall_always_propagate() {
     assert_eq!(c.reply(&["FLUSHALL", "bogus"]), "-ERR syntax error\r\n");
     c.run(&["SELECT", "5"]);
     c.run(&["SET", "a", "1"]);
-    assert_eq!(
-        c.props(&["flushdb", "async"]),
-        vec![cmd(5, &["flushdb", "async"])]
-    );
+    assert_eq!(c.props(&["flushdb", "async"]), vec![cmd(5, &["flushdb", "async"])]);
     assert_eq!(
         c.props(&["FLUSHDB"]),
         vec![cmd(5, &["FLUSHDB"])],
@@ -580,10 +528,7 @@ fn flushdb_and_flushall_always_propagate() {
     c.run(&["SET", "a", "1"]);
     c.run(&["SELECT", "2"]);
     c.run(&["SET", "b", "1"]);
-    assert_eq!(
-        c.props(&["FLUSHALL", "sync"]),
-        vec![cmd(2, &["FLUSHALL", "sync"])]
-    );
+    assert_eq!(c.props(&["FLUSHALL", "sync"]), vec![cmd(2, &["FLUSHALL", "sync"])]);
     assert!(c.ks.is_empty());
 }
 
@@ -594,10 +539,7 @@ fn keys_glob_sorted_and_skips_expired() {
         c.run(&["SET", k, "1"]);
     }
     c.run(&["SET", "gone", "1", "PXAT", "10"]);
-    assert_eq!(
-        c.reply(&["KEYS", "h[ae]llo"]),
-        "*2\r\n$5\r\nhallo\r\n$5\r\nhello\r\n"
-    );
+    assert_eq!(c.reply(&["KEYS", "h[ae]llo"]), "*2\r\n$5\r\nhallo\r\n$5\r\nhello\r\n");
     assert_eq!(c.reply(&["KEYS", "?"]), "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
     assert_eq!(
         c.reply(&["KEYS", "*"]),
@@ -618,20 +560,14 @@ fn keys_glob_sorted_and_skips_expired() {
 #[test]
 fn debug_digest_and_subcommand_errors() {
     let mut c = Client::master();
-    assert_eq!(
-        c.reply(&["DEBUG", "DIGEST"]),
-        format!("+{}\r\n", "0".repeat(40))
-    );
+    assert_eq!(c.reply(&["DEBUG", "DIGEST"]), format!("+{}\r\n", "0".repeat(40)));
     c.run(&["SET", "b", "2"]);
     c.run(&["SET", "c", "3", "EX", "100"]);
     assert_eq!(
         c.reply(&["debug", "digest"]),
         "+3b2342ff40720139d0bb61d8ad77250382f7bd27\r\n"
     );
-    assert_eq!(
-        c.ks.digest_hex(),
-        "3b2342ff40720139d0bb61d8ad77250382f7bd27"
-    );
+    assert_eq!(c.ks.digest_hex(), "3b2342ff40720139d0bb61d8ad77250382f7bd27");
     let dv = c.reply(&["DEBUG", "DIGEST-VALUE", "b", "nope"]);
     assert!(dv.starts_with("*2\r\n+"), "{dv}");
     assert!(
@@ -675,10 +611,7 @@ fn master_lazy_expiry_propagates_dels_first_and_wraps_in_multi() {
     assert_eq!(out.reply, b":0\r\n");
     assert_eq!(render(&out.propagate), vec![cmd(0, &["DEL", "b"])]);
     let out = c.run(&["DEL", "c", "d", "zz"]);
-    assert_eq!(
-        out.reply, b":0\r\n",
-        "expired keys are not counted as deleted"
-    );
+    assert_eq!(out.reply, b":0\r\n", "expired keys are not counted as deleted");
     assert_eq!(
         render(&out.propagate),
         vec![
@@ -740,11 +673,7 @@ fn replica_clients_see_expired_keys_as_missing_without_deleting() {
         assert_eq!(String::from_utf8_lossy(&out.reply), want, "{argv:?}");
         assert!(out.propagate.is_empty());
     }
-    assert_eq!(
-        c.ks.dbsize(0),
-        2,
-        "I18: a replica never expires keys itself"
-    );
+    assert_eq!(c.ks.dbsize(0), 2, "I18: a replica never expires keys itself");
 }
 
 #[test]
@@ -805,11 +734,7 @@ fn active_expire_deletes_in_db_then_key_order() {
     let dels = render(&ks.active_expire(100));
     assert_eq!(
         dels,
-        vec![
-            cmd(0, &["DEL", "m"]),
-            cmd(3, &["DEL", "a"]),
-            cmd(3, &["DEL", "z"])
-        ]
+        vec![cmd(0, &["DEL", "m"]), cmd(3, &["DEL", "a"]), cmd(3, &["DEL", "z"])]
     );
     assert_eq!(ks.len(), 2);
     assert!(ks.active_expire(100).is_empty());
@@ -822,19 +747,11 @@ fn accessors() {
     assert!(ks.is_empty());
     assert_eq!(
         ks.insert(16, Bytes::from_static(b"k"), Bytes::new(), None),
-        Err(KeyspaceError::DbOutOfRange {
-            db: 16,
-            max: DB_COUNT
-        })
+        Err(KeyspaceError::DbOutOfRange { db: 16, max: DB_COUNT })
     );
     for key in [&b"b"[..], b"a", b"c"] {
-        ks.insert(
-            1,
-            Bytes::copy_from_slice(key),
-            Bytes::from_static(b"v"),
-            Some(5),
-        )
-        .expect("db 1");
+        ks.insert(1, Bytes::copy_from_slice(key), Bytes::from_static(b"v"), Some(5))
+            .expect("db 1");
     }
     let keys: Vec<&[u8]> = ks.iter_db(1).map(|(k, _)| k.as_ref()).collect();
     assert_eq!(keys, vec![&b"a"[..], b"b", b"c"]);
@@ -846,10 +763,7 @@ fn accessors() {
             expire_ms: Some(5)
         })
     );
-    assert_eq!(
-        (ks.len(), ks.dbsize(1), ks.dbsize(0), ks.dbsize(99)),
-        (3, 3, 0, 0)
-    );
+    assert_eq!((ks.len(), ks.dbsize(1), ks.dbsize(0), ks.dbsize(99)), (3, 3, 0, 0));
     ks.clear();
     assert!(ks.is_empty());
 }
@@ -954,8 +868,7 @@ fn arb_set_option() -> impl Strategy<Value = Vec<String>> {
     let now_s = i64::try_from(NOW / 1000).expect("fits");
     let now_ms = i64::try_from(NOW).expect("fits");
     prop_oneof![
-        proptest::sample::select(&["NX", "XX", "GET", "KEEPTTL"][..])
-            .prop_map(|w| vec![w.to_string()]),
+        proptest::sample::select(&["NX", "XX", "GET", "KEEPTTL"][..]).prop_map(|w| vec![w.to_string()]),
         (1i64..4).prop_map(|n| vec!["EX".into(), n.to_string()]),
         (1i64..4000).prop_map(|n| vec!["PX".into(), n.to_string()]),
         (-2i64..5).prop_map(move |n| vec!["EXAT".into(), (now_s + n).to_string()]),
@@ -1035,11 +948,7 @@ fn apply_to_replica(replica: &mut Keyspace, props: &[Propagated], now: u64) {
             );
             assert!(out.propagate.is_empty());
         } else {
-            assert!(
-                p.argv[0] == "MULTI" || p.argv[0] == "EXEC",
-                "unexpected {:?}",
-                p.argv
-            );
+            assert!(p.argv[0] == "MULTI" || p.argv[0] == "EXEC", "unexpected {:?}", p.argv);
         }
     }
 }
