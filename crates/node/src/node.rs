@@ -495,7 +495,7 @@ impl<R: RngCore> Node<R> {
                 } => {
                     // R66: a replica's snapshot names the db its master link has selected,
                     // because it proxies its master's stream and never emits SELECT itself.
-                    let stream_db = match self.replica.master() {
+                    let stream_db = match self.replica.master().or(self.replica.cached()) {
                         Some(m) => m.db.map_or(stream_db, |d| d as u32),
                         None => stream_db,
                     };
