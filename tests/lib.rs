@@ -248,7 +248,10 @@ pub mod interop {
                 };
                 for _ in 0..200 {
                     if let Ok(mut conn) = Conn::connect(port) {
-                        if conn.try_call_str(&["PING"]).as_deref() == Some(&b"+PONG\r\n"[..]) {
+                        let pong = conn.try_call_str(&["PING"]).as_deref() == Some(&b"+PONG\r\n"[..]);
+                        // The PONG may come from another test's server that won the port.
+                        let pid = server.child.as_ref().map_or(0, Child::id);
+                        if pong && listener_owned_by(pid, port) != Some(false) {
                             return server;
                         }
                     }
@@ -296,6 +299,27 @@ pub mod interop {
             }
             self.kill();
         }
+    }
+
+    /// Whether process `pid` holds the socket listening on `127.0.0.1:port`, from
+    /// `/proc/net/tcp` and `/proc/<pid>/fd`; `None` where procfs cannot tell.
+    fn listener_owned_by(pid: u32, port: u16) -> Option<bool> {
+        let tcp = std::fs::read_to_string("/proc/net/tcp").ok()?;
+        let local = format!("0100007F:{port:04X}");
+        let inode = tcp.lines().skip(1).find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let listening = f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A");
+            listening.then(|| f.get(9).map(|s| s.to_string())).flatten()
+        });
+        let Some(inode) = inode else {
+            return Some(false);
+        };
+        let want = format!("socket:[{inode}]");
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+        Some(
+            fds.flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == want)),
+        )
     }
 
     /// RESP2 encoding of a command.

@@ -119,14 +119,27 @@ pub fn stats_section<R: RngCore>(node: &Node<R>) -> String {
     )
 }
 
-/// `INFO [section]`: replication and stats are what we have.
+/// The `# Clients` section: how many connections, and the largest query buffer seen
+/// (what the hostile-client tests bound).
+pub fn clients_section<R: RngCore>(node: &Node<R>) -> String {
+    let (n, max) = node.client_stats();
+    format!("# Clients\r\nconnected_clients:{n}\r\nclient_recent_max_input_buffer:{max}\r\n")
+}
+
+/// `INFO [section]`: clients, replication and stats are what we have.
 pub fn info_command<R: RngCore>(node: &Node<R>, now: Millis, argv: &[Bytes]) -> Vec<u8> {
     let section = argv.get(1).map(|a| a.to_ascii_lowercase());
     let text = match section.as_deref() {
         Some(b"replication") => replication_section(node, now),
         Some(b"stats") => stats_section(node),
+        Some(b"clients") => clients_section(node),
         None | Some(b"all") | Some(b"default") | Some(b"everything") => {
-            format!("{}\r\n{}", replication_section(node, now), stats_section(node))
+            format!(
+                "{}\r\n{}\r\n{}",
+                clients_section(node),
+                replication_section(node, now),
+                stats_section(node)
+            )
         }
         Some(_) => String::new(),
     };

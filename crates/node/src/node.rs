@@ -107,6 +107,8 @@ pub struct Node<R> {
     io: Vec<Io>,
     notes: Vec<Note>,
     freeze_ms: Option<u64>,
+    /// Largest query buffer any client has had (INFO `client_recent_max_input_buffer`).
+    max_input_buffer: usize,
 }
 
 impl<R: RngCore> Node<R> {
@@ -125,6 +127,7 @@ impl<R: RngCore> Node<R> {
             io: Vec::new(),
             notes: Vec::new(),
             freeze_ms: None,
+            max_input_buffer: 0,
         }
     }
 
@@ -283,6 +286,11 @@ impl<R: RngCore> Node<R> {
         );
     }
 
+    /// (connected clients, largest query buffer seen) for INFO clients.
+    pub fn client_stats(&self) -> (usize, usize) {
+        (self.clients.len(), self.max_input_buffer)
+    }
+
     /// The peer address of a client (empty if unknown).
     pub fn client_ip(&self, conn: ConnId) -> String {
         self.clients.get(&conn).map_or_else(String::new, |c| c.ip.clone())
@@ -309,6 +317,7 @@ impl<R: RngCore> Node<R> {
             return;
         }
         c.buf.extend_from_slice(bytes);
+        self.max_input_buffer = self.max_input_buffer.max(c.buf.len());
         if c.buf.len() > self.cfg.query_buffer_max {
             warn!(%conn, len = c.buf.len(), "query buffer limit reached; closing");
             self.close_client(conn);
