@@ -58,6 +58,9 @@ enum Cmd {
         /// Shrink each violating seed before writing its failure file.
         #[arg(long)]
         shrink: bool,
+        /// Stop at the first violating seed (for measuring time-to-detection).
+        #[arg(long)]
+        until_violation: bool,
     },
     /// Byte-identical rerun of a seed (or a saved failure file) with the full timeline.
     Replay {
@@ -227,6 +230,7 @@ fn sweep(
     shard: Option<&str>,
     failures: &std::path::Path,
     shrink: bool,
+    until_violation: bool,
 ) -> anyhow::Result<ExitCode> {
     let (a, b) = parse_range(seeds)?;
     let (si, sn) = match shard {
@@ -244,7 +248,7 @@ fn sweep(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {elapsed_precise} eta {eta} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let queue = Arc::new(Mutex::new(list.clone()));
+    let queue = Arc::new(Mutex::new(list.iter().rev().copied().collect::<Vec<u64>>()));
     let results = Arc::new(Mutex::new(Vec::<RunReport>::new()));
     let bad = Arc::new(AtomicU64::new(0));
     // Wall time is only measured here, outside every simulation, for the summary table.
@@ -256,6 +260,9 @@ fn sweep(
         let scenario = scenario.to_string();
         let failures = failures.to_path_buf();
         threads.push(std::thread::spawn(move || loop {
+            if until_violation && bad.load(Ordering::Relaxed) > 0 {
+                return;
+            }
             let Some(seed) = queue.lock().expect("queue").pop() else {
                 return;
             };
@@ -365,7 +372,8 @@ fn main() -> anyhow::Result<ExitCode> {
             shard,
             failures,
             shrink,
-        } => sweep(&seeds, &scenario, jobs, shard.as_deref(), &failures, shrink),
+            until_violation,
+        } => sweep(&seeds, &scenario, jobs, shard.as_deref(), &failures, shrink, until_violation),
         Cmd::Shrink {
             seed,
             scenario,

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Historic bugs (spec §7): each ci/bugs/*.patch brings one back in a throwaway worktree;
+# this script shows that its named scenario and a plain swarm sweep catch it, and how many
+# seeds and wall seconds the sweep needed. Never applied to the real tree.
+# Usage: bash ci/bugs.sh [max-seeds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+max="${1:-400}"
+root=$(pwd)
+wt=$(mktemp -d)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/bugs}"
+declare -A scenario=(
+  [B1-proxy-as-read]=link-kills-under-load
+  [B6-ttl-keeps-replid]=backlog-ttl
+  [B8-no-handshake-timeout]=unresponsive-master
+  [B10-replid2-no-offset-check]=failover-divergent
+)
+declare -A test_name=(
+  [B8-no-handshake-timeout]=unresponsive_master_times_out_handshake
+)
+printf '%-30s %-24s %-10s %-14s %s\n' bug scenario caught sweep-seeds sweep-wall-s
+cleanup() { git worktree remove --force "$wt/tree" >/dev/null 2>&1 || true; rm -rf "$wt"; }
+trap cleanup EXIT
+for p in ci/bugs/*.patch; do
+  name=$(basename "$p" .patch)
+  git worktree add -q --detach "$wt/tree" HEAD
+  (cd "$wt/tree" && git apply "$root/$p")
+  (cd "$wt/tree" && cargo build -q --release -p psync-sim)
+  bin="$CARGO_TARGET_DIR/release/psync-sim"
+  sc=${scenario[$name]}
+  caught=no
+  if ! (cd "$wt/tree" && "$bin" run --seed 1 --scenario "$sc" >/dev/null 2>&1); then caught=oracle; fi
+  if [ "$caught" = no ] && [ -n "${test_name[$name]:-}" ]; then
+    if ! (cd "$wt/tree" && cargo test -q --release -p psync-tests --test scenarios "${test_name[$name]}" >/dev/null 2>&1); then caught=test; fi
+  fi
+  start=$(date +%s.%N)
+  out=$(cd "$wt/tree" && "$bin" sweep --seeds "0..$max" --jobs 2 --until-violation --failures "$wt/f" 2>/dev/null || true)
+  end=$(date +%s.%N)
+  runs=$(echo "$out" | awk '/^runs/{print $2}')
+  bad=$(echo "$out" | awk '/^violating runs/{print $3}')
+  seeds="$runs"; [ "${bad:-0}" = 0 ] && seeds="none/$runs"
+  printf '%-30s %-24s %-10s %-14s %.1f\n' "$name" "$sc" "$caught" "$seeds" "$(echo "$end - $start" | bc)"
+  git worktree remove --force "$wt/tree"
+done
