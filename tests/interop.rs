@@ -17,6 +17,10 @@ use std::time::Duration;
 /// How long replication may take to converge after any step.
 const CONVERGE: Duration = Duration::from_secs(10);
 
+/// Masters in the failover and restart scenarios start full syncs at once (both redis-server
+/// and psync-node default to a 5 s diskless delay, R30).
+const NO_SYNC_DELAY: [&str; 2] = ["--repl-diskless-sync-delay", "0"];
+
 /// The dbs the workload writes to.
 const DBS: [&str; 3] = ["0", "3", "7"];
 
@@ -281,9 +285,10 @@ fn node_replica_continues_via_replid2_when_its_redis_master_is_promoted() {
         return;
     };
     let dir = TempDir::new("failover-redis");
-    let top = Server::redis(&bin, "redis-top", &dir.path, &[]);
+    let top = Server::redis(&bin, "redis-top", &dir.path, &NO_SYNC_DELAY);
     let port = top.port.to_string();
-    let mid = Server::redis(&bin, "redis-mid", &dir.path, &["--replicaof", "127.0.0.1", &port]);
+    let args = [&["--replicaof", "127.0.0.1", &port][..], &NO_SYNC_DELAY].concat();
+    let mid = Server::redis(&bin, "redis-mid", &dir.path, &args);
     let port = mid.port.to_string();
     let node = Server::node("node-sub", &dir.path, None, &["--replicaof", "127.0.0.1", &port]);
     write_workload(&mut top.conn(), "chain");
@@ -297,9 +302,10 @@ fn redis_replica_continues_via_replid2_when_its_node_master_is_promoted() {
         return;
     };
     let dir = TempDir::new("failover-node");
-    let top = Server::redis(&bin, "redis-top", &dir.path, &[]);
+    let top = Server::redis(&bin, "redis-top", &dir.path, &NO_SYNC_DELAY);
     let port = top.port.to_string();
-    let mid = Server::node("node-mid", &dir.path, None, &["--replicaof", "127.0.0.1", &port]);
+    let args = [&["--replicaof", "127.0.0.1", &port][..], &NO_SYNC_DELAY].concat();
+    let mid = Server::node("node-mid", &dir.path, None, &args);
     let port = mid.port.to_string();
     let sub = Server::redis(&bin, "redis-sub", &dir.path, &["--replicaof", "127.0.0.1", &port]);
     write_workload(&mut top.conn(), "chain");
@@ -317,7 +323,7 @@ fn node_replica_partially_resyncs_after_restart_from_its_rdb() {
     let dir = TempDir::new("restart");
     let node_dir = dir.path.join("node");
     std::fs::create_dir_all(&node_dir).expect("node dir");
-    let master = Server::redis(&bin, "redis-master", &dir.path, &[]);
+    let master = Server::redis(&bin, "redis-master", &dir.path, &NO_SYNC_DELAY);
     let mut m = master.conn();
     write_workload(&mut m, "before");
     let port = master.port.to_string();
@@ -343,7 +349,7 @@ fn node_replica_partially_resyncs_after_restart_from_its_rdb() {
 
 /// The replication state a PSYNC case is built from (INFO replication).
 #[derive(Debug, Clone)]
-struct ReplState {
+struct InfoState {
     replid: String,
     replid2: String,
     second_repl_offset: i64,
@@ -351,10 +357,10 @@ struct ReplState {
     offset: i64,
 }
 
-fn repl_state(c: &mut Conn) -> ReplState {
+fn repl_state(c: &mut Conn) -> InfoState {
     let i = c.info("replication");
     let num = |f: &str| -> i64 { i[f].parse().expect("integer INFO field") };
-    ReplState {
+    InfoState {
         replid: i["master_replid"].clone(),
         replid2: i["master_replid2"].clone(),
         second_repl_offset: num("second_repl_offset"),
@@ -383,7 +389,7 @@ enum Outcome {
 struct Case {
     name: &'static str,
     auth: Option<&'static str>,
-    argv: fn(&ReplState) -> Vec<String>,
+    argv: fn(&InfoState) -> Vec<String>,
 }
 
 fn psync(id: &str, off: i64) -> Vec<String> {
@@ -392,6 +398,9 @@ fn psync(id: &str, off: i64) -> Vec<String> {
 
 const UNKNOWN_ID: &str = "0123456789abcdef0123456789abcdef01234567";
 
+/// §3.3 R23 boundaries (first byte, `offset+1`, replid2 up to `second_repl_offset`, id
+/// case-insensitive), R26 SYNC, and §3.2 preconditions P1 (FAILOVER) and P6 (offset parse),
+/// plus argument counts (PSYNC's arity is -3: a 4th argument other than FAILOVER is ignored).
 fn cases() -> Vec<Case> {
     let c = |name, argv| Case { name, auth: None, argv };
     vec![
@@ -480,7 +489,7 @@ fn wait_bgsave_idle(c: &mut Conn) {
 
 /// Sends one case on a fresh connection, `REPLCONF capa eof capa psync2` first.
 /// Returns the REPLCONF reply and the PSYNC outcome.
-fn run_case(server: &Server, state: &ReplState, case: &Case) -> (String, Outcome) {
+fn run_case(server: &Server, state: &InfoState, case: &Case) -> (String, Outcome) {
     let mut c = server.conn();
     if let Some(pass) = case.auth {
         c.ok(&["AUTH", pass]);
@@ -515,7 +524,7 @@ fn run_case(server: &Server, state: &ReplState, case: &Case) -> (String, Outcome
 }
 
 /// R23's expected class for each case (the spec's answer; both servers must give it).
-fn expected(name: &str, s: &ReplState) -> &'static str {
+fn expected(name: &str, s: &InfoState) -> &'static str {
     match name {
         "replid at first_byte"
         | "replid at offset+1"
