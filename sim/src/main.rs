@@ -373,7 +373,15 @@ fn main() -> anyhow::Result<ExitCode> {
             failures,
             shrink,
             until_violation,
-        } => sweep(&seeds, &scenario, jobs, shard.as_deref(), &failures, shrink, until_violation),
+        } => sweep(
+            &seeds,
+            &scenario,
+            jobs,
+            shard.as_deref(),
+            &failures,
+            shrink,
+            until_violation,
+        ),
         Cmd::Shrink {
             seed,
             scenario,
