@@ -143,7 +143,7 @@ fn print_violations(r: &RunReport, trace_tail: &str) {
 fn summary_line(r: &RunReport) -> String {
     let unfired: Vec<&String> = r.faults.iter().filter(|(_, f)| !f).map(|(s, _)| s).collect();
     format!(
-        "seed=0x{:x} scenario={} sim={}ms converged={:?} violations={} trace={} faults={} unfired={} psync={:?} counters={:?} writes={}",
+        "seed=0x{:x} scenario={} sim={}ms converged={:?} violations={} trace={} faults={} unfired={} psync={:?} counters={:?} writes={} prefix_checks={}",
         r.seed,
         r.scenario,
         r.sim_ms,
@@ -154,7 +154,8 @@ fn summary_line(r: &RunReport) -> String {
         unfired.len(),
         r.coverage.psync,
         r.counters,
-        r.stats.ok_writes
+        r.stats.ok_writes,
+        r.checks.prefix
     )
 }
 

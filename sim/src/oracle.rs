@@ -226,6 +226,11 @@ impl Oracle {
         }
     }
 
+    /// Whether some node already recorded the dataset at `(replid, offset)`.
+    pub fn knows(&self, replid: ReplId, offset: u64) -> bool {
+        self.history.contains_key(&(replid, offset))
+    }
+
     /// Per-step checks over every live node.
     pub fn observe(&mut self, t_ms: u64, views: &[NodeView]) {
         for v in views {
