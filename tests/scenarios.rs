@@ -185,3 +185,32 @@ fn trailing_pings_after_promotion_force_full_sync() {
     );
     assert!(!r.coverage.psync.contains("continue"), "{:?}", r.coverage.psync);
 }
+
+/// B3 (psync2-pingoff.tcl test 3), I14: an intermediate replica that continues with an
+/// unchanged replid keeps its sub-replica connected: no link error on the sub-replica,
+/// no second sync served by the intermediate, offsets identical at the end.
+#[test]
+fn chained_same_id_reconnect_keeps_sub_replica_connected() {
+    let spec = by_name("chained-same-id-reconnect", 1).expect("scenario");
+    let (r, trace) = sim::run_with_trace(&spec);
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    assert_eq!(r.counters[0].1, 2, "the intermediate continued twice: {:?}", r.counters);
+    assert_eq!(
+        r.counters[1],
+        (1, 0, 0),
+        "the sub-replica synced once and never again: {:?}",
+        r.counters
+    );
+    let first_kill = trace
+        .lines
+        .iter()
+        .find(|l| l.text.contains("KillLink"))
+        .expect("kill")
+        .t_ms;
+    let sub_errors = trace
+        .lines
+        .iter()
+        .filter(|l| l.t_ms >= first_kill && l.node == Some(2) && l.text.contains("LinkError"))
+        .count();
+    assert_eq!(sub_errors, 0, "the sub-replica was disconnected");
+}

@@ -351,10 +351,22 @@ fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
     println!("coverage faults      {:?}", cov.faults);
 }
 
+/// Log timestamps on the simulated clock of the host that logs (never wall time).
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(d) => write!(w, "{:>9.3}s", d.as_secs_f64()),
+            None => write!(w, "{:>10}", "-"),
+        }
+    }
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
+        .with_timer(SimTime)
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -40,6 +40,13 @@ pub enum FaultKind {
         a: usize,
         b: usize,
     },
+    /// Random message loss on a link (turmoil's fail rate: the link flaps between
+    /// partitioned and repaired); `per_mille` = 0 turns it off.
+    Loss {
+        a: usize,
+        b: usize,
+        per_mille: u32,
+    },
     /// Sets a fixed latency on a link.
     Latency {
         a: usize,
@@ -97,6 +104,7 @@ impl FaultKind {
             FaultKind::Hold { .. } => "hold",
             FaultKind::Release { .. } => "release",
             FaultKind::Latency { .. } => "latency",
+            FaultKind::Loss { .. } => "loss",
             FaultKind::Crash { .. } => "crash",
             FaultKind::Restart { .. } => "restart",
             FaultKind::Save { .. } => "save",
@@ -231,6 +239,17 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                 out.push(Fault {
                     at_ms: until.min(t + 1500),
                     kind: FaultKind::Release { a, b },
+                });
+            }
+            2 if nodes > 1 && rng.gen_bool(0.3) => {
+                let per_mille = rng.gen_range(1..50);
+                out.push(Fault {
+                    at_ms: t,
+                    kind: FaultKind::Loss { a, b, per_mille },
+                });
+                out.push(Fault {
+                    at_ms: until,
+                    kind: FaultKind::Loss { a, b, per_mille: 0 },
                 });
             }
             2 if nodes > 1 => {

@@ -283,6 +283,10 @@ impl Harness {
                 sim.set_link_latency(n(a).as_str(), n(b).as_str(), Duration::from_millis(ms));
                 true
             }
+            FaultKind::Loss { a, b, per_mille } => {
+                sim.set_link_fail_rate(n(a).as_str(), n(b).as_str(), f64::from(per_mille) / 1000.0);
+                true
+            }
             FaultKind::Crash { node } => self.crash(sim, t, node),
             FaultKind::Restart { node } => {
                 let down = !self.slots.borrow()[node].up;
@@ -383,6 +387,7 @@ impl Harness {
                     sim.repair(self.names[a].as_str(), self.names[b].as_str());
                     sim.release(self.names[a].as_str(), self.names[b].as_str());
                     sim.set_link_latency(self.names[a].as_str(), self.names[b].as_str(), Duration::from_millis(2));
+                    sim.set_link_fail_rate(self.names[a].as_str(), self.names[b].as_str(), 0.0);
                 }
             }
         }

@@ -30,6 +30,7 @@ pub const NAMES: &[&str] = &[
     "link-kills-under-load",
     "unresponsive-master",
     "trailing-pings",
+    "chained-same-id-reconnect",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -176,6 +177,15 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             s.faults = vec![
                 at(2_000, FaultKind::Freeze { node: 0, ms: 8_000 }),
                 at(2_000, FaultKind::KillLink { node: 1 }),
+            ];
+        }
+        "chained-same-id-reconnect" => {
+            // B3: the intermediate replica's link to the top master is cut; it continues
+            // with an unchanged id, so its sub-replica must stay connected throughout.
+            s.topology[2] = Some(1);
+            s.faults = vec![
+                at(2_000, FaultKind::KillLink { node: 1 }),
+                at(3_500, FaultKind::KillLink { node: 1 }),
             ];
         }
         "trailing-pings" => {
