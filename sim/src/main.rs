@@ -122,12 +122,15 @@ fn spec_for(scenario: &str, seed: u64) -> anyhow::Result<RunSpec> {
 }
 
 fn print_violations(r: &RunReport, trace_tail: &str) {
-    for v in &r.violations {
+    for v in r.violations.iter().take(10) {
         let node = v.node.map_or_else(String::new, |n| format!(" n{n}"));
         eprintln!(
             "VIOLATION seed=0x{:x} scenario={} oracle={}{} t={}ms: {}",
             r.seed, r.scenario, v.oracle, node, v.t_ms, v.message
         );
+    }
+    if r.violations.len() > 10 {
+        eprintln!("... and {} more violations", r.violations.len() - 10);
     }
     if !r.violations.is_empty() {
         eprintln!("last trace lines:\n{trace_tail}");

@@ -83,6 +83,10 @@ pub enum FaultKind {
         node: usize,
         ms: u64,
     },
+    /// Writers stop writing for `ms` (clients going quiet; not a node fault).
+    PauseWrites {
+        ms: u64,
+    },
     /// The replica drops its master link (`CLIENT KILL TYPE master`).
     KillLink {
         node: usize,
@@ -105,6 +109,7 @@ impl FaultKind {
             FaultKind::Release { .. } => "release",
             FaultKind::Latency { .. } => "latency",
             FaultKind::Loss { .. } => "loss",
+            FaultKind::PauseWrites { .. } => "pause-writes",
             FaultKind::Crash { .. } => "crash",
             FaultKind::Restart { .. } => "restart",
             FaultKind::Save { .. } => "save",

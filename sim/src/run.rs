@@ -283,6 +283,10 @@ impl Harness {
                 sim.set_link_latency(n(a).as_str(), n(b).as_str(), Duration::from_millis(ms));
                 true
             }
+            FaultKind::PauseWrites { ms } => {
+                self.shared.paused_until_ms.set(t + ms);
+                true
+            }
             FaultKind::Loss { a, b, per_mille } => {
                 sim.set_link_fail_rate(n(a).as_str(), n(b).as_str(), f64::from(per_mille) / 1000.0);
                 true

@@ -138,11 +138,18 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             s = RunSpec::star(seed, name, 1);
             s.fault_ms = 12_000;
             s.nodes[0].master.repl_backlog_ttl_s = 1;
+            // No PINGs, and no writes from just before the cut until the backlog was freed:
+            // n0 is then exactly at the promoted n1's second_replid_offset, so only the
+            // replid change of R16 stops a stale CONTINUE of the writes that follow.
+            s.nodes[0].master.repl_ping_replica_period_s = 1000;
+            s.workload.expire_prob = 0.0;
+            s.workload.wait_prob = 0.0;
             s.faults = vec![
-                at(1_000, FaultKind::Partition { a: 0, b: 1 }),
-                at(1_100, FaultKind::Promote { node: 1 }),
+                at(1_200, FaultKind::PauseWrites { ms: 8_300 }),
+                at(1_500, FaultKind::Partition { a: 0, b: 1 }),
+                at(1_600, FaultKind::Promote { node: 1 }),
                 at(9_000, FaultKind::Heal { a: 0, b: 1 }),
-                at(9_500, FaultKind::Repoint { node: 0, to: 1 }),
+                at(10_000, FaultKind::Repoint { node: 0, to: 1 }),
             ];
         }
         "repeated-failovers" => {

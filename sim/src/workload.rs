@@ -55,6 +55,8 @@ pub struct Shared {
     pub current_master: Cell<usize>,
     /// Set when the fault phase ends and writes must stop.
     pub stop: Cell<bool>,
+    /// Writers pause until this simulated time (ms since start).
+    pub paused_until_ms: Cell<u64>,
     pub names: RefCell<Vec<String>>,
     pub stats: RefCell<Stats>,
     /// `requirepass` of the nodes, if any: clients AUTH first.
@@ -124,7 +126,8 @@ fn write_command(rng: &mut ChaCha8Rng, spec: &WorkloadSpec, seq: u64) -> Vec<Byt
         4 | 5 => vec![b("INCR"), Bytes::from(format!("c{}", rng.gen_range(0..spec.keys)))],
         6 => vec![b("DEL"), key],
         7 => vec![b("APPEND"), key, val],
-        8 => vec![b("EXPIRE"), key, Bytes::from(rng.gen_range(1..10u32).to_string())],
+        // No expiries at all when expire_prob is 0 (scenarios that need a quiet stream).
+        8 if spec.expire_prob > 0.0 => vec![b("EXPIRE"), key, Bytes::from(rng.gen_range(1..10u32).to_string())],
         _ => vec![b("PERSIST"), key],
     }
 }
@@ -143,6 +146,11 @@ pub async fn writer(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
             continue;
         };
         while !shared.stop.get() && shared.current_master.get() == target {
+            let now_ms = turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64;
+            if now_ms < shared.paused_until_ms.get() {
+                tokio::time::sleep(Duration::from_millis(shared.paused_until_ms.get() - now_ms)).await;
+                continue;
+            }
             if rng.gen_bool(0.1) {
                 let db = rng.gen_range(0..spec.dbs.max(1));
                 if roundtrip(&mut s, &encode_command(&["SELECT", &db.to_string()]), &mut buf)
