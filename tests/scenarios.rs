@@ -214,3 +214,22 @@ fn chained_same_id_reconnect_keeps_sub_replica_connected() {
         .count();
     assert_eq!(sub_errors, 0, "the sub-replica was disconnected");
 }
+
+/// Issue 8 / R51: an RDB corrupted in flight fails its CRC-64, is never loaded (the prefix
+/// oracle would see a wrong dataset), and the replica retries and syncs.
+#[test]
+fn corrupted_transfer_is_detected_and_retried() {
+    let spec = by_name("corrupt-transfer", 1).expect("scenario");
+    let (r, trace) = sim::run_with_trace(&spec);
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    let failed = trace
+        .lines
+        .iter()
+        .find(|l| l.text.contains("TransferFailed") && l.text.contains("checksum mismatch"));
+    let failed = failed.expect("the corrupted transfer was rejected by its checksum");
+    let reloaded = trace
+        .lines
+        .iter()
+        .any(|l| l.node == Some(1) && l.t_ms > failed.t_ms && l.text.contains("FullSync {"));
+    assert!(reloaded, "the replica synced again after the rejected transfer");
+}

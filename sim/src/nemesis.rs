@@ -83,6 +83,10 @@ pub enum FaultKind {
         node: usize,
         ms: u64,
     },
+    /// The next RDB transfer `node` sends is corrupted in flight (one byte flipped).
+    CorruptTransfer {
+        node: usize,
+    },
     /// Writers stop writing for `ms` (clients going quiet; not a node fault).
     PauseWrites {
         ms: u64,
@@ -110,6 +114,7 @@ impl FaultKind {
             FaultKind::Latency { .. } => "latency",
             FaultKind::Loss { .. } => "loss",
             FaultKind::PauseWrites { .. } => "pause-writes",
+            FaultKind::CorruptTransfer { .. } => "corrupt-transfer",
             FaultKind::Crash { .. } => "crash",
             FaultKind::Restart { .. } => "restart",
             FaultKind::Save { .. } => "save",

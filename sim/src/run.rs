@@ -283,6 +283,7 @@ impl Harness {
                 sim.set_link_latency(n(a).as_str(), n(b).as_str(), Duration::from_millis(ms));
                 true
             }
+            FaultKind::CorruptTransfer { node } => self.control(node, |nd, _| nd.corrupt_next_snapshot()),
             FaultKind::PauseWrites { ms } => {
                 self.shared.paused_until_ms.set(t + ms);
                 true

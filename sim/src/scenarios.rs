@@ -31,6 +31,7 @@ pub const NAMES: &[&str] = &[
     "unresponsive-master",
     "trailing-pings",
     "chained-same-id-reconnect",
+    "corrupt-transfer",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -193,6 +194,15 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             s.faults = vec![
                 at(2_000, FaultKind::KillLink { node: 1 }),
                 at(3_500, FaultKind::KillLink { node: 1 }),
+            ];
+        }
+        "corrupt-transfer" => {
+            // Issue 8: an RDB corrupted in flight is detected by its CRC, never loaded;
+            // the replica keeps its dataset, reconnects and syncs again.
+            s.faults = vec![
+                at(1_500, FaultKind::CorruptTransfer { node: 0 }),
+                at(1_600, FaultKind::Crash { node: 1 }),
+                at(1_700, FaultKind::Restart { node: 1 }),
             ];
         }
         "trailing-pings" => {

@@ -109,6 +109,8 @@ pub struct Node<R> {
     freeze_ms: Option<u64>,
     /// Largest query buffer any client has had (INFO `client_recent_max_input_buffer`).
     max_input_buffer: usize,
+    /// Flip a byte of the next snapshot sent (simulates corruption in flight).
+    corrupt_next_snapshot: bool,
 }
 
 impl<R: RngCore> Node<R> {
@@ -128,6 +130,7 @@ impl<R: RngCore> Node<R> {
             notes: Vec::new(),
             freeze_ms: None,
             max_input_buffer: 0,
+            corrupt_next_snapshot: false,
         }
     }
 
@@ -367,6 +370,11 @@ impl<R: RngCore> Node<R> {
         self.freeze_ms = Some(ms);
     }
 
+    /// The next RDB transfer this node sends gets one byte flipped (nemesis).
+    pub fn corrupt_next_snapshot(&mut self) {
+        self.corrupt_next_snapshot = true;
+    }
+
     /// Takes a pending freeze request (for the runtime).
     pub fn take_freeze(&mut self) -> Option<u64> {
         self.freeze_ms.take()
@@ -383,7 +391,18 @@ impl<R: RngCore> Node<R> {
 
     /// A snapshot's BGSAVE finished.
     pub fn on_snapshot_done(&mut self, now: Millis, id: u64, ok: bool) {
-        let payload = self.snapshots.remove(&id);
+        let mut payload = self.snapshots.remove(&id);
+        if std::mem::take(&mut self.corrupt_next_snapshot) {
+            // A byte flipped in flight (the corrupting-link nemesis): CRC-64 must catch it.
+            if let Some(p) = payload.as_mut() {
+                let mut v = p.to_vec();
+                let mid = v.len() / 2;
+                if let Some(b) = v.get_mut(mid) {
+                    *b ^= 0x5a;
+                }
+                *p = Bytes::from(v);
+            }
+        }
         let ev = match payload {
             Some(payload) if ok => master::Event::SnapshotReady { id, payload },
             _ => master::Event::SnapshotFailed { id },
