@@ -277,6 +277,13 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                 });
             }
             3 => {
+                if rng.gen_bool(0.3) {
+                    // The restarted node will full-sync from someone: corrupt that transfer.
+                    out.push(Fault {
+                        at_ms: t,
+                        kind: FaultKind::CorruptTransfer { node: b },
+                    });
+                }
                 if rng.gen_bool(0.5) {
                     out.push(Fault {
                         at_ms: t,
