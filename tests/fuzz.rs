@@ -275,3 +275,33 @@ fn corrupt_short_and_lying_transfers_are_rejected() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The simulator compares datasets by `fingerprint()` (fast) where redis tooling uses
+    /// `digest()` (DEBUG DIGEST): on random pairs of small keyspaces they must agree on
+    /// equality, and neither may depend on insertion order.
+    #[test]
+    fn fingerprint_agrees_with_debug_digest(
+        a in proptest::collection::vec((0usize..3, 0u8..6, 0u8..4, any::<bool>()), 0..12),
+        b in proptest::collection::vec((0usize..3, 0u8..6, 0u8..4, any::<bool>()), 0..12),
+    ) {
+        let build = |entries: &[(usize, u8, u8, bool)], rev: bool| {
+            let mut ks = node::keyspace::Keyspace::new();
+            // One entry per (db, key), so insertion order cannot change the final state.
+            let mut seen = std::collections::BTreeSet::new();
+            let mut list: Vec<_> = entries.iter().copied().filter(|(db, k, _, _)| seen.insert((*db, *k))).collect();
+            if rev {
+                list.reverse();
+            }
+            for (db, k, v, ttl) in list {
+                let _ = ks.insert(db, Bytes::from(format!("k{k}")), Bytes::from(format!("v{v}")), ttl.then_some(1_000));
+            }
+            ks
+        };
+        let (x, y) = (build(&a, false), build(&b, false));
+        prop_assert_eq!(x.fingerprint() == y.fingerprint(), x.digest() == y.digest());
+        prop_assert_eq!(x.fingerprint(), build(&a, true).fingerprint());
+    }
+}

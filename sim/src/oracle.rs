@@ -26,7 +26,8 @@ pub struct NodeView {
     /// Replicas this node sees ONLINE.
     pub online_replicas: usize,
     /// Computed only when `(replid, offset)` moved.
-    pub digest: Option<[u8; 20]>,
+    /// Dataset fingerprint ([`node::keyspace::Keyspace::fingerprint`]).
+    pub digest: Option<u64>,
 }
 
 /// One broken rule.
@@ -65,7 +66,7 @@ struct Promise {
 #[derive(Debug, Default)]
 pub struct Oracle {
     /// `(replid, offset)` → (first node that reported it, its digest).
-    history: BTreeMap<(ReplId, u64), (usize, [u8; 20])>,
+    history: BTreeMap<(ReplId, u64), (usize, u64)>,
     gen_max: BTreeMap<ReplId, u64>,
     last: BTreeMap<usize, (u64, ReplId, u64)>,
     /// Nodes that loaded a full sync since the last check (offset may move anywhere).
@@ -304,11 +305,8 @@ impl Oracle {
                 self.checks.prefix += 1;
                 if *od != d {
                     let msg = format!(
-                        "I3: dataset at ({}, {}) differs from n{other}'s: {} vs {}",
-                        v.replid,
-                        v.offset,
-                        hex::encode(d),
-                        hex::encode(od)
+                        "I3: dataset at ({}, {}) differs from n{other}'s: fingerprint {d:016x} vs {od:016x}",
+                        v.replid, v.offset
                     );
                     self.violate(t_ms, "prefix", Some(v.idx), msg);
                 }
@@ -318,7 +316,7 @@ impl Oracle {
 
     /// Liveness phase: converged when every node is up, one top-level master, every other
     /// node CONNECTED and ONLINE at the master, all with one replid, offset and digest.
-    pub fn check_converged(&mut self, t_ms: u64, views: &[NodeView], digests: &[[u8; 20]], nodes: usize) -> bool {
+    pub fn check_converged(&mut self, t_ms: u64, views: &[NodeView], digests: &[u64], nodes: usize) -> bool {
         if self.converged_at.is_some() {
             return true;
         }

@@ -452,7 +452,7 @@ impl Harness {
                 None => (true, 0),
             };
             let due = (moved && (top_level || self.oracle.knows(replid, offset))) || t >= last_at + 1000;
-            let digest = due.then(|| nd.keyspace.digest());
+            let digest = due.then(|| nd.keyspace.fingerprint());
             if due || moved {
                 let at = if due { t } else { last_at };
                 self.digested.insert(i, (boot, replid, offset, at));
@@ -485,7 +485,7 @@ impl Harness {
         for v in views.iter_mut().filter(|v| !v.top_level && v.digest.is_none()) {
             if fresh.contains(&(v.replid, v.offset)) {
                 if let Some(h) = self.handle(v.idx) {
-                    v.digest = Some(h.node.borrow().keyspace.digest());
+                    v.digest = Some(h.node.borrow().keyspace.fingerprint());
                 }
             }
         }
@@ -582,9 +582,9 @@ impl Harness {
         if !cheap {
             return false;
         }
-        let digests: Vec<[u8; 20]> = views
+        let digests: Vec<u64> = views
             .iter()
-            .filter_map(|v| self.handle(v.idx).map(|h| h.node.borrow().keyspace.digest()))
+            .filter_map(|v| self.handle(v.idx).map(|h| h.node.borrow().keyspace.fingerprint()))
             .collect();
         let done = self.oracle.check_converged(t, views, &digests, self.names.len());
         if done {
