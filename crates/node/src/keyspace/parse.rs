@@ -9,35 +9,11 @@ const LONG_STR_SIZE: usize = 21;
 /// Stricter than `str::parse`: no `+` sign, no leading zeros, no `-0`, no spaces, at most
 /// 20 bytes. Getting this wrong would accept `INCRBY k 01` that redis rejects.
 pub(crate) fn string2ll(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() >= LONG_STR_SIZE {
+    // Same grammar as the wire's integers (proto's `parse_i64`), plus redis's length cap.
+    if s.len() >= LONG_STR_SIZE {
         return None;
     }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    let (first, rest) = digits.split_first()?;
-    if !(b'1'..=b'9').contains(first) {
-        return None;
-    }
-    let mut v = u64::from(first - b'0');
-    for d in rest {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if negative {
-        if v > i64::MIN.unsigned_abs() {
-            return None;
-        }
-        Some(0i64.wrapping_sub_unsigned(v))
-    } else {
-        i64::try_from(v).ok()
-    }
+    proto::resp::parse_i64(s)
 }
 
 /// The prefix of `arg` up to its first NUL byte.
