@@ -297,4 +297,27 @@ mod tests {
         b.resize(16);
         assert!(b.histlen() >= 16 && b.histlen() <= 20, "histlen {}", b.histlen());
     }
+
+    /// R15: `CONFIG_REPL_BACKLOG_MIN_SIZE` is 16 KiB (the clamp and the minimum block).
+    #[test]
+    fn min_size_is_sixteen_kib() {
+        assert_eq!(REPL_BACKLOG_MIN_SIZE, 16_384);
+    }
+
+    /// R12: block capacity is min(max(len, 16 KiB), max(size/16, 16 KiB)); `allocated`
+    /// and `max_block_capacity` report what is held (the I6 bound uses them).
+    #[test]
+    fn block_capacities_follow_r12() {
+        let mut b = ReplBacklog::new(0, 1024 * 1024, REPL_BACKLOG_MIN_SIZE);
+        assert_eq!(b.max_block_capacity(), 64 * 1024, "size/16 for a 1 MiB backlog");
+        assert_eq!(b.allocated(), 0);
+        b.append(&[1u8; 10]);
+        assert_eq!(b.allocated(), 16 * 1024, "a small write gets a 16 KiB block");
+        b.append(&vec![2u8; 100 * 1024]);
+        // 16374 bytes fill the first block; the rest needs a 64 KiB block (capped at
+        // size/16) and then one sized to the remainder, 20490 bytes (>= 16 KiB).
+        assert_eq!(b.allocated(), 16 * 1024 + 64 * 1024 + 20_490);
+        let small = ReplBacklog::new(0, 16 * 1024, REPL_BACKLOG_MIN_SIZE);
+        assert_eq!(small.max_block_capacity(), 16 * 1024);
+    }
 }

@@ -90,3 +90,27 @@ pub fn decide(state: &PsyncState, id: &[u8], off: i64) -> PsyncDecision {
     }
     PsyncDecision::Continue
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Coverage tables key on these labels: they must be distinct and name the reason.
+    #[test]
+    fn labels_are_distinct_and_descriptive() {
+        let all = [
+            PsyncDecision::Continue,
+            PsyncDecision::Full(FullReason::Requested),
+            PsyncDecision::Full(FullReason::IdMismatch),
+            PsyncDecision::Full(FullReason::Replid2OffsetTooHigh),
+            PsyncDecision::Full(FullReason::NoBacklog),
+            PsyncDecision::Full(FullReason::BeforeBacklog),
+            PsyncDecision::Full(FullReason::AfterBacklog),
+            PsyncDecision::Full(FullReason::Sync),
+        ];
+        let labels: std::collections::BTreeSet<&str> = all.iter().map(|d| d.label()).collect();
+        assert_eq!(labels.len(), all.len());
+        assert_eq!(PsyncDecision::Continue.label(), "continue");
+        assert!(all[1..].iter().all(|d| d.label().starts_with("full:")));
+    }
+}
