@@ -14,7 +14,7 @@ trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 wait_link() { for _ in $(seq 200); do redis-cli -p "$1" info replication | grep -q master_link_status:up && return 0; sleep 0.05; done; return 1; }
-rps() { redis-benchmark -p "$1" -t set -P 16 -n "$n" -q | awk '/SET/{print $2}'; }
+rps() { redis-benchmark -p "$1" -t set -P 16 -n "$n" --csv | awk -F'"' '$2=="SET"{print $4}'; }
 
 rm_=$(port); rr=$(port); pm=$(port); pr=$(port)
 redis-server --bind 127.0.0.1 --port "$rm_" --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 & pids+=($!)

@@ -174,6 +174,7 @@ fn parse_bool(v: &[u8]) -> Option<bool> {
 }
 
 const PARAMS: &[&str] = &[
+    "appendonly",
     "masterauth",
     "masteruser",
     "min-replicas-max-lag",
@@ -186,6 +187,7 @@ const PARAMS: &[&str] = &[
     "repl-ping-replica-period",
     "repl-timeout",
     "requirepass",
+    "save",
 ];
 
 fn get_param<R: RngCore>(node: &Node<R>, name: &str) -> String {
@@ -197,6 +199,9 @@ fn get_param<R: RngCore>(node: &Node<R>, name: &str) -> String {
             .map_or(String::new(), |v| String::from_utf8_lossy(v).into_owned())
     };
     match name {
+        // Read-only facts redis-benchmark asks for: no AOF, no save points.
+        "appendonly" => "no".to_string(),
+        "save" => String::new(),
         "masterauth" => text(&r.masterauth),
         "masteruser" => text(&r.masteruser),
         "min-replicas-max-lag" => m.min_replicas_max_lag_s.to_string(),

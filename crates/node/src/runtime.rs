@@ -71,6 +71,9 @@ struct Conn {
     reader: JoinHandle<()>,
 }
 
+/// Most bytes one socket write coalesces.
+const WRITE_BATCH_MAX: usize = 256 * 1024;
+
 /// Runtime knobs.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -283,16 +286,40 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
         let (wtx, mut wrx) = unbounded_channel::<WriteCmd>();
         let tx = self.tx.clone();
         tokio::task::spawn_local(async move {
-            while let Some(cmd) = wrx.recv().await {
-                let (bytes, bulk) = match cmd {
-                    WriteCmd::Data(b) => (b, false),
-                    WriteCmd::Bulk(b) => (b, true),
-                };
-                if w.write_all(&bytes).await.is_err() {
-                    break;
+            while let Some(first) = wrx.recv().await {
+                // Coalesce what is already queued (pipelined replies): one write instead of
+                // one per reply. A bulk transfer is still written on its own, so BulkSent
+                // is reported exactly when its bytes are out.
+                let mut batch = vec![first];
+                let mut queued = 0usize;
+                while queued < WRITE_BATCH_MAX {
+                    match wrx.try_recv() {
+                        Ok(c) => {
+                            queued += match &c {
+                                WriteCmd::Data(b) | WriteCmd::Bulk(b) => b.len(),
+                            };
+                            batch.push(c);
+                        }
+                        Err(_) => break,
+                    }
                 }
-                if let (true, Some(conn)) = (bulk, bulk_conn) {
-                    let _ = tx.send(Ev::BulkSent(conn));
+                let mut buf: Vec<u8> = Vec::new();
+                for c in batch {
+                    match c {
+                        WriteCmd::Data(b) => buf.extend_from_slice(&b),
+                        WriteCmd::Bulk(b) => {
+                            if w.write_all(&buf).await.is_err() || w.write_all(&b).await.is_err() {
+                                return;
+                            }
+                            buf.clear();
+                            if let Some(conn) = bulk_conn {
+                                let _ = tx.send(Ev::BulkSent(conn));
+                            }
+                        }
+                    }
+                }
+                if !buf.is_empty() && w.write_all(&buf).await.is_err() {
+                    break;
                 }
             }
             let _ = w.shutdown().await;
