@@ -220,3 +220,34 @@ fn protocol_errors_get_redis_replies_and_close() {
     let mut c = Client::new(port);
     assert_eq!(c.cmd(&["PING"]), Frame::Simple(Bytes::from_static(b"PONG")));
 }
+
+/// redis 7.0's pre-AUTH limits: more than 10 arguments or a bulk over 16 KiB from an
+/// unauthenticated client is refused on the header, before anything is buffered for it.
+#[test]
+fn unauthenticated_clients_get_small_limits() {
+    let port = free_port();
+    start_node(port, Some("pw"));
+    for (bytes, want) in [
+        (&b"*11\r\n"[..], "-ERR Protocol error: unauthenticated multibulk length"),
+        (
+            &b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..],
+            "-ERR Protocol error: unauthenticated bulk length",
+        ),
+    ] {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.write_all(bytes).expect("write");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        assert!(
+            String::from_utf8_lossy(&out).starts_with(want),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    // After AUTH the normal limits apply.
+    let mut c = Client::new(port);
+    assert_eq!(c.cmd(&["AUTH", "pw"]), Frame::Simple(Bytes::from_static(b"OK")));
+    let big = "x".repeat(20_000);
+    assert_eq!(c.cmd(&["SET", "big", &big]), Frame::Simple(Bytes::from_static(b"OK")));
+}

@@ -233,3 +233,24 @@ fn corrupted_transfer_is_detected_and_retried() {
         .any(|l| l.node == Some(1) && l.t_ms > failed.t_ms && l.text.contains("FullSync {"));
     assert!(reloaded, "the replica synced again after the rejected transfer");
 }
+
+/// min-replicas-to-write: writes are refused with -NOREPLICAS while the only replica's
+/// ACKs are older than min-replicas-max-lag, and accepted again once it is back.
+#[test]
+fn min_replicas_to_write_refuses_writes_while_replica_lags() {
+    let with_limit = run_named("min-replicas", 1);
+    let mut spec = by_name("min-replicas", 1).expect("scenario");
+    spec.nodes[0].master.min_replicas_to_write = 0;
+    let without = run(&spec);
+    assert!(
+        with_limit.stats.errors > without.stats.errors + 10,
+        "refused writes: {} with the limit vs {} without",
+        with_limit.stats.errors,
+        without.stats.errors
+    );
+    assert!(
+        with_limit.stats.ok_writes > 50,
+        "writes resumed: {:?}",
+        with_limit.stats
+    );
+}

@@ -32,6 +32,7 @@ pub const NAMES: &[&str] = &[
     "trailing-pings",
     "chained-same-id-reconnect",
     "corrupt-transfer",
+    "min-replicas",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -194,6 +195,17 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             s.faults = vec![
                 at(2_000, FaultKind::KillLink { node: 1 }),
                 at(3_500, FaultKind::KillLink { node: 1 }),
+            ];
+        }
+        "min-replicas" => {
+            // min-replicas-to-write 1 / max-lag 2: while the only replica is cut off, the
+            // master refuses writes (-NOREPLICAS) once its last ACK is older than 2 s.
+            s = RunSpec::star(seed, name, 1);
+            s.nodes[0].master.min_replicas_to_write = 1;
+            s.nodes[0].master.min_replicas_max_lag_s = 2;
+            s.faults = vec![
+                at(1_500, FaultKind::Partition { a: 0, b: 1 }),
+                at(4_500, FaultKind::Heal { a: 0, b: 1 }),
             ];
         }
         "corrupt-transfer" => {

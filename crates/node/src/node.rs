@@ -333,7 +333,13 @@ impl<R: RngCore> Node<R> {
             if c.closing {
                 return;
             }
-            match Request::decode(&c.buf) {
+            let checked = if c.authed {
+                Ok(())
+            } else {
+                Request::check_unauthenticated(&c.buf)
+            };
+            let decoded = checked.and_then(|()| Request::decode(&c.buf));
+            match decoded {
                 Ok(None) => return,
                 Ok(Some((req, n))) => {
                     let _ = c.buf.split_to(n);

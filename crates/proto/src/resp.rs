@@ -57,6 +57,10 @@ pub enum ProtoError {
     ExpectedBulk { got: char },
     #[error("protocol error; unbalanced quotes in inline request")]
     UnbalancedQuotes,
+    #[error("protocol error; multibulk count {count} exceeds {max} before AUTH")]
+    UnauthenticatedMultibulk { count: i64, max: i64 },
+    #[error("protocol error; bulk length {len} exceeds {max} before AUTH")]
+    UnauthenticatedBulk { len: i64, max: i64 },
     #[error("protocol error; invalid frame type byte {byte:#04x}")]
     BadType { byte: u8 },
     #[error("protocol error; invalid integer {text:?}")]
@@ -85,6 +89,8 @@ impl ProtoError {
             ProtoError::LineTooLong { .. } => "Protocol error: too big mbulk count string",
             ProtoError::ExpectedBulk { .. } => "Protocol error: expected '$'",
             ProtoError::UnbalancedQuotes => "Protocol error: unbalanced quotes in request",
+            ProtoError::UnauthenticatedMultibulk { .. } => "Protocol error: unauthenticated multibulk length",
+            ProtoError::UnauthenticatedBulk { .. } => "Protocol error: unauthenticated bulk length",
             _ => "Protocol error: invalid request",
         }
     }
@@ -316,6 +322,53 @@ impl Request {
             Some(b'*') => decode_multibulk(buf),
             Some(_) => decode_inline(buf),
         }
+    }
+}
+
+/// Most arguments an unauthenticated client may announce (redis 7.0: 10).
+pub const UNAUTH_MULTIBULK_MAX: i64 = 10;
+/// Longest bulk an unauthenticated client may announce (redis 7.0: 16384).
+pub const UNAUTH_BULK_MAX: i64 = 16 * 1024;
+
+impl Request {
+    /// Redis's pre-AUTH limits, checked on the headers already in `buf` before anything
+    /// is buffered for them: more than 10 arguments or a bulk over 16 KiB is an error
+    /// (`processMultibulkBuffer` with `authRequired`).
+    ///
+    /// # Errors
+    /// [`ProtoError::UnauthenticatedMultibulk`] or [`ProtoError::UnauthenticatedBulk`].
+    pub fn check_unauthenticated(buf: &[u8]) -> Result<(), ProtoError> {
+        if buf.first() != Some(&b'*') {
+            return Ok(());
+        }
+        let Ok(Some((count, mut at))) = decode_count_at(buf, 0) else {
+            return Ok(());
+        };
+        if count > UNAUTH_MULTIBULK_MAX {
+            return Err(ProtoError::UnauthenticatedMultibulk {
+                count,
+                max: UNAUTH_MULTIBULK_MAX,
+            });
+        }
+        for _ in 0..count.max(0) {
+            if buf.get(at) != Some(&b'$') {
+                return Ok(());
+            }
+            let Ok(Some(cr)) = find_crlf(buf, at + 1, "bulk count", MAX_INLINE_LEN) else {
+                return Ok(());
+            };
+            let Some(len) = parse_i64(&buf[at + 1..cr]) else {
+                return Ok(());
+            };
+            if len > UNAUTH_BULK_MAX {
+                return Err(ProtoError::UnauthenticatedBulk {
+                    len,
+                    max: UNAUTH_BULK_MAX,
+                });
+            }
+            at = cr + 2 + usize::try_from(len.max(0)).unwrap_or(0) + 2;
+        }
+        Ok(())
     }
 }
 
