@@ -254,3 +254,33 @@ fn min_replicas_to_write_refuses_writes_while_replica_lags() {
         with_limit.stats
     );
 }
+
+/// The Perfetto/Chrome trace: nodes as processes, ReplState spans on the simulated clock,
+/// faults as instants; and the text timeline carries no wall-clock time.
+#[test]
+fn chrome_trace_has_state_spans_and_fault_instants() {
+    let spec = by_name("partial-after-partition", 1).expect("scenario");
+    let (r, trace) = sim::run_with_trace(&spec);
+    let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
+    let json = trace.chrome_json(&names, r.sim_ms);
+    let events = json["traceEvents"].as_array().expect("traceEvents");
+    let spans: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert!(
+        spans.contains(&"CONNECTED") && spans.contains(&"TRANSFER"),
+        "ReplState spans: {spans:?}"
+    );
+    assert!(spans.contains(&"ONLINE"), "SlaveState spans: {spans:?}");
+    let faults = events.iter().filter(|e| e["ph"] == "i" && e["pid"] == 0).count();
+    assert_eq!(faults, spec.faults.len() + 1, "one instant per fault plus the heal");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["ts"].as_u64().is_none_or(|ts| ts <= r.sim_ms * 1000)),
+        "simulated clock only"
+    );
+    assert!(!trace.render().is_empty());
+}
