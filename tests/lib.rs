@@ -29,6 +29,53 @@ pub mod vectors {
         v
     }
 
+    /// One line of a `*.log` capture timeline.
+    #[derive(Debug)]
+    pub enum LogLine {
+        Opened(u32),
+        ClosedByReplica(u32),
+        Chunk { conn: u32, m2r: bool, len: usize },
+        Kill,
+    }
+
+    /// Parses the `*.log` timeline (format in tests/vectors/README.md).
+    pub fn timeline(scenario: &str) -> Vec<(u64, LogLine)> {
+        let raw = String::from_utf8(read(&format!("{scenario}.log"))).expect("utf8 log");
+        let mut out = Vec::new();
+        for line in raw.lines() {
+            let mut it = line.split_whitespace();
+            let Some(t) = it.next().and_then(|t| t.parse::<f64>().ok()) else {
+                continue;
+            };
+            let ms = (t * 1000.0).round() as u64;
+            let tag = it.next().unwrap_or("");
+            let conn_of = |c: &str| c.trim_start_matches('c').parse::<u32>().ok();
+            if tag == "----" {
+                let words: Vec<&str> = it.collect();
+                match words.as_slice() {
+                    [c, "opened", ..] => out.push((ms, LogLine::Opened(conn_of(c).expect("cK")))),
+                    [c, "closed", "by", "replica", ..] => {
+                        out.push((ms, LogLine::ClosedByReplica(conn_of(c).expect("cK"))))
+                    }
+                    ["killing", ..] => out.push((ms, LogLine::Kill)),
+                    _ => {}
+                }
+            } else if let Some(conn) = conn_of(tag) {
+                let dir = it.next().expect("direction");
+                let len = it.next().and_then(|n| n.parse().ok()).expect("length");
+                out.push((
+                    ms,
+                    LogLine::Chunk {
+                        conn,
+                        m2r: dir == "M>R",
+                        len,
+                    },
+                ));
+            }
+        }
+        out
+    }
+
     /// Decodes a whole master→replica capture; panics if any byte is left undecoded.
     pub fn decode_m2r(bytes: &[u8]) -> Vec<(LinkItem, usize)> {
         let mut dec = LinkDecoder::new(1 << 30);

@@ -16,7 +16,7 @@ use master::{
     PING_BYTES,
 };
 use proto::{encode_command, ConnId, LinkItem, Millis, ReplId, Request};
-use psync_tests::vectors::{decode_m2r, read};
+use psync_tests::vectors::{decode_m2r, read, timeline, LogLine};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -34,35 +34,6 @@ fn master(cfg: MasterConfig, now: u64) -> M {
 }
 
 // ----- Part 1: captures ----------------------------------------------------------------
-
-#[derive(Debug)]
-enum LogLine {
-    Chunk { m2r: bool, len: usize },
-    Other,
-}
-
-/// The c1 chunks of a `*.log` timeline, up to the recorder's kill.
-fn timeline(scenario: &str) -> Vec<(u64, LogLine)> {
-    let raw = String::from_utf8(read(&format!("{scenario}.log"))).expect("utf8 log");
-    let mut out = Vec::new();
-    for line in raw.lines() {
-        let mut it = line.split_whitespace();
-        let Some(t) = it.next().and_then(|t| t.parse::<f64>().ok()) else {
-            continue;
-        };
-        let ms = (t * 1000.0).round() as u64;
-        match it.next() {
-            Some("----") if line.contains("killing") => break,
-            Some("c1") => {
-                let m2r = it.next() == Some("M>R");
-                let len = it.next().and_then(|n| n.parse().ok()).expect("len");
-                out.push((ms, LogLine::Chunk { m2r, len }));
-            }
-            _ => out.push((ms, LogLine::Other)),
-        }
-    }
-    out
-}
 
 /// How the master's 1 Hz cron is placed relative to the capture's clock.
 struct Schedule {
@@ -252,8 +223,10 @@ fn replay_master(scenario: &str, cfg: MasterConfig, sched: Schedule) -> (MasterR
             next_tick += 1000;
         }
         rp.now = t;
-        let LogLine::Chunk { m2r: is_m2r, len } = line else {
-            continue;
+        let (is_m2r, len) = match line {
+            LogLine::Kill => break,
+            LogLine::Chunk { conn: 1, m2r, len } => (m2r, len),
+            _ => continue,
         };
         if is_m2r {
             for (start, item) in items.iter().filter(|(s, _)| (m_at..m_at + len).contains(s)) {

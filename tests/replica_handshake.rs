@@ -14,7 +14,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use proto::rdb::{RdbDb, RdbEntry, RdbFile, ReplInfo};
 use proto::{encode_command, LinkItem, Millis, ReplId};
-use psync_tests::vectors::{decode_m2r, rdb_payload, read};
+use psync_tests::vectors::{decode_m2r, rdb_payload, read, timeline, LogLine};
 use replica::{Action, Event, Observation, ReplState, Replica, ReplicaConfig, SYNCIO_TIMEOUT_MS};
 
 const MASTER_ID: &[u8; 40] = b"0123456789abcdef0123456789abcdef01234567";
@@ -830,50 +830,6 @@ fn unset_from_any_state_returns_to_none() {
 }
 
 // ----- Part 2: captures replayed on their timelines --------------------------------------
-
-#[derive(Debug)]
-enum LogLine {
-    Opened(u32),
-    ClosedByReplica(u32),
-    Chunk { conn: u32, m2r: bool, len: usize },
-    Kill,
-}
-
-/// Parses the `*.log` timeline (format in tests/vectors/README.md).
-fn timeline(scenario: &str) -> Vec<(u64, LogLine)> {
-    let raw = String::from_utf8(read(&format!("{scenario}.log"))).expect("utf8 log");
-    let mut out = Vec::new();
-    for line in raw.lines() {
-        let mut it = line.split_whitespace();
-        let Some(t) = it.next().and_then(|t| t.parse::<f64>().ok()) else {
-            continue;
-        };
-        let ms = (t * 1000.0).round() as u64;
-        let tag = it.next().unwrap_or("");
-        let conn_of = |c: &str| c.trim_start_matches('c').parse::<u32>().ok();
-        if tag == "----" {
-            let words: Vec<&str> = it.collect();
-            match words.as_slice() {
-                [c, "opened", ..] => out.push((ms, LogLine::Opened(conn_of(c).expect("cK")))),
-                [c, "closed", "by", "replica", ..] => out.push((ms, LogLine::ClosedByReplica(conn_of(c).expect("cK")))),
-                ["killing", ..] => out.push((ms, LogLine::Kill)),
-                _ => {}
-            }
-        } else if let Some(conn) = conn_of(tag) {
-            let dir = it.next().expect("direction");
-            let len = it.next().and_then(|n| n.parse().ok()).expect("length");
-            out.push((
-                ms,
-                LogLine::Chunk {
-                    conn,
-                    m2r: dir == "M>R",
-                    len,
-                },
-            ));
-        }
-    }
-    out
-}
 
 fn own_id_before_replicaof(scenario: &str) -> Option<(ReplId, u64)> {
     let raw = String::from_utf8(read(&format!("{scenario}.log"))).expect("utf8");
