@@ -284,3 +284,21 @@ fn chrome_trace_has_state_spans_and_fault_instants() {
     );
     assert!(!trace.render().is_empty());
 }
+
+/// B9 (d), replication-psync.tcl: link killed and replica frozen 3 s under load with a
+/// 100 MB backlog: the replica comes back with a partial resync.
+#[test]
+fn b9_freeze_with_big_backlog_resyncs_partially() {
+    let r = run_named("b9-freeze-big-backlog", 1);
+    assert!(r.counters[0].1 > 0, "sync_partial_ok > 0: {:?}", r.counters);
+    assert_eq!(r.counters[0].2, 0, "no failed PSYNC: {:?}", r.counters);
+}
+
+/// B9 (e): the same with repl-backlog-ttl 1: the master is replica-less for longer than the
+/// TTL (R16, strict >), frees the backlog and changes its id, so the PSYNC fails.
+#[test]
+fn b9_freeze_past_backlog_ttl_forces_full_resync() {
+    let r = run_named("b9-freeze-backlog-ttl", 1);
+    assert!(r.counters[0].2 > 0, "sync_partial_err > 0: {:?}", r.counters);
+    assert!(r.coverage.psync.contains("full:id-mismatch"), "{:?}", r.coverage.psync);
+}

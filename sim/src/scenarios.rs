@@ -33,6 +33,8 @@ pub const NAMES: &[&str] = &[
     "chained-same-id-reconnect",
     "corrupt-transfer",
     "min-replicas",
+    "b9-freeze-big-backlog",
+    "b9-freeze-backlog-ttl",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -196,6 +198,29 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
                 at(2_000, FaultKind::KillLink { node: 1 }),
                 at(3_500, FaultKind::KillLink { node: 1 }),
             ];
+        }
+        "b9-freeze-big-backlog" | "b9-freeze-backlog-ttl" => {
+            // B9 (d)/(e), replication-psync.tcl: under load, every 2 s the replica's link
+            // is killed and its event loop frozen 3 s. A 100 MB backlog keeps every PSYNC
+            // partial; with repl-backlog-ttl 1 the master has no replica for longer than the
+            // TTL, frees the backlog and changes its id, so the PSYNC must be full.
+            s = RunSpec::star(seed, name, 1);
+            s.fault_ms = 9_000;
+            s.nodes[0].master.repl_backlog_size = 100 * 1024 * 1024;
+            // A frozen replica stops ACKing; keep the master from timing it out first.
+            s.nodes[0].master.repl_timeout_s = 60;
+            if name == "b9-freeze-backlog-ttl" {
+                s.nodes[0].master.repl_backlog_ttl_s = 1;
+            }
+            s.faults = (0..3)
+                .flat_map(|i| {
+                    let t = 1_000 + i * 2_500;
+                    [
+                        at(t, FaultKind::KillLink { node: 1 }),
+                        at(t + 1, FaultKind::Freeze { node: 1, ms: 3_000 }),
+                    ]
+                })
+                .collect();
         }
         "min-replicas" => {
             // min-replicas-to-write 1 / max-lag 2: while the only replica is cut off, the
