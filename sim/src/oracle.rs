@@ -189,7 +189,6 @@ impl Oracle {
                         });
                     }
                 }
-                let _ = acked;
             }
             MObs::SlaveState { .. } => {}
         }

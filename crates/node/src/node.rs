@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use bytes::{Bytes, BytesMut};
 use master::{Master, MasterConfig, Upstream};
 use proto::rdb::{RdbDb, RdbEntry, RdbFile, ReplInfo};
-use proto::{ConnId, Millis, ReplId, Request};
+use proto::{ConnId, Millis, Request};
 use rand_core::RngCore;
 use replica::{ReplState, Replica, ReplicaConfig};
 use tracing::{debug, warn};
@@ -716,11 +716,6 @@ impl<R: RngCore> Node<R> {
                 self.send(conn, out.reply);
             }
         }
-    }
-
-    /// The replication id this node would report (INFO master_replid).
-    pub fn replid(&self) -> ReplId {
-        self.master.replid()
     }
 }
 
