@@ -64,7 +64,9 @@ impl MasterReplay {
             }
             for a in acts {
                 match a {
-                    Action::Send { conn, bytes } if conn == REPL => self.out.extend_from_slice(&bytes),
+                    Action::Send { conn, bytes } | Action::SendRdb { conn, bytes } if conn == REPL => {
+                        self.out.extend_from_slice(&bytes)
+                    }
                     Action::Send { conn, bytes } if conn == CLIENT => self.client_out.extend_from_slice(&bytes),
                     Action::SendBulk { conn, bytes } => {
                         assert_eq!(conn, REPL);
@@ -82,7 +84,7 @@ impl MasterReplay {
                         self.pending_snapshot = Some(id);
                         self.deliver_rdb();
                     }
-                    Action::Send { conn, .. } | Action::Close { conn, .. } => {
+                    Action::Send { conn, .. } | Action::SendRdb { conn, .. } | Action::Close { conn, .. } => {
                         panic!("unexpected action for {conn}")
                     }
                     Action::Observe(_) => {}
@@ -450,7 +452,13 @@ fn drain(m: &mut M) -> Vec<Action> {
 fn sends_to(acts: &[Action], conn: ConnId) -> Vec<Bytes> {
     acts.iter()
         .filter_map(|a| match a {
-            Action::Send { conn: c, bytes } | Action::SendBulk { conn: c, bytes } if *c == conn => Some(bytes.clone()),
+            Action::Send { conn: c, bytes }
+            | Action::SendBulk { conn: c, bytes }
+            | Action::SendRdb { conn: c, bytes }
+                if *c == conn =>
+            {
+                Some(bytes.clone())
+            }
             _ => None,
         })
         .collect()

@@ -296,7 +296,7 @@ impl World {
 
     fn on_master_action(&mut self, i: usize, a: MAction) {
         match a {
-            MAction::Send { conn, bytes } => {
+            MAction::Send { conn, bytes } | MAction::SendRdb { conn, bytes } => {
                 if let Some(d) = self.link_of_conn(i, conn) {
                     let l = self.nodes[d].link.as_mut().expect("link");
                     if !l.closing {

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod nemesis;
+pub mod net;
 pub mod oracle;
 pub mod run;
 pub mod scenarios;

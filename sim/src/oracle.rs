@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use master::{Observation as MObs, PsyncDecision, PsyncState};
-use proto::ReplId;
+use proto::{ConnId, ReplId};
 use replica::ReplState;
 use serde::Serialize;
 
@@ -78,10 +78,18 @@ pub struct Oracle {
     loss_events: Vec<u64>,
     /// Highest offset each node was seen at, per replid.
     reached: BTreeMap<(usize, ReplId), u64>,
+    /// (master node, connection) → the offset its replica was continued at.
+    continued_at: BTreeMap<(usize, ConnId), i64>,
+    /// (master node, continue offset) → replicas continued there and then dropped for
+    /// their output buffer (B7).
+    obuf_loops: BTreeMap<(usize, i64), u32>,
     pub violations: Vec<Violation>,
     pub checks: Checks,
     pub converged_at: Option<u64>,
 }
+
+/// Output-buffer drops after a continue at one offset that make a PSYNC loop (B7).
+const OBUF_LOOP_LIMIT: u32 = 3;
 
 /// How much each oracle checked (a run that checks nothing proves nothing).
 #[derive(Debug, Default, Clone, Serialize)]
@@ -114,12 +122,15 @@ impl Oracle {
     /// A node restarted: its offset history starts again.
     pub fn node_restarted(&mut self, idx: usize) {
         self.last.remove(&idx);
+        // Connection ids start again at every boot.
+        self.continued_at.retain(|(i, _), _| *i != idx);
     }
 
     /// Feeds a master-core observation of node `idx`.
     pub fn master_obs(&mut self, t_ms: u64, idx: usize, view: Option<&NodeView>, o: &MObs) {
         match o {
             MObs::Psync {
+                conn,
                 id,
                 offset,
                 state,
@@ -141,6 +152,9 @@ impl Oracle {
                         state
                     );
                     self.violate(t_ms, "psync", Some(idx), msg);
+                }
+                if real {
+                    self.continued_at.insert((idx, *conn), *offset);
                 }
                 if let (true, Some(bytes)) = (real, continued) {
                     self.checks.continue_bytes += 1;
@@ -175,6 +189,21 @@ impl Oracle {
                 }
                 if *why == "full-sync-loaded" {
                     self.resynced.insert(idx);
+                }
+            }
+            MObs::ObufLimit { conn, .. } => {
+                // B7 invariant: a replica dropped for its output buffer must not be
+                // continued from the same offset again and again without progress.
+                if let Some(off) = self.continued_at.remove(&(idx, *conn)) {
+                    let n = self.obuf_loops.entry((idx, off)).or_insert(0);
+                    *n += 1;
+                    if *n >= OBUF_LOOP_LIMIT {
+                        let msg = format!(
+                            "B7: {n} replicas continued at offset {off} were dropped for their output buffer: \
+                             a PSYNC loop without progress"
+                        );
+                        self.violate(t_ms, "obuf-loop", Some(idx), msg);
+                    }
                 }
             }
             MObs::WaitReply { offset, acked, .. } => {

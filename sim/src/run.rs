@@ -14,6 +14,7 @@ use proto::ReplId;
 use serde::Serialize;
 
 use crate::nemesis::{Fault, FaultKind, Swarm};
+use crate::net::Net;
 use crate::oracle::{NodeView, Oracle, Violation};
 use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
@@ -37,6 +38,8 @@ pub struct RunSpec {
     pub swarm: Option<Swarm>,
     /// Stop as soon as the liveness phase converged.
     pub stop_when_converged: bool,
+    /// Link rate per connection, bytes per simulated ms (0 = unlimited).
+    pub bytes_per_ms: u64,
 }
 
 impl RunSpec {
@@ -58,6 +61,7 @@ impl RunSpec {
             latency_ms: (1, 5),
             swarm: None,
             stop_when_converged: true,
+            bytes_per_ms: crate::net::DEFAULT_BYTES_PER_MS,
         }
     }
 }
@@ -87,6 +91,8 @@ pub struct Coverage {
     pub slave_states: BTreeSet<u8>,
     pub psync: BTreeSet<&'static str>,
     pub faults: BTreeSet<&'static str>,
+    /// Replicas dropped for their output buffer (R39): (hard, soft) counts.
+    pub obuf_drops: (u64, u64),
 }
 
 impl Coverage {
@@ -96,6 +102,8 @@ impl Coverage {
         self.slave_states.extend(&o.slave_states);
         self.psync.extend(&o.psync);
         self.faults.extend(&o.faults);
+        self.obuf_drops.0 += o.obuf_drops.0;
+        self.obuf_drops.1 += o.obuf_drops.1;
     }
 }
 
@@ -141,8 +149,9 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
             })
             .collect(),
     ));
+    let net = Rc::new(Net::with_rate(spec.bytes_per_ms));
     for i in 0..spec.nodes.len() {
-        add_node_host(&mut sim, &slots, i, spec.seed);
+        add_node_host(&mut sim, &slots, &net, i, spec.seed);
     }
     let shared = Rc::new(Shared::default());
     *shared.names.borrow_mut() = names.clone();
@@ -541,6 +550,21 @@ impl Harness {
                         ..
                     } => {
                         let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
+                        self.trace.push(t, Some(i), Kind::Event, text);
+                    }
+                    master::Observation::ObufLimit {
+                        conn,
+                        used,
+                        limit,
+                        soft,
+                    } => {
+                        if *soft {
+                            self.coverage.obuf_drops.1 += 1;
+                        } else {
+                            self.coverage.obuf_drops.0 += 1;
+                        }
+                        let kind = if *soft { "soft" } else { "hard" };
+                        let text = format!("slave {conn} dropped: output buffer {used} over {kind} limit {limit}");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
                     master::Observation::WaitReply { offset, acked, .. } => {

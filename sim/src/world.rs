@@ -17,7 +17,9 @@ use proto::Millis;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use replica::ReplicaConfig;
-use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::net::{Net, ShapedWrite};
+use turmoil::net::tcp::OwnedReadHalf;
 use turmoil::net::{TcpListener, TcpStream};
 
 /// Port every simulated node listens on.
@@ -38,23 +40,39 @@ pub fn sim_now() -> Millis {
     Millis(EPOCH_MS + elapsed.as_millis() as u64)
 }
 
-/// turmoil's TCP and filesystem behind the node runtime's transport seam.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TurmoilTransport;
+/// turmoil's TCP (shaped by [`Net`]) and filesystem behind the node runtime's transport seam.
+#[derive(Debug, Clone)]
+pub struct TurmoilTransport {
+    /// This host's name (the `from` of a corrupting link).
+    pub me: String,
+    pub net: Rc<Net>,
+}
+
+/// The listener and the host name and network its connections are shaped with.
+pub struct ShapedListener {
+    inner: TcpListener,
+    me: String,
+    net: Rc<Net>,
+}
 
 impl Transport for TurmoilTransport {
     type Read = OwnedReadHalf;
-    type Write = OwnedWriteHalf;
-    type Listener = TcpListener;
+    type Write = ShapedWrite;
+    type Listener = ShapedListener;
 
-    async fn bind(&self, port: u16) -> io::Result<TcpListener> {
-        TcpListener::bind(("0.0.0.0", port)).await
+    async fn bind(&self, port: u16) -> io::Result<ShapedListener> {
+        Ok(ShapedListener {
+            inner: TcpListener::bind(("0.0.0.0", port)).await?,
+            me: self.me.clone(),
+            net: self.net.clone(),
+        })
     }
 
-    async fn accept(listener: &TcpListener) -> io::Result<(OwnedReadHalf, OwnedWriteHalf, String)> {
-        let (s, peer) = listener.accept().await?;
+    async fn accept(listener: &ShapedListener) -> io::Result<(OwnedReadHalf, ShapedWrite, String)> {
+        let (s, peer) = listener.inner.accept().await?;
         let ip = turmoil::reverse_lookup(peer.ip()).unwrap_or_else(|| peer.ip().to_string());
         let (r, w) = s.into_split();
+        let w = ShapedWrite::new(w, listener.me.clone(), ip.clone(), listener.net.clone());
         Ok((r, w, ip))
     }
 
@@ -64,10 +82,12 @@ impl Transport for TurmoilTransport {
         &self,
         host: String,
         port: u16,
-    ) -> impl std::future::Future<Output = io::Result<(OwnedReadHalf, OwnedWriteHalf)>> + 'static {
+    ) -> impl std::future::Future<Output = io::Result<(OwnedReadHalf, ShapedWrite)>> + 'static {
+        let (me, net) = (self.me.clone(), self.net.clone());
         async move {
             let s = TcpStream::connect((host.as_str(), port)).await?;
-            Ok(s.into_split())
+            let (r, w) = s.into_split();
+            Ok((r, ShapedWrite::new(w, me, host, net)))
         }
     }
 
@@ -160,11 +180,17 @@ pub fn derive_seed(seed: u64, what: &str) -> u64 {
 
 /// Registers node `idx` as a turmoil host. The closure runs at every (re)start: it loads
 /// the snapshot from the host's simulated disk and comes back as the slot's config says.
-pub fn add_node_host(sim: &mut turmoil::Sim<'_>, slots: &Slots, idx: usize, seed: u64) {
+pub fn add_node_host(sim: &mut turmoil::Sim<'_>, slots: &Slots, net: &Rc<Net>, idx: usize, seed: u64) {
     let name = slots.borrow()[idx].spec.name.clone();
     let slots = slots.clone();
+    let net = net.clone();
+    let me = name.clone();
     sim.host(name.as_str(), move || {
         let slots = slots.clone();
+        let transport = TurmoilTransport {
+            me: me.clone(),
+            net: net.clone(),
+        };
         async move {
             let (spec, replicaof, boot) = {
                 let mut s = slots.borrow_mut();
@@ -173,7 +199,6 @@ pub fn add_node_host(sim: &mut turmoil::Sim<'_>, slots: &Slots, idx: usize, seed
                 slot.up = true;
                 (slot.spec.clone(), slot.replicaof.clone(), slot.boots)
             };
-            let transport = TurmoilTransport;
             let now = transport.now();
             let cfg = NodeConfig {
                 port: PORT,

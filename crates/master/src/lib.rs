@@ -73,6 +73,34 @@ pub struct MasterConfig {
     pub repl_timeout_s: u64,
     pub min_replicas_to_write: u64,
     pub min_replicas_max_lag_s: u64,
+    /// `client-output-buffer-limit replica <hard> <soft> <seconds>` (R39).
+    pub replica_obuf_limit: ObufLimit,
+}
+
+/// An output-buffer limit as redis's `client-output-buffer-limit` class line: a client whose
+/// unsent output exceeds `hard_bytes`, or stays above `soft_bytes` for more than
+/// `soft_seconds`, is closed. 0 disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObufLimit {
+    pub hard_bytes: u64,
+    pub soft_bytes: u64,
+    pub soft_seconds: u64,
+}
+
+impl ObufLimit {
+    /// redis's default for the replica class: `256mb 64mb 60`.
+    pub const REPLICA_DEFAULT: ObufLimit = ObufLimit {
+        hard_bytes: 256 * 1024 * 1024,
+        soft_bytes: 64 * 1024 * 1024,
+        soft_seconds: 60,
+    };
+
+    /// No limit (`0 0 0`).
+    pub const NONE: ObufLimit = ObufLimit {
+        hard_bytes: 0,
+        soft_bytes: 0,
+        soft_seconds: 0,
+    };
 }
 
 impl Default for MasterConfig {
@@ -88,6 +116,7 @@ impl Default for MasterConfig {
             repl_timeout_s: 60,
             min_replicas_to_write: 0,
             min_replicas_max_lag_s: 10,
+            replica_obuf_limit: ObufLimit::REPLICA_DEFAULT,
         }
     }
 }
@@ -120,6 +149,10 @@ pub enum Event {
     },
     /// Wakes the core for WAIT deadlines (see [`Master::next_wakeup`]).
     Wakeup,
+    /// The IO layer's count of bytes queued for `conn` and not yet written to its socket,
+    /// RDB transfers excluded (R39 needs it: only the IO layer sees a peer that stops
+    /// reading). Sends made after this report are added by the core itself.
+    Unflushed { conn: ConnId, bytes: u64 },
 }
 
 /// What happened, for oracles and traces (not bytes on the wire).
@@ -139,6 +172,13 @@ pub enum Observation {
     },
     /// A replica's master-side state changed (None = removed).
     SlaveState { conn: ConnId, state: Option<SlaveState> },
+    /// A replica was dropped for its output buffer (R39): `used` bytes against `limit`.
+    ObufLimit {
+        conn: ConnId,
+        used: u64,
+        limit: u64,
+        soft: bool,
+    },
     /// WAIT answered: `acked` replicas had acknowledged `offset`.
     WaitReply { conn: ConnId, offset: u64, acked: u64 },
     /// replid changed (R4 events only, I9).
@@ -160,8 +200,12 @@ pub enum Action {
     Send { conn: ConnId, bytes: Bytes },
     /// Write a disk bulk transfer; report [`Event::BulkSent`] when written (R31).
     SendBulk { conn: ConnId, bytes: Bytes },
-    /// Close a connection (after flushing what was sent), with a reason for the log.
+    /// Close a connection now, discarding output not yet written (redis frees the
+    /// client), with a reason for the log.
     Close { conn: ConnId, reason: String },
+    /// Write a diskless RDB transfer (R32). Unlike `Send` it is not output-buffer data:
+    /// redis streams it from the child's pipe, outside the client's buffer (R39).
+    SendRdb { conn: ConnId, bytes: Bytes },
     /// Take a snapshot of the dataset *now* (as fork would) with these repl aux fields
     /// (R65), then report [`Event::SnapshotReady`].
     StartSnapshot {
@@ -194,6 +238,10 @@ struct Replica {
     wait_first_ack: bool,
     /// Which snapshot this replica waits for.
     snapshot: Option<u64>,
+    /// Stream and reply bytes handed to the IO layer and not yet written (R39).
+    io_unflushed: u64,
+    /// Since when the output buffer has been above the soft limit (R39).
+    soft_since: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -264,6 +312,8 @@ pub struct Master<R> {
     /// The replid last reported in an observation (so changes name their predecessor).
     observed_replid: ReplId,
     actions: Vec<Action>,
+    /// The time of the event being handled (paths like `feed` need it for R39).
+    now: Millis,
 }
 
 /// `*1\r\n$4\r\nping\r\n` — the lower-case PING a master propagates (R37).
@@ -302,6 +352,7 @@ impl<R: RngCore> Master<R> {
             handshakes: BTreeMap::new(),
             observed_replid: replid,
             actions: Vec::new(),
+            now,
         }
     }
 
@@ -537,6 +588,7 @@ impl<R: RngCore> Master<R> {
 
     /// Feeds one event.
     pub fn handle(&mut self, now: Millis, ev: Event) {
+        self.now = now;
         match ev {
             Event::Tick => self.cron(now),
             Event::Command { conn, argv } => self.command(now, conn, &argv),
@@ -553,6 +605,12 @@ impl<R: RngCore> Master<R> {
                 offset,
             } => self.wait(now, conn, numreplicas, timeout_ms, offset),
             Event::Wakeup => self.expire_waiters(now),
+            Event::Unflushed { conn, bytes } => {
+                if let Some(r) = self.replicas.get_mut(&conn) {
+                    r.io_unflushed = bytes;
+                    self.check_obuf(now, conn);
+                }
+            }
         }
         self.flush_getack();
     }
@@ -585,10 +643,49 @@ impl<R: RngCore> Master<R> {
     }
 
     fn send(&mut self, conn: ConnId, bytes: impl Into<Bytes>) {
-        self.actions.push(Action::Send {
-            conn,
-            bytes: bytes.into(),
-        });
+        let bytes = bytes.into();
+        if let Some(r) = self.replicas.get_mut(&conn) {
+            r.io_unflushed += bytes.len() as u64;
+        }
+        self.actions.push(Action::Send { conn, bytes });
+    }
+
+    /// Output-buffer bytes of a replica as redis counts them: stream held for it (R13)
+    /// plus what the socket has not taken yet. RDB transfers are not included.
+    pub fn obuf_used(&self, conn: ConnId) -> Option<u64> {
+        self.replicas
+            .get(&conn)
+            .map(|r| r.pending.len() as u64 + r.io_unflushed)
+    }
+
+    /// R39: close a replica over its hard limit, or over its soft limit for longer than
+    /// the soft seconds (redis `checkClientOutputBufferLimits`).
+    fn check_obuf(&mut self, now: Millis, conn: ConnId) {
+        let limit = self.cfg.replica_obuf_limit;
+        let Some(used) = self.obuf_used(conn) else { return };
+        let Some(r) = self.replicas.get_mut(&conn) else { return };
+        let hard = limit.hard_bytes > 0 && used >= limit.hard_bytes;
+        let mut soft = false;
+        if limit.soft_bytes > 0 && used >= limit.soft_bytes {
+            let since = *r.soft_since.get_or_insert(now);
+            soft = now.0.saturating_sub(since.0) > limit.soft_seconds * 1000;
+        } else {
+            r.soft_since = None;
+        }
+        if hard || soft {
+            let lim = if hard { limit.hard_bytes } else { limit.soft_bytes };
+            warn!(%conn, used, limit = lim, soft = !hard, "replica over its output buffer limit (R39)");
+            self.actions.push(Action::Observe(Observation::ObufLimit {
+                conn,
+                used,
+                limit: lim,
+                soft: !hard,
+            }));
+            self.drop_replica(conn, "client output buffer limit reached (R39)");
+            if self.replicas.is_empty() {
+                self.repl_no_slaves_since = now;
+            }
+        }
     }
 
     /// R20/R21: REPLCONF options; `ack`/`getack` reply nothing.
@@ -759,8 +856,8 @@ impl<R: RngCore> Master<R> {
             b"+CONTINUE\r\n".to_vec()
         };
         out.extend_from_slice(&data);
-        self.send(conn, out);
         self.replicas.insert(conn, new_replica(&h, SlaveState::Online, now));
+        self.send(conn, out); // counted in its output buffer, as redis's shared blocks are
         self.counters.sync_partial_ok += 1;
         self.actions.push(Action::Observe(Observation::Psync {
             conn,
@@ -915,7 +1012,10 @@ impl<R: RngCore> Master<R> {
                     let mut out = format!("$EOF:{mark}\r\n").into_bytes();
                     out.extend_from_slice(&payload);
                     out.extend_from_slice(&mark.0);
-                    self.send(conn, out);
+                    self.actions.push(Action::SendRdb {
+                        conn,
+                        bytes: out.into(),
+                    });
                     if let Some(r) = self.replicas.get_mut(&conn) {
                         r.wait_first_ack = true;
                         r.ack_time = now;
@@ -1006,10 +1106,23 @@ impl<R: RngCore> Master<R> {
         }
         let shared = Bytes::copy_from_slice(bytes);
         for conn in sends {
+            if let Some(r) = self.replicas.get_mut(&conn) {
+                r.io_unflushed += shared.len() as u64;
+            }
             self.actions.push(Action::Send {
                 conn,
                 bytes: shared.clone(),
             });
+        }
+        // R39: every fed replica's buffer just grew; check it against its limits.
+        let fed: Vec<ConnId> = self
+            .replicas
+            .iter()
+            .filter(|(_, r)| r.state.is_fed())
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in fed {
+            self.check_obuf(self.now, conn);
         }
     }
 
@@ -1192,5 +1305,7 @@ fn new_replica(h: &PendingReplconf, state: SlaveState, now: Millis) -> Replica {
         pre_psync: false,
         wait_first_ack: false,
         snapshot: None,
+        io_unflushed: 0,
+        soft_since: None,
     }
 }

@@ -281,6 +281,7 @@ impl Harness {
             Action::Close { conn, reason } => {
                 assert!(self.views.remove(&conn).is_some(), "close of unknown {conn}: {reason}");
             }
+            Action::SendRdb { conn, .. } => panic!("R29: diskless is off, yet an RDB went to {conn} over the socket"),
             Action::StartSnapshot {
                 id,
                 target,

@@ -50,8 +50,11 @@ pub enum Io {
     Send { conn: ConnId, bytes: Bytes },
     /// Write a disk RDB transfer; call [`Node::on_bulk_sent`] once written.
     SendBulk { conn: ConnId, bytes: Bytes },
-    /// Close a client connection after what was sent.
-    Close { conn: ConnId },
+    /// Close a client connection: after writing what was sent, or (`discard`) at once,
+    /// dropping unsent output as redis does when it frees a replica (R38, R39).
+    Close { conn: ConnId, discard: bool },
+    /// Write a diskless RDB transfer: raw bytes outside the output-buffer accounting.
+    SendRdb { conn: ConnId, bytes: Bytes },
     /// Open the master link `link` to the configured master address.
     Connect { link: u64, host: String, port: u16 },
     /// Write on the master link.
@@ -93,6 +96,9 @@ struct Client {
     closing: bool,
     /// Peer address as INFO's `slaveN:ip=` shows it.
     ip: String,
+    /// Output bytes queued for the socket and written by it (RDB transfers excluded).
+    out_queued: u64,
+    out_written: u64,
 }
 
 /// A node.
@@ -323,7 +329,7 @@ impl<R: RngCore> Node<R> {
         self.max_input_buffer = self.max_input_buffer.max(c.buf.len());
         if c.buf.len() > self.cfg.query_buffer_max {
             warn!(%conn, len = c.buf.len(), "query buffer limit reached; closing");
-            self.close_client(conn);
+            self.close_client(conn, false);
             return;
         }
         loop {
@@ -351,7 +357,7 @@ impl<R: RngCore> Node<R> {
                     debug!(%conn, %e, "client protocol error");
                     let reply = format!("-ERR {}\r\n", e.redis_reply_text());
                     self.send(conn, reply.into_bytes());
-                    self.close_client(conn);
+                    self.close_client(conn, false);
                     return;
                 }
             }
@@ -447,18 +453,38 @@ impl<R: RngCore> Node<R> {
     // ----- internals ---------------------------------------------------------------------
 
     fn send(&mut self, conn: ConnId, bytes: impl Into<Bytes>) {
-        self.io.push(Io::Send {
-            conn,
-            bytes: bytes.into(),
-        });
+        let bytes = bytes.into();
+        if let Some(c) = self.clients.get_mut(&conn) {
+            c.out_queued += bytes.len() as u64;
+        }
+        self.io.push(Io::Send { conn, bytes });
     }
 
-    fn close_client(&mut self, conn: ConnId) {
+    /// The IO adapter wrote `written` output bytes (cumulative, RDB transfers excluded)
+    /// to `conn`: the master core learns how much its replica has not taken yet (R39).
+    pub fn on_flushed(&mut self, now: Millis, conn: ConnId, written: u64) {
+        let Some(c) = self.clients.get_mut(&conn) else { return };
+        c.out_written = written;
+        let bytes = c.out_queued.saturating_sub(written);
+        if self.master.is_replica(conn) {
+            self.master.handle(now, master::Event::Unflushed { conn, bytes });
+            self.pump_master();
+        }
+    }
+
+    /// Bytes queued for `conn` that its socket has not taken yet.
+    pub fn client_unflushed(&self, conn: ConnId) -> u64 {
+        self.clients
+            .get(&conn)
+            .map_or(0, |c| c.out_queued.saturating_sub(c.out_written))
+    }
+
+    fn close_client(&mut self, conn: ConnId, discard: bool) {
         if let Some(c) = self.clients.get_mut(&conn) {
             c.closing = true;
             c.buf.clear();
         }
-        self.io.push(Io::Close { conn });
+        self.io.push(Io::Close { conn, discard });
     }
 
     fn upstream(&self) -> Upstream {
@@ -516,9 +542,10 @@ impl<R: RngCore> Node<R> {
             match a {
                 master::Action::Send { conn, bytes } => self.send(conn, bytes),
                 master::Action::SendBulk { conn, bytes } => self.io.push(Io::SendBulk { conn, bytes }),
+                master::Action::SendRdb { conn, bytes } => self.io.push(Io::SendRdb { conn, bytes }),
                 master::Action::Close { conn, reason } => {
                     debug!(%conn, %reason, "closing replica");
-                    self.close_client(conn);
+                    self.close_client(conn, true);
                 }
                 master::Action::StartSnapshot {
                     id,

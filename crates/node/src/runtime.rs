@@ -55,6 +55,8 @@ enum Ev<T: Transport, R> {
     MasterConnected(u64, T::Read, T::Write),
     Master(replica::Event),
     BulkSent(ConnId),
+    /// Cumulative output bytes (RDB transfers excluded) the socket of a client took.
+    Flushed(ConnId, u64),
     SnapshotDone(u64),
     Tick,
     Wakeup,
@@ -63,12 +65,14 @@ enum Ev<T: Transport, R> {
 
 enum WriteCmd {
     Data(Bytes),
-    Bulk(Bytes),
+    /// An RDB transfer; `notify` reports [`Ev::BulkSent`] once written (disk, R31).
+    Bulk(Bytes, bool),
 }
 
 struct Conn {
     tx: UnboundedSender<WriteCmd>,
     reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
 }
 
 /// Most bytes one socket write coalesces.
@@ -129,6 +133,9 @@ pub struct Runtime<T: Transport, R> {
     next_conn: u32,
     wakeup_at: Option<Millis>,
     last_tick: Option<Millis>,
+    /// Until when (transport ms) a freeze stops the readers too: a stalled process does not
+    /// drain its sockets, so its peers' writes back up (R39 sees a slow replica).
+    frozen_until: Rc<std::cell::Cell<u64>>,
 }
 
 impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
@@ -153,6 +160,7 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
             next_conn: 1,
             wakeup_at: None,
             last_tick: None,
+            frozen_until: Rc::default(),
         };
         (rt, handle)
     }
@@ -207,7 +215,8 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
             self.schedule_wakeup();
             let freeze = self.node.borrow_mut().take_freeze();
             if let Some(ms) = freeze {
-                // The event loop stalls; events queue up like bytes in socket buffers.
+                // The event loop stalls and the readers stop: bytes stay in socket buffers.
+                self.frozen_until.set(self.now().0 + ms);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
         }
@@ -258,6 +267,7 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
             }
             Ev::Master(e) => node.on_master_event(now, e),
             Ev::BulkSent(conn) => node.on_bulk_sent(now, conn),
+            Ev::Flushed(conn, written) => node.on_flushed(now, conn, written),
             Ev::SnapshotDone(id) => node.on_snapshot_done(now, id, true),
             Ev::Tick => {
                 // Ticks that queued up during a freeze collapse into one cron run.
@@ -285,7 +295,10 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
     ) -> Conn {
         let (wtx, mut wrx) = unbounded_channel::<WriteCmd>();
         let tx = self.tx.clone();
-        tokio::task::spawn_local(async move {
+        let writer = tokio::task::spawn_local(async move {
+            // Output bytes written so far (RDB transfers excluded): the master core compares
+            // it with what it queued to see a replica that stops reading (R39).
+            let mut written = 0u64;
             while let Some(first) = wrx.recv().await {
                 // Coalesce what is already queued (pipelined replies): one write instead of
                 // one per reply. A bulk transfer is still written on its own, so BulkSent
@@ -296,7 +309,7 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
                     match wrx.try_recv() {
                         Ok(c) => {
                             queued += match &c {
-                                WriteCmd::Data(b) | WriteCmd::Bulk(b) => b.len(),
+                                WriteCmd::Data(b) | WriteCmd::Bulk(b, _) => b.len(),
                             };
                             batch.push(c);
                         }
@@ -304,31 +317,46 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
                     }
                 }
                 let mut buf: Vec<u8> = Vec::new();
+                let before = written;
                 for c in batch {
                     match c {
                         WriteCmd::Data(b) => buf.extend_from_slice(&b),
-                        WriteCmd::Bulk(b) => {
+                        WriteCmd::Bulk(b, notify) => {
                             if w.write_all(&buf).await.is_err() || w.write_all(&b).await.is_err() {
                                 return;
                             }
+                            written += buf.len() as u64;
                             buf.clear();
-                            if let Some(conn) = bulk_conn {
+                            if let (Some(conn), true) = (bulk_conn, notify) {
                                 let _ = tx.send(Ev::BulkSent(conn));
                             }
                         }
                     }
                 }
-                if !buf.is_empty() && w.write_all(&buf).await.is_err() {
-                    break;
+                if !buf.is_empty() {
+                    if w.write_all(&buf).await.is_err() {
+                        break;
+                    }
+                    written += buf.len() as u64;
+                }
+                if let (Some(conn), true) = (bulk_conn, written > before) {
+                    let _ = tx.send(Ev::Flushed(conn, written));
                 }
             }
             let _ = w.shutdown().await;
         });
         let tx = self.tx.clone();
         let chunk = self.cfg.read_chunk;
+        let frozen = self.frozen_until.clone();
+        let transport = self.transport.clone();
         let reader = tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; chunk];
             loop {
+                let now = transport.now().0;
+                if frozen.get() > now {
+                    tokio::time::sleep(Duration::from_millis(frozen.get() - now)).await;
+                    continue;
+                }
                 match r.read(&mut buf).await {
                     Ok(0) | Err(_) => {
                         let _ = tx.send(on_close());
@@ -342,7 +370,11 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
                 }
             }
         });
-        Conn { tx: wtx, reader }
+        Conn {
+            tx: wtx,
+            reader,
+            writer,
+        }
     }
 
     /// Carries out the node's IO verbs; true on SHUTDOWN.
@@ -352,11 +384,16 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
         for io in ios {
             match io {
                 Io::Send { conn, bytes } => self.write(conn, WriteCmd::Data(bytes)),
-                Io::SendBulk { conn, bytes } => self.write(conn, WriteCmd::Bulk(bytes)),
-                Io::Close { conn } => {
+                Io::SendBulk { conn, bytes } => self.write(conn, WriteCmd::Bulk(bytes, true)),
+                Io::SendRdb { conn, bytes } => self.write(conn, WriteCmd::Bulk(bytes, false)),
+                Io::Close { conn, discard } => {
                     if let Some(c) = self.conns.remove(&conn) {
                         c.reader.abort();
-                        // Dropping the sender lets the writer flush, then shut down.
+                        if discard {
+                            // Unsent output is dropped with the socket (redis frees the client).
+                            c.writer.abort();
+                        }
+                        // Otherwise dropping the sender lets the writer flush, then shut down.
                     }
                     let now = self.now();
                     self.node.borrow_mut().on_client_closed(now, conn);
