@@ -11,11 +11,21 @@ wt=$(mktemp -d)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/bugs}"
 declare -A scenario=(
   [B1-proxy-as-read]=link-kills-under-load
+  [B2-meaningful-offset]=trailing-pings
+  [B3-same-id-drops-subreplicas]=chained-same-id-reconnect
+  [B4-expired-dels-before-backlog]=master-restart-quiet
+  [B5-shift-replid-off-by-one]=repeated-failovers
   [B6-ttl-keeps-replid]=backlog-ttl
   [B8-no-handshake-timeout]=unresponsive-master
+  [B9-range-rejects-caught-up]=partial-after-partition
+  [B9-range-serves-trimmed-byte]=backlog-overrun
+  [B9-trim-below-size]=backlog-overrun
+  [B9-trim-first-byte-off-by-one]=backlog-overrun
   [B10-replid2-no-offset-check]=failover-divergent
 )
 declare -A test_name=(
+  [B3-same-id-drops-subreplicas]=chained_same_id_reconnect_keeps_sub_replica_connected
+  [B5-shift-replid-off-by-one]=repeated_failovers_need_no_extra_full_sync
   [B8-no-handshake-timeout]=unresponsive_master_times_out_handshake
 )
 printf '%-30s %-24s %-10s %-14s %s\n' bug scenario caught sweep-seeds sweep-wall-s
@@ -27,9 +37,12 @@ for p in ci/bugs/*.patch; do
   (cd "$wt/tree" && git apply "$root/$p")
   (cd "$wt/tree" && cargo build -q --release -p psync-sim)
   bin="$CARGO_TARGET_DIR/release/psync-sim"
-  sc=${scenario[$name]}
+  sc=${scenario[$name]:--}
   caught=no
-  if ! (cd "$wt/tree" && "$bin" run --seed 1 --scenario "$sc" >/dev/null 2>&1); then caught=oracle; fi
+  # A patch with no scenario yet, or a scenario HEAD does not have, is not "caught".
+  if ! (cd "$wt/tree" && "$bin" scenarios | grep -qx -- "$sc"); then
+    caught=no-scenario
+  elif ! (cd "$wt/tree" && "$bin" run --seed 1 --scenario "$sc" >/dev/null 2>&1); then caught=oracle; fi
   if [ "$caught" = no ] && [ -n "${test_name[$name]:-}" ]; then
     if ! (cd "$wt/tree" && cargo test -q --release -p psync-tests --test scenarios "${test_name[$name]}" >/dev/null 2>&1); then caught=test; fi
   fi

@@ -302,3 +302,43 @@ fn b9_freeze_past_backlog_ttl_forces_full_resync() {
     assert!(r.counters[0].2 > 0, "sync_partial_err > 0: {:?}", r.counters);
     assert!(r.coverage.psync.contains("full:id-mismatch"), "{:?}", r.coverage.psync);
 }
+
+/// Issue 8 / R39: a replica that stops reading is dropped by its soft output-buffer limit
+/// (not by repl-timeout), exactly once; the other replica is untouched (no extra full
+/// sync); after the freeze the dropped one continues from the backlog.
+#[test]
+fn slow_replica_is_dropped_by_its_soft_limit_and_continues() {
+    let r = run_named("slow-replica", 1);
+    assert_eq!(r.coverage.obuf_drops, (0, 1), "one soft-limit drop");
+    assert_eq!(
+        r.counters[0].0, 2,
+        "no full sync beyond the initial two: {:?}",
+        r.counters
+    );
+    assert!(r.counters[0].1 >= 1, "the dropped replica continued: {:?}", r.counters);
+    assert!(
+        r.stats.ok_writes > 1_000,
+        "the master kept serving writes: {}",
+        r.stats.ok_writes
+    );
+}
+
+/// B7 (#11666): one 10 MB value over a 256 KB hard limit drops both replicas; the backlog's
+/// bounded blocks no longer hold their offset, so they full-sync instead of looping on
+/// PSYNC continue + drop (the obuf-loop oracle would flag that).
+#[test]
+fn b7_huge_value_forces_full_sync_not_a_psync_loop() {
+    let r = run_named("b7-huge-value", 1);
+    assert_eq!(r.coverage.obuf_drops, (2, 0), "both replicas over the hard limit");
+    assert!(
+        r.coverage.psync.contains("full:before-backlog"),
+        "{:?}",
+        r.coverage.psync
+    );
+    assert!(!r.coverage.psync.contains("continue"), "{:?}", r.coverage.psync);
+    assert_eq!(
+        r.counters[0].0, 4,
+        "two initial + two post-drop full syncs: {:?}",
+        r.counters
+    );
+}

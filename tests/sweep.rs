@@ -90,6 +90,8 @@ fn swarm_sweep_has_no_violations_and_reaches_full_coverage() {
         "kill-link",
         "backlog-resize",
         "save",
+        "big-write",
+        "freeze",
     ] {
         assert!(
             cov.faults.contains(fault),
@@ -97,6 +99,12 @@ fn swarm_sweep_has_no_violations_and_reaches_full_coverage() {
             cov.faults
         );
     }
+    // R39: slow and overflowing replicas are dropped by both kinds of limit.
+    assert!(
+        cov.obuf_drops.0 > 0 && cov.obuf_drops.1 > 0,
+        "output-buffer drops (hard, soft) {:?}",
+        cov.obuf_drops
+    );
     let checks: u64 = reports.iter().map(|r| r.checks.prefix).sum();
     assert!(checks > n * 10, "prefix oracle checked only {checks} points");
     let fired: usize = reports

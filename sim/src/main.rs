@@ -146,7 +146,7 @@ fn print_violations(r: &RunReport, trace_tail: &str) {
 fn summary_line(r: &RunReport) -> String {
     let unfired: Vec<&String> = r.faults.iter().filter(|(_, f)| !f).map(|(s, _)| s).collect();
     format!(
-        "seed=0x{:x} scenario={} sim={}ms converged={:?} violations={} trace={} faults={} unfired={} psync={:?} counters={:?} writes={} prefix_checks={}",
+        "seed=0x{:x} scenario={} sim={}ms converged={:?} violations={} trace={} faults={} unfired={} psync={:?} counters={:?} writes={} prefix_checks={} obuf_drops(hard,soft)={:?}",
         r.seed,
         r.scenario,
         r.sim_ms,
@@ -158,7 +158,8 @@ fn summary_line(r: &RunReport) -> String {
         r.coverage.psync,
         r.counters,
         r.stats.ok_writes,
-        r.checks.prefix
+        r.checks.prefix,
+        r.coverage.obuf_drops
     )
 }
 

@@ -100,6 +100,11 @@ pub enum FaultKind {
         node: usize,
         size: u64,
     },
+    /// One `SET` of a `len`-byte value on the current master (B7: bigger than a replica's
+    /// output-buffer limit).
+    BigWrite {
+        len: u64,
+    },
 }
 
 impl FaultKind {
@@ -124,6 +129,7 @@ impl FaultKind {
             FaultKind::Freeze { .. } => "freeze",
             FaultKind::Repoint { .. } => "repoint",
             FaultKind::BacklogResize { .. } => "backlog-resize",
+            FaultKind::BigWrite { .. } => "big-write",
         }
     }
 }
@@ -151,6 +157,9 @@ pub struct Swarm {
     pub failovers: bool,
     pub kill_links: bool,
     pub resizes: bool,
+    /// Huge single writes (B7), with small replica output-buffer limits drawn per run.
+    #[serde(default)]
+    pub big_writes: bool,
     /// Mean ms between fault episodes.
     pub mean_gap_ms: u64,
 }
@@ -169,8 +178,19 @@ impl Swarm {
             kill_links: rng.gen_bool(0.5),
             resizes: rng.gen_bool(0.3),
             mean_gap_ms: rng.gen_range(500..3000),
+            big_writes: false,
         };
-        if !(s.partitions || s.holds || s.latency || s.crashes || s.failovers || s.kill_links || s.resizes) {
+        // Drawn last so the draws above keep their meaning for older seeds.
+        s.big_writes = rng.gen_bool(0.3);
+        if !(s.partitions
+            || s.holds
+            || s.latency
+            || s.crashes
+            || s.failovers
+            || s.kill_links
+            || s.resizes
+            || s.big_writes)
+        {
             s.kill_links = true;
         }
         s
@@ -187,6 +207,7 @@ impl Swarm {
             (self.failovers, "failovers"),
             (self.kill_links, "kill-links"),
             (self.resizes, "resizes"),
+            (self.big_writes, "big-writes"),
         ] {
             if on {
                 v.push(name);
@@ -210,6 +231,7 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
         (swarm.failovers, 4),
         (swarm.kill_links, 5),
         (swarm.resizes, 6),
+        (swarm.big_writes, 7),
     ] {
         if on {
             families.push(f);
@@ -319,6 +341,13 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                 out.push(Fault {
                     at_ms: t,
                     kind: FaultKind::BacklogResize { node: a, size },
+                });
+            }
+            7 => {
+                let len = [64 * 1024, 256 * 1024, 1024 * 1024][rng.gen_range(0..3)];
+                out.push(Fault {
+                    at_ms: t,
+                    kind: FaultKind::BigWrite { len },
                 });
             }
             _ => {}

@@ -78,11 +78,12 @@ pub struct Oracle {
     loss_events: Vec<u64>,
     /// Highest offset each node was seen at, per replid.
     reached: BTreeMap<(usize, ReplId), u64>,
-    /// (master node, connection) → the offset its replica was continued at.
-    continued_at: BTreeMap<(usize, ConnId), i64>,
-    /// (master node, continue offset) → replicas continued there and then dropped for
-    /// their output buffer (B7).
-    obuf_loops: BTreeMap<(usize, i64), u32>,
+    /// (master node, connection) → the offset its replica was continued at, and the
+    /// replica's address (connections change at every reconnect, addresses do not).
+    continued_at: BTreeMap<(usize, ConnId), (i64, String)>,
+    /// (master node, replica address, continue offset) → times that replica was continued
+    /// there and then dropped for its output buffer before acknowledging anything (B7).
+    obuf_loops: BTreeMap<(usize, String, i64), u32>,
     pub violations: Vec<Violation>,
     pub checks: Checks,
     pub converged_at: Option<u64>,
@@ -117,6 +118,13 @@ impl Oracle {
     /// Marks a time after which acknowledged writes may be lost (reported, not hidden).
     pub fn loss_event(&mut self, t_ms: u64) {
         self.loss_events.push(t_ms);
+    }
+
+    /// Names the peer of a connection just continued (the harness knows addresses).
+    pub fn continued_peer(&mut self, idx: usize, conn: ConnId, peer: String) {
+        if let Some(e) = self.continued_at.get_mut(&(idx, conn)) {
+            e.1 = peer;
+        }
     }
 
     /// A node restarted: its offset history starts again.
@@ -154,7 +162,7 @@ impl Oracle {
                     self.violate(t_ms, "psync", Some(idx), msg);
                 }
                 if real {
-                    self.continued_at.insert((idx, *conn), *offset);
+                    self.continued_at.insert((idx, *conn), (*offset, String::new()));
                 }
                 if let (true, Some(bytes)) = (real, continued) {
                     self.checks.continue_bytes += 1;
@@ -191,16 +199,18 @@ impl Oracle {
                     self.resynced.insert(idx);
                 }
             }
-            MObs::ObufLimit { conn, .. } => {
+            MObs::ObufLimit { conn, ack_off, .. } => {
                 // B7 invariant: a replica dropped for its output buffer must not be
-                // continued from the same offset again and again without progress.
-                if let Some(off) = self.continued_at.remove(&(idx, *conn)) {
-                    let n = self.obuf_loops.entry((idx, off)).or_insert(0);
+                // continued from the same offset again and again without progress (an ACK
+                // at or past the offset it asked for shows it applied something).
+                let continued = self.continued_at.remove(&(idx, *conn));
+                if let Some((off, peer)) = continued.filter(|(off, _)| (*ack_off as i64) < *off) {
+                    let n = self.obuf_loops.entry((idx, peer.clone(), off)).or_insert(0);
                     *n += 1;
                     if *n >= OBUF_LOOP_LIMIT {
                         let msg = format!(
-                            "B7: {n} replicas continued at offset {off} were dropped for their output buffer: \
-                             a PSYNC loop without progress"
+                            "B7: replica {peer} was continued at offset {off} and dropped for its output \
+                             buffer {n} times without progress: a PSYNC loop"
                         );
                         self.violate(t_ms, "obuf-loop", Some(idx), msg);
                     }

@@ -332,6 +332,15 @@ impl Harness {
             FaultKind::BacklogResize { node, size } => {
                 self.control(node, move |nd, _| nd.master.set_backlog_size(size))
             }
+            FaultKind::BigWrite { len } => {
+                let target = self.shared.current_master.get();
+                let argv = vec![
+                    bytes::Bytes::from_static(b"SET"),
+                    bytes::Bytes::from(format!("big:{t}")),
+                    bytes::Bytes::from(vec![b'B'; len as usize]),
+                ];
+                self.control(target, move |nd, now| nd.run_as_client(now, &argv))
+            }
         };
         self.coverage.faults.insert(f.kind.label());
         let mark = if fired { "" } else { " (no effect)" };
@@ -520,6 +529,10 @@ impl Harness {
                         ..
                     } => {
                         self.coverage.psync.insert(decision.label());
+                        if let Some(h) = self.handle(i) {
+                            let peer = h.node.borrow().client_ip(*conn);
+                            self.oracle.continued_peer(i, *conn, peer);
+                        }
                         let text = format!(
                             "psync {conn} {} {offset} -> {}",
                             String::from_utf8_lossy(id),
@@ -557,6 +570,7 @@ impl Harness {
                         used,
                         limit,
                         soft,
+                        ..
                     } => {
                         if *soft {
                             self.coverage.obuf_drops.1 += 1;

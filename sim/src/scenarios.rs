@@ -35,6 +35,8 @@ pub const NAMES: &[&str] = &[
     "min-replicas",
     "b9-freeze-big-backlog",
     "b9-freeze-backlog-ttl",
+    "slow-replica",
+    "b7-huge-value",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -51,7 +53,20 @@ pub fn swarm(seed: u64) -> RunSpec {
     let announce = rng.gen_bool(0.3);
     let ttl_s = if rng.gen_bool(0.2) { 2 } else { 3600 };
     let pipelined = rng.gen_bool(0.5);
+    let s = Swarm::draw(seed);
+    // Small replica output-buffer limits (R39) in a third of the runs and whenever huge
+    // writes are on; the soft limit needs its seconds, so frozen replicas trip it too.
+    let small_obuf = rng.gen_bool(0.3) || s.big_writes;
+    let hard = [64 * 1024, 256 * 1024, 1024 * 1024][rng.gen_range(0..3)];
+    let obuf = master::ObufLimit {
+        hard_bytes: hard,
+        soft_bytes: hard / 4,
+        soft_seconds: rng.gen_range(1..4),
+    };
     for n in &mut spec.nodes {
+        if small_obuf {
+            n.master.replica_obuf_limit = obuf;
+        }
         n.master.repl_diskless_sync = rng.gen_bool(0.5);
         n.master.repl_diskless_sync_delay_s = rng.gen_range(0..2);
         n.master.repl_backlog_size = [16 * 1024, 64 * 1024, 1024 * 1024][rng.gen_range(0..3)];
@@ -63,7 +78,6 @@ pub fn swarm(seed: u64) -> RunSpec {
         n.replica.announce_ip = announce.then(|| bytes::Bytes::from(n.name.clone()));
         n.replica.pipelined_handshake = pipelined;
     }
-    let s = Swarm::draw(seed);
     spec.faults = swarm_schedule(seed, &s, replicas + 1, 500, spec.fault_ms);
     spec.swarm = Some(s);
     spec
@@ -131,11 +145,15 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             ];
         }
         "master-restart-quiet" => {
-            s.workload.writers = 0;
+            // B4 steps 2-4: writes, many with TTLs, stop at 1.5 s; keys that expire before
+            // the restart are DELeted into the new backlog (R68), so replicas continue.
+            s.workload.expire_prob = 1.0;
+            s.workload.mean_gap_ms = 5;
             s.faults = vec![
-                at(2_500, FaultKind::Save { node: 0 }),
-                at(2_501, FaultKind::Crash { node: 0 }),
-                at(2_800, FaultKind::Restart { node: 0 }),
+                at(1_500, FaultKind::PauseWrites { ms: 2_500 }),
+                at(2_900, FaultKind::Save { node: 0 }),
+                at(2_901, FaultKind::Crash { node: 0 }),
+                at(3_800, FaultKind::Restart { node: 0 }),
             ];
         }
         "backlog-ttl" => {
@@ -221,6 +239,37 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
                     ]
                 })
                 .collect();
+        }
+        "slow-replica" => {
+            // Issue 8 / R39: a replica that stops reading (frozen 10 s) under a steady
+            // write load stays over its soft limit for more than 1 s and is dropped — by
+            // the limit, not by repl-timeout (60 s here); the other replica and the clients
+            // are served throughout; after the freeze the dropped replica continues from
+            // the backlog. 256 KB backlog = 16 KB blocks, so R39 checks every 16 KB.
+            s.workload.mean_gap_ms = 2;
+            s.nodes[0].master.repl_timeout_s = 60;
+            s.nodes[0].master.repl_backlog_size = 256 * 1024;
+            s.nodes[0].master.replica_obuf_limit = master::ObufLimit {
+                hard_bytes: 1024 * 1024,
+                soft_bytes: 8 * 1024,
+                soft_seconds: 1,
+            };
+            s.faults = vec![at(1_500, FaultKind::Freeze { node: 1, ms: 10_000 })];
+            s.fault_ms = 12_000;
+        }
+        "b7-huge-value" => {
+            // B7 (#11666): backlog 1 MB, replica hard limit 256 KB, one 10 MB value. Both
+            // replicas are dropped at once; their PSYNCs must not be continued into the
+            // same overflow again and again — the backlog's blocks are bounded (R12), so
+            // it no longer holds their offset and they full-sync.
+            for n in &mut s.nodes {
+                n.master.replica_obuf_limit = master::ObufLimit {
+                    hard_bytes: 256 * 1024,
+                    soft_bytes: 0,
+                    soft_seconds: 0,
+                };
+            }
+            s.faults = vec![at(2_000, FaultKind::BigWrite { len: 10 * 1024 * 1024 })];
         }
         "min-replicas" => {
             // min-replicas-to-write 1 / max-lag 2: while the only replica is cut off, the

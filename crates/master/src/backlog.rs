@@ -81,8 +81,9 @@ impl ReplBacklog {
         len.max(self.block_min).min((self.size / 16).max(self.block_min))
     }
 
-    /// R12: appends stream bytes; trims (R14) when a new block was added.
-    pub fn append(&mut self, mut data: &[u8]) {
+    /// R12: appends stream bytes; trims (R14) when a new block was added. Returns whether
+    /// one was: that is when redis checks replicas' output-buffer limits (R39).
+    pub fn append(&mut self, mut data: &[u8]) -> bool {
         let end_before = self.end_offset();
         let mut added_block = false;
         while !data.is_empty() {
@@ -119,6 +120,7 @@ impl ReplBacklog {
         }
         debug_assert!(self.end_offset() >= end_before, "backlog end went backwards");
         self.check();
+        added_block
     }
 
     /// R15: changes the configured size (the caller clamps) and trims once.

@@ -178,6 +178,8 @@ pub enum Observation {
         used: u64,
         limit: u64,
         soft: bool,
+        /// The replica's last acknowledged offset (did it make progress before the drop?).
+        ack_off: u64,
     },
     /// WAIT answered: `acked` replicas had acknowledged `offset`.
     WaitReply { conn: ConnId, offset: u64, acked: u64 },
@@ -606,9 +608,9 @@ impl<R: RngCore> Master<R> {
             } => self.wait(now, conn, numreplicas, timeout_ms, offset),
             Event::Wakeup => self.expire_waiters(now),
             Event::Unflushed { conn, bytes } => {
+                // Only the count: redis checks the limit when the buffer grows (R39).
                 if let Some(r) = self.replicas.get_mut(&conn) {
                     r.io_unflushed = bytes;
-                    self.check_obuf(now, conn);
                 }
             }
         }
@@ -675,11 +677,13 @@ impl<R: RngCore> Master<R> {
         if hard || soft {
             let lim = if hard { limit.hard_bytes } else { limit.soft_bytes };
             warn!(%conn, used, limit = lim, soft = !hard, "replica over its output buffer limit (R39)");
+            let ack_off = r.ack_off;
             self.actions.push(Action::Observe(Observation::ObufLimit {
                 conn,
                 used,
                 limit: lim,
                 soft: !hard,
+                ack_off,
             }));
             self.drop_replica(conn, "client output buffer limit reached (R39)");
             if self.replicas.is_empty() {
@@ -1089,7 +1093,7 @@ impl<R: RngCore> Master<R> {
             // R5: with no backlog the offset does not move (a replica always has one, R52).
             return;
         };
-        backlog.append(bytes);
+        let added_block = backlog.append(bytes);
         self.master_repl_offset += bytes.len() as u64;
         debug_assert_eq!(
             backlog.first_byte_offset() + backlog.histlen(),
@@ -1114,7 +1118,11 @@ impl<R: RngCore> Master<R> {
                 bytes: shared.clone(),
             });
         }
-        // R39: every fed replica's buffer just grew; check it against its limits.
+        // R39: redis checks the limits only when the shared buffer gains a block, so a
+        // replica continued with a big backlog range has until then to drain it.
+        if !added_block {
+            return;
+        }
         let fed: Vec<ConnId> = self
             .replicas
             .iter()

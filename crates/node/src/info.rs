@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
+use master::ObufLimit;
 use proto::{Frame, Millis};
 use rand_core::RngCore;
 use replica::ReplState;
@@ -175,6 +176,7 @@ fn parse_bool(v: &[u8]) -> Option<bool> {
 
 const PARAMS: &[&str] = &[
     "appendonly",
+    "client-output-buffer-limit",
     "masterauth",
     "masteruser",
     "min-replicas-max-lag",
@@ -203,6 +205,13 @@ fn get_param<R: RngCore>(node: &Node<R>, name: &str) -> String {
         "appendonly" => "no".to_string(),
         "save" => String::new(),
         "masterauth" => text(&r.masterauth),
+        "client-output-buffer-limit" => {
+            let l = m.replica_obuf_limit;
+            format!(
+                "normal 0 0 0 slave {} {} {} pubsub 33554432 8388608 60",
+                l.hard_bytes, l.soft_bytes, l.soft_seconds
+            )
+        }
         "masteruser" => text(&r.masteruser),
         "min-replicas-max-lag" => m.min_replicas_max_lag_s.to_string(),
         "min-replicas-to-write" => m.min_replicas_to_write.to_string(),
@@ -216,6 +225,40 @@ fn get_param<R: RngCore>(node: &Node<R>, name: &str) -> String {
         "requirepass" => text(&node.config().requirepass),
         _ => String::new(),
     }
+}
+
+/// `<class> <hard> <soft> <seconds>` groups; returns the replica class's limit if given.
+/// Only the replica class is enforced (R39); `normal` and `pubsub` are accepted as redis
+/// would and not kept, because nothing here serves pub/sub and normal clients are unlimited.
+fn parse_obuf_limits(v: &[u8]) -> Result<Option<ObufLimit>, String> {
+    let bad = || {
+        "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - \
+         Wrong number of arguments in buffer limit configuration."
+            .to_string()
+    };
+    let words: Vec<&[u8]> = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err(bad());
+    }
+    let mut replica = None;
+    for g in words.chunks(4) {
+        let class = g[0].to_ascii_lowercase();
+        let (Some(hard), Some(soft), Some(secs)) = (parse_memory(g[1]), parse_memory(g[2]), parse_memory(g[3])) else {
+            return Err(bad());
+        };
+        match class.as_slice() {
+            b"slave" | b"replica" => {
+                replica = Some(ObufLimit {
+                    hard_bytes: hard,
+                    soft_bytes: soft,
+                    soft_seconds: secs,
+                })
+            }
+            b"normal" | b"pubsub" => {}
+            _ => return Err(bad()),
+        }
+    }
+    Ok(replica)
 }
 
 /// Applies one CONFIG SET; `Err` carries redis's error text.
@@ -245,6 +288,11 @@ fn set_param<R: RngCore>(node: &mut Node<R>, name: &str, v: &Bytes) -> Result<()
         }
         "min-replicas-to-write" => node.master.config_mut().min_replicas_to_write = num()?,
         "min-replicas-max-lag" => node.master.config_mut().min_replicas_max_lag_s = num()?,
+        "client-output-buffer-limit" => {
+            if let Some(l) = parse_obuf_limits(v)? {
+                node.master.config_mut().replica_obuf_limit = l;
+            }
+        }
         "masterauth" => node.replica.config_mut().masterauth = (!v.is_empty()).then(|| v.clone()),
         "masteruser" => node.replica.config_mut().masteruser = (!v.is_empty()).then(|| v.clone()),
         "requirepass" => node.set_requirepass((!v.is_empty()).then(|| v.clone())),

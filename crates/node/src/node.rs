@@ -472,6 +472,18 @@ impl<R: RngCore> Node<R> {
         }
     }
 
+    /// Runs one command as an already authenticated local client (the simulator's way to
+    /// issue a write no workload client would, e.g. one huge value); the reply is dropped.
+    pub fn run_as_client(&mut self, now: Millis, argv: &[Bytes]) {
+        let conn = ConnId(u32::MAX);
+        self.on_client_open(conn, "internal".to_string());
+        if let Some(c) = self.clients.get_mut(&conn) {
+            c.authed = true;
+        }
+        self.on_client_data(now, conn, &proto::encode_command(argv));
+        self.on_client_closed(now, conn);
+    }
+
     /// Bytes queued for `conn` that its socket has not taken yet.
     pub fn client_unflushed(&self, conn: ConnId) -> u64 {
         self.clients

@@ -66,10 +66,7 @@ mod tests {
     use super::*;
 
     fn entry(value: &'static [u8], expire_ms: Option<i64>) -> Entry {
-        Entry {
-            value: Bytes::from_static(value),
-            expire_ms,
-        }
+        Entry::new(Bytes::from_static(value), expire_ms)
     }
 
     #[test]

@@ -117,10 +117,7 @@ pub(crate) fn set(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Command
     } else {
         None
     };
-    let entry = Entry {
-        value: value.clone(),
-        expire_ms: expire_ms.or(kept_ttl),
-    };
+    let entry = Entry::new(value.clone(), expire_ms.or(kept_ttl));
     ctx.db_map_mut().insert(key.clone(), entry);
     ctx.propagate_command(set_propagation(argv, expire_ms, opts.get));
     if !opts.get {
@@ -189,17 +186,11 @@ fn check_string_length(ctx: &Exec<'_>, size: usize, append: usize) -> Result<(),
 pub(crate) fn append(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
     let (key, suffix) = (arg(argv, 1), arg(argv, 2));
     let entry = match ctx.lookup(key) {
-        None => Entry {
-            value: suffix.clone(),
-            expire_ms: None,
-        },
+        None => Entry::new(suffix.clone(), None),
         Some(old) => {
             check_string_length(ctx, old.value.len(), suffix.len())?;
             let value = Bytes::from([old.value.as_ref(), suffix.as_ref()].concat());
-            Entry {
-                value,
-                expire_ms: old.expire_ms,
-            }
+            Entry::new(value, old.expire_ms)
         }
     };
     let len = i64::try_from(entry.value.len()).unwrap_or(i64::MAX);
@@ -218,10 +209,7 @@ fn incr_decr(ctx: &mut Exec<'_>, argv: &[Bytes], incr: i64) -> Result<Vec<u8>, C
         None => 0,
     };
     let value = value.checked_add(incr).ok_or(CommandError::IncrOverflow)?;
-    let entry = Entry {
-        value: Bytes::from(value.to_string()),
-        expire_ms: old.and_then(|e| e.expire_ms),
-    };
+    let entry = Entry::new(Bytes::from(value.to_string()), old.and_then(|e| e.expire_ms));
     ctx.db_map_mut().insert(key.clone(), entry);
     ctx.propagate_command(argv.to_vec());
     Ok(reply::integer(value))

@@ -756,13 +756,7 @@ fn accessors() {
     let keys: Vec<&[u8]> = ks.iter_db(1).map(|(k, _)| k.as_ref()).collect();
     assert_eq!(keys, vec![&b"a"[..], b"b", b"c"]);
     assert_eq!(ks.iter_db(99).count(), 0);
-    assert_eq!(
-        ks.get(1, b"a"),
-        Some(&Entry {
-            value: Bytes::from_static(b"v"),
-            expire_ms: Some(5)
-        })
-    );
+    assert_eq!(ks.get(1, b"a"), Some(&Entry::new(Bytes::from_static(b"v"), Some(5))));
     assert_eq!((ks.len(), ks.dbsize(1), ks.dbsize(0), ks.dbsize(99)), (3, 3, 0, 0));
     ks.clear();
     assert!(ks.is_empty());
