@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use crate::net::Corruption;
 use crate::world::derive_seed;
 
 /// One fault. Node indices refer to the topology (`n0` is the initial master).
@@ -105,6 +106,13 @@ pub enum FaultKind {
     BigWrite {
         len: u64,
     },
+    /// Bytes `from` writes to `to` get corrupted in flight, `skip` bytes from now: TCP's
+    /// checksum is assumed broken, so only the protocol, CRC-64 and the oracles stand.
+    CorruptLink {
+        from: usize,
+        to: usize,
+        corruption: Corruption,
+    },
 }
 
 impl FaultKind {
@@ -130,6 +138,7 @@ impl FaultKind {
             FaultKind::Repoint { .. } => "repoint",
             FaultKind::BacklogResize { .. } => "backlog-resize",
             FaultKind::BigWrite { .. } => "big-write",
+            FaultKind::CorruptLink { .. } => "corrupt-link",
         }
     }
 }

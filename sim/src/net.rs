@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
 use turmoil::net::tcp::OwnedWriteHalf;
 
@@ -22,7 +23,7 @@ use turmoil::net::tcp::OwnedWriteHalf;
 pub const DEFAULT_BYTES_PER_MS: u64 = 125_000;
 
 /// How one write towards a host gets corrupted in flight (the corrupting-link nemesis).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Corruption {
     /// XOR the byte `skip` bytes from now with `mask`.
     Flip { skip: u64, mask: u8 },

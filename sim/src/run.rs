@@ -93,6 +93,12 @@ pub struct Coverage {
     pub faults: BTreeSet<&'static str>,
     /// Replicas dropped for their output buffer (R39): (hard, soft) counts.
     pub obuf_drops: (u64, u64),
+    /// Writes corrupted in flight by the corrupting-link nemesis.
+    pub corrupted_writes: u64,
+    /// Replica-side detections: link errors (protocol, timeouts, closes) and failed
+    /// transfers (CRC, short or malformed RDB).
+    pub link_errors: u64,
+    pub transfer_failures: u64,
 }
 
 impl Coverage {
@@ -104,6 +110,9 @@ impl Coverage {
         self.faults.extend(&o.faults);
         self.obuf_drops.0 += o.obuf_drops.0;
         self.obuf_drops.1 += o.obuf_drops.1;
+        self.corrupted_writes += o.corrupted_writes;
+        self.link_errors += o.link_errors;
+        self.transfer_failures += o.transfer_failures;
     }
 }
 
@@ -118,6 +127,7 @@ struct Harness {
     partitioned: BTreeSet<(usize, usize)>,
     held: BTreeSet<(usize, usize)>,
     names: Vec<String>,
+    net: Rc<Net>,
 }
 
 /// Runs one simulation.
@@ -177,6 +187,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         partitioned: BTreeSet::new(),
         held: BTreeSet::new(),
         names,
+        net: net.clone(),
     };
     let mut fired = vec![false; spec.faults.len()];
     let mut next = 0;
@@ -228,6 +239,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         );
     }
     let counters = h.counters();
+    h.coverage.corrupted_writes = h.net.corrupted.borrow().len() as u64;
     let report = RunReport {
         seed: spec.seed,
         scenario: spec.scenario.clone(),
@@ -331,6 +343,10 @@ impl Harness {
             }
             FaultKind::BacklogResize { node, size } => {
                 self.control(node, move |nd, _| nd.master.set_backlog_size(size))
+            }
+            FaultKind::CorruptLink { from, to, corruption } => {
+                self.net.corrupt(&self.names[from], &self.names[to], corruption);
+                true
             }
             FaultKind::BigWrite { len } => {
                 let target = self.shared.current_master.get();
@@ -598,7 +614,14 @@ impl Harness {
                         format!("repl_state -> {to:?}"),
                     );
                 }
-                other => self.trace.push(t, Some(i), Kind::Event, format!("{other:?}")),
+                other => {
+                    match other {
+                        replica::Observation::LinkError { .. } => self.coverage.link_errors += 1,
+                        replica::Observation::TransferFailed { .. } => self.coverage.transfer_failures += 1,
+                        _ => {}
+                    }
+                    self.trace.push(t, Some(i), Kind::Event, format!("{other:?}"))
+                }
             },
             Note::Write { .. } => {}
             Note::DatasetReplaced { keys } => {

@@ -2,6 +2,7 @@
 //! topology, fixed nemesis steps (or the seed's swarm schedule) and the usual oracles.
 
 use crate::nemesis::{swarm_schedule, Fault, FaultKind, Swarm};
+use crate::net::Corruption;
 use crate::run::RunSpec;
 use crate::world::derive_seed;
 use rand::Rng;
@@ -37,6 +38,9 @@ pub const NAMES: &[&str] = &[
     "b9-freeze-backlog-ttl",
     "slow-replica",
     "b7-huge-value",
+    "corrupt-link-stream",
+    "corrupt-link-skip",
+    "corrupt-link-transfer",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -270,6 +274,47 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
                 };
             }
             s.faults = vec![at(2_000, FaultKind::BigWrite { len: 10 * 1024 * 1024 })];
+        }
+        "corrupt-link-stream" | "corrupt-link-skip" | "corrupt-link-transfer" => {
+            // Issue 8: bytes corrupted in flight on the master → replica link, at a
+            // seed-chosen position (TCP's checksum assumed broken). An RDB is protected by
+            // CRC-64 and must never load; the stream has no checksum, so a flip inside a
+            // value is applied as redis would — then the prefix oracle must flag it.
+            s = RunSpec::star(seed, name, 1);
+            s.fault_ms = 4_000;
+            let corruption = match name {
+                "corrupt-link-skip" => Corruption::Skip {
+                    skip: seed.wrapping_mul(37) % 2_000,
+                    len: 1 + seed % 5,
+                },
+                "corrupt-link-transfer" => Corruption::Flip {
+                    // Past the handshake replies, `+FULLRESYNC <id> <off>` and the `$` line
+                    // (~130 bytes; a flipped replid there is legal protocol, applied by
+                    // redis too): inside the RDB (≈700 bytes at 1.6 s of writes).
+                    skip: 200 + seed.wrapping_mul(13) % 300,
+                    mask: 1 << (seed % 8),
+                },
+                _ => Corruption::Flip {
+                    skip: seed.wrapping_mul(37) % 2_000,
+                    mask: 1 << (seed % 8),
+                },
+            };
+            let t = if name == "corrupt-link-transfer" {
+                // A restarted replica without a snapshot full-syncs at once.
+                s.faults.push(at(1_500, FaultKind::Crash { node: 1 }));
+                s.faults.push(at(1_600, FaultKind::Restart { node: 1 }));
+                1_600
+            } else {
+                2_000
+            };
+            s.faults.push(at(
+                t,
+                FaultKind::CorruptLink {
+                    from: 0,
+                    to: 1,
+                    corruption,
+                },
+            ));
         }
         "min-replicas" => {
             // min-replicas-to-write 1 / max-lag 2: while the only replica is cut off, the
