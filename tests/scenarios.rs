@@ -342,3 +342,44 @@ fn b7_huge_value_forces_full_sync_not_a_psync_loop() {
         r.counters
     );
 }
+
+/// Issue 8 (authentication): with requirepass on the master, a replica with a wrong
+/// masterauth (`-WRONGPASS`) and one with none (`-NOAUTH`) receive no data and keep
+/// retrying; once `CONFIG SET masterauth` is right (t = 3 s) both sync.
+#[test]
+fn wrong_or_missing_masterauth_gets_no_data_and_retries() {
+    let spec = by_name("auth-wrong-then-fixed", 1).expect("scenario");
+    let (r, trace) = sim::run::run_with_trace(&spec);
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    assert!(r.converged_at_ms.is_some());
+    for (node, reply) in [(1, "WRONGPASS"), (2, "NOAUTH")] {
+        let before = |l: &&sim::trace::Line| l.node == Some(node) && l.t_ms < 3_000;
+        let refusals = trace
+            .lines
+            .iter()
+            .filter(before)
+            .filter(|l| l.text.starts_with("LinkError") && l.text.contains(reply))
+            .count();
+        assert!(refusals >= 2, "n{node}: retried after -{reply} only {refusals} times");
+        assert!(
+            !trace
+                .lines
+                .iter()
+                .filter(before)
+                .any(|l| l.text.starts_with("dataset replaced")),
+            "n{node} received a dataset without authenticating"
+        );
+        assert!(
+            trace
+                .lines
+                .iter()
+                .any(|l| l.node == Some(node) && l.t_ms >= 3_000 && l.text.starts_with("dataset replaced")),
+            "n{node} did not sync after the fix"
+        );
+    }
+    assert_eq!(
+        r.counters[0].0, 2,
+        "exactly one full sync each, after the fix: {:?}",
+        r.counters
+    );
+}

@@ -106,6 +106,11 @@ pub enum FaultKind {
     BigWrite {
         len: u64,
     },
+    /// `CONFIG SET masterauth` on a replica (`None` clears it).
+    Masterauth {
+        node: usize,
+        pass: Option<String>,
+    },
     /// Bytes `from` writes to `to` get corrupted in flight, `skip` bytes from now: TCP's
     /// checksum is assumed broken, so only the protocol, CRC-64 and the oracles stand.
     CorruptLink {
@@ -139,6 +144,7 @@ impl FaultKind {
             FaultKind::BacklogResize { .. } => "backlog-resize",
             FaultKind::BigWrite { .. } => "big-write",
             FaultKind::CorruptLink { .. } => "corrupt-link",
+            FaultKind::Masterauth { .. } => "masterauth",
         }
     }
 }

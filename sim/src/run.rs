@@ -344,6 +344,10 @@ impl Harness {
             FaultKind::BacklogResize { node, size } => {
                 self.control(node, move |nd, _| nd.master.set_backlog_size(size))
             }
+            FaultKind::Masterauth { node, ref pass } => {
+                let pass = pass.clone().map(bytes::Bytes::from);
+                self.control(node, move |nd, _| nd.replica.config_mut().masterauth = pass)
+            }
             FaultKind::CorruptLink { from, to, corruption } => {
                 self.net.corrupt(&self.names[from], &self.names[to], corruption);
                 true

@@ -41,6 +41,7 @@ pub const NAMES: &[&str] = &[
     "corrupt-link-stream",
     "corrupt-link-skip",
     "corrupt-link-transfer",
+    "auth-wrong-then-fixed",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -315,6 +316,28 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
                     corruption,
                 },
             ));
+        }
+        "auth-wrong-then-fixed" => {
+            // Issue 8: requirepass on the master; n1 has a wrong masterauth and n2 none.
+            // They get `-WRONGPASS` / `-NOAUTH`, no data, and retry every second (vectors
+            // s1_authwrong, s1_noauth); with the right password both sync at once.
+            let pass = bytes::Bytes::from_static(b"s3cret-pw");
+            for n in &mut s.nodes {
+                n.requirepass = Some(pass.clone());
+            }
+            s.nodes[1].replica.masterauth = Some(bytes::Bytes::from_static(b"wrong-pw"));
+            s.nodes[2].replica.masterauth = None;
+            s.faults = (1..=2)
+                .map(|node| {
+                    at(
+                        3_000,
+                        FaultKind::Masterauth {
+                            node,
+                            pass: Some("s3cret-pw".into()),
+                        },
+                    )
+                })
+                .collect();
         }
         "min-replicas" => {
             // min-replicas-to-write 1 / max-lag 2: while the only replica is cut off, the
