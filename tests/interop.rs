@@ -345,6 +345,63 @@ fn node_replica_partially_resyncs_after_restart_from_its_rdb() {
     wait_converged("convergence after the restart", &master, &replica);
 }
 
+/// Issue 8 / R39, with real sockets and a real stalled process: the replica is stopped
+/// (SIGSTOP to its own PID) while 24 MB are written; kernel socket buffers fill, the
+/// master's output buffer for it crosses the 1 MB hard limit and it is dropped while the
+/// writer is still being served; after SIGCONT the replica reconnects and continues from
+/// the 64 MB backlog: exactly one full and one partial sync.
+fn slow_replica_is_dropped_and_continues(master: &Server, replica: &Server) {
+    let mut m = master.conn();
+    call_ok(
+        &mut m,
+        &["CONFIG", "SET", "client-output-buffer-limit", "replica 1mb 256kb 1"],
+    );
+    call_ok(&mut m, &["CONFIG", "SET", "repl-backlog-size", "64mb"]);
+    call_ok(&mut m, &["CONFIG", "SET", "repl-timeout", "60"]);
+    write_workload(&mut m, "before");
+    wait_converged("the first sync", master, replica);
+    wait_stats("one full sync", &mut m, [1, 0, 0]);
+    replica.signal("STOP");
+    write_bulk(&mut m, "stalled", 24 * 1024 * 1024);
+    wait_no_replicas(&mut m);
+    replica.signal("CONT");
+    wait_stats("a partial resync after the drop", &mut m, [1, 1, 0]);
+    wait_converged("convergence after the drop", master, replica);
+}
+
+#[test]
+fn stopped_redis_replica_is_dropped_by_node_master_output_buffer_limit() {
+    let Some(bin) = require_redis_server("slow_replica") else {
+        return;
+    };
+    let dir = TempDir::new("slow-rr");
+    let master = Server::node("node-master", &dir.path, None, &NO_SYNC_DELAY);
+    let port = master.port.to_string();
+    let replica = Server::redis(&bin, "redis-replica", &dir.path, &["--replicaof", "127.0.0.1", &port]);
+    slow_replica_is_dropped_and_continues(&master, &replica);
+    let drops = master
+        .conn()
+        .info_i64("stats", "client_output_buffer_limit_disconnections");
+    assert_eq!(drops, 1, "dropped by the output-buffer limit, not by anything else");
+}
+
+#[test]
+fn stopped_node_replica_is_dropped_by_redis_master_output_buffer_limit() {
+    let Some(bin) = require_redis_server("slow_replica") else {
+        return;
+    };
+    let dir = TempDir::new("slow-nr");
+    let master = Server::redis(&bin, "redis-master", &dir.path, &NO_SYNC_DELAY);
+    let port = master.port.to_string();
+    let replica = Server::node("node-replica", &dir.path, None, &["--replicaof", "127.0.0.1", &port]);
+    slow_replica_is_dropped_and_continues(&master, &replica);
+    let log = master.log_text();
+    assert!(
+        log.contains("overcoming of output buffer limits"),
+        "redis dropped the replica for another reason:\n{log}"
+    );
+}
+
 // ----- PSYNC decision conformance (§3.2, §3.3) -------------------------------------------
 
 /// The replication state a PSYNC case is built from (INFO replication).

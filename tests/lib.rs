@@ -320,6 +320,22 @@ pub mod interop {
             Conn::connect(self.port).unwrap_or_else(|e| panic!("connect to {} on {}: {e}", self.name, self.port))
         }
 
+        /// The server's log so far.
+        pub fn log_text(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+
+        /// Sends `signal` (e.g. `STOP`, `CONT`) to this server's own PID with kill(1).
+        pub fn signal(&self, signal: &str) {
+            let pid = self.child.as_ref().expect("server is running").id();
+            let ok = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "kill -{signal} {pid} ({}) failed", self.name);
+        }
+
         /// SIGKILL (`Child::kill`) and reap; idempotent.
         pub fn kill(&mut self) {
             if let Some(mut c) = self.child.take() {

@@ -278,6 +278,8 @@ pub struct Counters {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
+    /// Replicas dropped for their output buffer (R39; INFO name from redis 7.2).
+    pub client_output_buffer_limit_disconnections: u64,
 }
 
 /// Whether this instance replicates from someone (affects P3, R7, R16, R37).
@@ -678,6 +680,7 @@ impl<R: RngCore> Master<R> {
             let lim = if hard { limit.hard_bytes } else { limit.soft_bytes };
             warn!(%conn, used, limit = lim, soft = !hard, "replica over its output buffer limit (R39)");
             let ack_off = r.ack_off;
+            self.counters.client_output_buffer_limit_disconnections += 1;
             self.actions.push(Action::Observe(Observation::ObufLimit {
                 conn,
                 used,

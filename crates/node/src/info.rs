@@ -115,8 +115,9 @@ pub fn replication_section<R: RngCore>(node: &Node<R>, now: Millis) -> String {
 pub fn stats_section<R: RngCore>(node: &Node<R>) -> String {
     let c = node.master.counters();
     format!(
-        "# Stats\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
-        c.sync_full, c.sync_partial_ok, c.sync_partial_err
+        "# Stats\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n\
+         client_output_buffer_limit_disconnections:{}\r\n",
+        c.sync_full, c.sync_partial_ok, c.sync_partial_err, c.client_output_buffer_limit_disconnections
     )
 }
 
