@@ -890,7 +890,8 @@ fn sync_command_gets_bulk_without_fullresync_line() {
         Counters {
             sync_full: 1,
             sync_partial_ok: 0,
-            sync_partial_err: 0
+            sync_partial_err: 0,
+            client_output_buffer_limit_disconnections: 0
         }
     );
 }
