@@ -231,7 +231,7 @@ fn get_param<R: RngCore>(node: &Node<R>, name: &str) -> String {
 /// `<class> <hard> <soft> <seconds>` groups; returns the replica class's limit if given.
 /// Only the replica class is enforced (R39); `normal` and `pubsub` are accepted as redis
 /// would and not kept, because nothing here serves pub/sub and normal clients are unlimited.
-fn parse_obuf_limits(v: &[u8]) -> Result<Option<ObufLimit>, String> {
+pub fn parse_obuf_limits(v: &[u8]) -> Result<Option<ObufLimit>, String> {
     let bad = || {
         "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - \
          Wrong number of arguments in buffer limit configuration."
@@ -342,6 +342,36 @@ pub fn config_command<R: RngCore>(node: &mut Node<R>, argv: &[Bytes]) -> Vec<u8>
                 .get(1)
                 .map_or(String::new(), |a| String::from_utf8_lossy(a).into_owned());
             format!("-ERR unknown subcommand '{sub}'. Try CONFIG HELP.\r\n").into_bytes()
+        }
+    }
+}
+
+#[cfg(test)]
+mod obuf_tests {
+    use super::*;
+
+    #[test]
+    fn obuf_limit_lines_parse_like_redis_conf() {
+        let l = parse_obuf_limits(b"normal 0 0 0 replica 1mb 256kb 10 pubsub 32mb 8mb 60").unwrap();
+        assert_eq!(
+            l,
+            Some(ObufLimit {
+                hard_bytes: 1024 * 1024,
+                soft_bytes: 256 * 1024,
+                soft_seconds: 10
+            })
+        );
+        assert_eq!(parse_obuf_limits(b"slave 0 0 0").unwrap(), Some(ObufLimit::NONE));
+        assert_eq!(parse_obuf_limits(b"normal 0 0 0").unwrap(), None);
+        for bad in [
+            &b""[..],
+            b"replica 1mb 2mb",
+            b"replica x 0 0",
+            b"master 0 0 0",
+            b"replica 1 2 3 4",
+        ] {
+            let e = parse_obuf_limits(bad).unwrap_err();
+            assert!(e.contains("client-output-buffer-limit"), "{e}");
         }
     }
 }

@@ -47,6 +47,10 @@ struct Args {
     repl_ping_replica_period: u64,
     #[arg(long, default_value_t = 60)]
     repl_timeout: u64,
+    /// `<class> <hard> <soft> <seconds>` groups as in redis.conf; only the replica class
+    /// is enforced (default `replica 256mb 64mb 60`).
+    #[arg(long)]
+    client_output_buffer_limit: Option<String>,
     #[arg(long, default_value = ".")]
     dir: PathBuf,
     #[arg(long, default_value = "dump.rdb")]
@@ -73,6 +77,10 @@ fn main() -> anyhow::Result<()> {
         Some(v) => Some((v[0].clone(), v[1].parse::<u16>()?)),
         None => None,
     };
+    let obuf = match &args.client_output_buffer_limit {
+        Some(v) => node::info::parse_obuf_limits(v.as_bytes()).map_err(|e| anyhow::anyhow!(e))?,
+        None => None,
+    };
     let cfg = NodeConfig {
         port: args.port,
         requirepass: args.requirepass.map(Bytes::from),
@@ -83,6 +91,7 @@ fn main() -> anyhow::Result<()> {
             repl_diskless_sync_delay_s: args.repl_diskless_sync_delay,
             repl_ping_replica_period_s: args.repl_ping_replica_period.max(1),
             repl_timeout_s: args.repl_timeout.max(1),
+            replica_obuf_limit: obuf.unwrap_or(master::ObufLimit::REPLICA_DEFAULT),
             ..MasterConfig::default()
         },
         replica: ReplicaConfig {
