@@ -708,7 +708,10 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(10_000))]
+        // FUZZ_CASES: ci/fuzz.sh runs 1 M.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+        ))]
 
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {

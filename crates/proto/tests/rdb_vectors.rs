@@ -313,8 +313,16 @@ fn config(cases: u32) -> ProptestConfig {
     }
 }
 
+/// Cases per fuzz target: `FUZZ_CASES` (ci/fuzz.sh runs 1 M), else 10 000.
+fn fuzz_cases() -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
 proptest! {
-    #![proptest_config(config(10_000))]
+    #![proptest_config(config(fuzz_cases()))]
 
     /// Garbage never panics, with or without a valid header in front.
     #[test]
