@@ -34,13 +34,18 @@ trap cleanup EXIT
 for p in ci/bugs/*.patch; do
   name=$(basename "$p" .patch)
   git worktree add -q --detach "$wt/tree" HEAD
-  (cd "$wt/tree" && git apply "$root/$p")
+  if ! (cd "$wt/tree" && git apply "$root/$p" 2>/dev/null); then
+    printf '%-30s %-24s %-10s\n' "$name" "${scenario[$name]:--}" "patch-does-not-apply-to-HEAD"
+    git worktree remove --force "$wt/tree"
+    continue
+  fi
   (cd "$wt/tree" && cargo build -q --release -p psync-sim)
   bin="$CARGO_TARGET_DIR/release/psync-sim"
   sc=${scenario[$name]:--}
   caught=no
   # A patch with no scenario yet, or a scenario HEAD does not have, is not "caught".
-  if ! (cd "$wt/tree" && "$bin" scenarios | grep -qx -- "$sc"); then
+  # (The list is read first: grep -q closing the pipe early would fail it under pipefail.)
+  if ! grep -qx -- "$sc" <<<"$(cd "$wt/tree" && "$bin" scenarios)"; then
     caught=no-scenario
   elif ! (cd "$wt/tree" && "$bin" run --seed 1 --scenario "$sc" >/dev/null 2>&1); then caught=oracle; fi
   if [ "$caught" = no ] && [ -n "${test_name[$name]:-}" ]; then
