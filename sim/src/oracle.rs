@@ -78,6 +78,8 @@ pub struct Oracle {
     loss_events: Vec<u64>,
     /// Highest offset each node was seen at, per replid.
     reached: BTreeMap<(usize, ReplId), u64>,
+    /// Node → ((boot, replid), first byte) of its backlog at the last step (R14).
+    backlog_seen: BTreeMap<usize, ((u64, ReplId), u64)>,
     /// (master node, connection) → the offset its replica was continued at, and the
     /// replica's address (connections change at every reconnect, addresses do not).
     continued_at: BTreeMap<(usize, ConnId), (i64, String)>,
@@ -181,6 +183,16 @@ impl Oracle {
                 old_replid,
                 master_repl_offset,
             } => {
+                // R3 (shiftReplicationId): the old history is valid up to and including
+                // the current offset, so a PSYNC for the next byte may continue (B5).
+                let shifted = *why == "promotion" || *why == "continue-new-id";
+                if shifted && *second_replid_offset != *master_repl_offset as i64 + 1 {
+                    let msg = format!(
+                        "R3: {why} set second_replid_offset {second_replid_offset}, expected offset {} + 1",
+                        master_repl_offset
+                    );
+                    self.violate(t_ms, "replid", Some(idx), msg);
+                }
                 if *second_replid_offset > 0
                     && (*why == "promotion" || *why == "continue-new-id" || *why == "restart-as-master")
                 {
@@ -289,6 +301,7 @@ impl Oracle {
 
     fn check_backlog(&mut self, t_ms: u64, v: &NodeView) {
         let Some((first, histlen, size, block)) = v.backlog else {
+            self.backlog_seen.remove(&v.idx);
             return;
         };
         self.checks.backlog += 1;
@@ -301,6 +314,17 @@ impl Oracle {
         if histlen > size + 2 * block {
             let msg = format!("I6: histlen {histlen} > size {size} + 2 blocks of {block}");
             self.violate(t_ms, "backlog", Some(v.idx), msg);
+        }
+        // R14 lower bound: trimming (the first byte moving forward within one history)
+        // never leaves less than the configured size.
+        let key = (v.boot, v.replid);
+        let prev = self.backlog_seen.insert(v.idx, (key, first));
+        if let Some((k, prev_first)) = prev {
+            if k == key && first > prev_first && histlen < size && !self.resynced.contains(&v.idx) {
+                let msg =
+                    format!("R14: trimmed to histlen {histlen} below size {size} (first byte {prev_first} -> {first})");
+                self.violate(t_ms, "backlog", Some(v.idx), msg);
+            }
         }
     }
 
