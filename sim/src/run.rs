@@ -169,13 +169,24 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     shared
         .current_master
         .set(spec.topology.iter().position(Option::is_none).unwrap_or(0));
-    for w in 0..spec.workload.writers {
+    // All workload clients share one turmoil host: turmoil's cost is per host per tick,
+    // and the clients need no addresses of their own.
+    let (writers, readers) = (spec.workload.writers, spec.workload.readers);
+    if writers + readers > 0 {
         let (sh, wl, seed) = (shared.clone(), spec.workload.clone(), spec.seed);
-        sim.client(format!("writer{w}"), async move { writer(sh, wl, seed, w).await });
-    }
-    for r in 0..spec.workload.readers {
-        let (sh, wl, seed) = (shared.clone(), spec.workload.clone(), spec.seed);
-        sim.client(format!("reader{r}"), async move { reader(sh, wl, seed, r).await });
+        sim.client("clients", async move {
+            let mut tasks = Vec::new();
+            for w in 0..writers {
+                tasks.push(tokio::task::spawn_local(writer(sh.clone(), wl.clone(), seed, w)));
+            }
+            for r in 0..readers {
+                tasks.push(tokio::task::spawn_local(reader(sh.clone(), wl.clone(), seed, r)));
+            }
+            for t in tasks {
+                t.await.map_err(|e| e.to_string())??;
+            }
+            Ok(())
+        });
     }
     let mut h = Harness {
         slots,
