@@ -108,6 +108,11 @@ pub struct Checks {
 }
 
 impl Oracle {
+    /// Records a violation found by the harness itself.
+    pub fn violation(&mut self, t_ms: u64, oracle: &'static str, node: Option<usize>, message: String) {
+        self.violate(t_ms, oracle, node, message);
+    }
+
     fn violate(&mut self, t_ms: u64, oracle: &'static str, node: Option<usize>, message: String) {
         self.violations.push(Violation {
             t_ms,
@@ -211,6 +216,7 @@ impl Oracle {
                     self.resynced.insert(idx);
                 }
             }
+            MObs::ReplicasDisconnected { .. } => {}
             MObs::ObufLimit { conn, ack_off, .. } => {
                 // B7 invariant: a replica dropped for its output buffer must not be
                 // continued from the same offset again and again without progress (an ACK

@@ -539,7 +539,18 @@ impl Harness {
             }
         }
         for (i, notes) in notes_all {
+            // I14 (B3): a node drops all its sub-replicas only in the same event as a
+            // change of its own history (promotion, continue with a new id, full sync).
+            let history_changed = notes
+                .iter()
+                .any(|n| matches!(n, Note::Master(master::Observation::ReplidChanged { .. })));
             for note in notes {
+                if let Note::Master(master::Observation::ReplicasDisconnected { count, why }) = &note {
+                    if !history_changed {
+                        let msg = format!("I14: {count} sub-replicas disconnected ({why}) while the history stayed");
+                        self.oracle.violation(t, "replicas", Some(i), msg);
+                    }
+                }
                 self.note(t, i, note, &views);
             }
         }
@@ -594,6 +605,10 @@ impl Harness {
                         ..
                     } => {
                         let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
+                        self.trace.push(t, Some(i), Kind::Event, text);
+                    }
+                    master::Observation::ReplicasDisconnected { count, why } => {
+                        let text = format!("{count} replicas disconnected: {why}");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
                     master::Observation::ObufLimit {

@@ -172,6 +172,9 @@ pub enum Observation {
     },
     /// A replica's master-side state changed (None = removed).
     SlaveState { conn: ConnId, state: Option<SlaveState> },
+    /// Every attached replica was disconnected at once (I14: only when this node's history
+    /// changes — promotion, a new id from `+CONTINUE`, a loaded full sync).
+    ReplicasDisconnected { count: usize, why: String },
     /// A replica was dropped for its output buffer (R39): `used` bytes against `limit`.
     ObufLimit {
         conn: ConnId,
@@ -562,9 +565,16 @@ impl<R: RngCore> Master<R> {
     /// Drops every attached replica (I14).
     pub fn disconnect_all_replicas(&mut self, reason: &str) {
         let conns: Vec<ConnId> = self.replicas.keys().copied().collect();
-        for conn in conns {
-            self.drop_replica(conn, reason);
+        if conns.is_empty() {
+            return;
         }
+        for conn in &conns {
+            self.drop_replica(*conn, reason);
+        }
+        self.actions.push(Action::Observe(Observation::ReplicasDisconnected {
+            count: conns.len(),
+            why: reason.to_string(),
+        }));
     }
 
     fn drop_replica(&mut self, conn: ConnId, reason: &str) {
