@@ -150,6 +150,7 @@ fn hard_limit_drops_only_the_slow_replica() {
         r.ev(Event::Unflushed { conn: OTHER, bytes: 0 });
     }
     assert_eq!(r.closed, vec![REPL], "R39: only the replica over the hard limit goes");
+    assert_eq!(r.m.counters().client_output_buffer_limit_disconnections, 1);
     let (conn, used, soft) = r.dropped[0];
     assert_eq!((conn, soft), (REPL, false));
     assert!(used >= LIMIT.hard_bytes, "dropped at {used}");
@@ -240,6 +241,27 @@ fn rdb_transfers_are_outside_the_buffer() {
         assert!(r.rdb > LIMIT.hard_bytes, "the test RDB must exceed the limit");
         assert!(r.closed.is_empty(), "diskless={diskless}: {:?}", r.dropped);
     }
+}
+
+#[test]
+fn diskless_stream_waits_for_the_first_ack_in_the_buffer() {
+    // R34: a diskless replica gets no stream before its first ACK; it is held for it and
+    // counts against its limit.
+    let mut r = Rig::new(LIMIT, true);
+    r.attach(REPL, b"?", b"-1");
+    assert_eq!(r.state(REPL), Some(SlaveState::Online));
+    r.flush_all();
+    let queued = r.queued;
+    r.write(500);
+    assert_eq!(r.queued, queued, "nothing sent before the first ACK");
+    let held = r.m.obuf_used(REPL).unwrap();
+    assert!(held > 500, "{held}");
+    r.ev(Event::Command {
+        conn: REPL,
+        argv: argv(&[b"REPLCONF", b"ACK", b"0"]),
+    });
+    assert_eq!(r.queued, queued + held, "the held stream follows the ACK");
+    assert_eq!(r.m.obuf_used(REPL), Some(held), "now unflushed instead of held");
 }
 
 #[test]
