@@ -34,7 +34,7 @@ declare -A test_name=(
   [B9-range-serves-trimmed-byte]=psync-master/backlog_model/
   [B9-trim-below-size]=psync-master/backlog_model/
 )
-printf '%-30s %-24s %-10s %-14s %s\n' bug scenario caught sweep-seeds sweep-wall-s
+printf '%-30s %-26s %-12s %-12s %-12s %s\n' bug scenario caught sweep-seeds sweep-wall-s shrunk-faults
 cleanup() { git worktree remove --force "$wt/tree" >/dev/null 2>&1 || true; rm -rf "$wt"; }
 trap cleanup EXIT
 for p in ci/bugs/$glob.patch; do
@@ -62,12 +62,20 @@ for p in ci/bugs/$glob.patch; do
       caught=test
     fi
   fi
+  rm -rf "$wt/f"
   start=$(date +%s.%N)
   out=$(cd "$wt/tree" && "$bin" sweep --seeds "0..$max" --jobs 2 --until-violation --failures "$wt/f" 2>/dev/null || true)
   end=$(date +%s.%N)
   runs=$(echo "$out" | awk '/^runs/{print $2}')
   bad=$(echo "$out" | awk '/^violating runs/{print $3}')
   seeds="$runs"; [ "${bad:-0}" = 0 ] && seeds="none/$runs"
-  printf '%-30s %-24s %-10s %-14s %.1f\n' "$name" "$sc" "$caught" "$seeds" "$(echo "$end - $start" | bc)"
+  # Shrink the first violating seed: fault events before -> after.
+  shrunk=-
+  first=$(ls "$wt/f" 2>/dev/null | sed -n 's/^swarm-\(0x[0-9a-f]*\)\.json$/\1/p' | head -1 || true)
+  if [ -n "$first" ]; then
+    shrunk=$(cd "$wt/tree" && "$bin" shrink --seed "$first" --budget 150 --out "$wt/f" 2>/dev/null |
+      sed -n 's/.*faults \([0-9]*\) -> \([0-9]*\).*/\1->\2/p' | head -1 || true)
+  fi
+  printf '%-30s %-26s %-12s %-12s %-12.1f %s\n' "$name" "$sc" "$caught" "$seeds" "$(echo "$end - $start" | bc)" "${shrunk:--}"
   git worktree remove --force "$wt/tree"
 done
