@@ -383,3 +383,11 @@ fn wrong_or_missing_masterauth_gets_no_data_and_retries() {
         r.counters
     );
 }
+
+/// R23 upper bound / I4: with writes paused, killed links reconnect asking for exactly the
+/// next byte and continue with an empty backlog range; no full sync.
+#[test]
+fn caught_up_replicas_continue_with_nothing_to_send() {
+    let r = run_named("caught-up-reconnect", 1);
+    assert_eq!(r.counters[0], (2, 2, 0), "two initial full syncs, two continues");
+}

@@ -42,6 +42,7 @@ pub const NAMES: &[&str] = &[
     "corrupt-link-skip",
     "corrupt-link-transfer",
     "auth-wrong-then-fixed",
+    "caught-up-reconnect",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -338,6 +339,16 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
                     )
                 })
                 .collect();
+        }
+        "caught-up-reconnect" => {
+            // R23's upper bound: with writes paused, a replica whose link is killed asks
+            // for exactly the next byte (offset = end + 1) and must get +CONTINUE with an
+            // empty backlog range (I4), never a full sync.
+            s.faults = vec![
+                at(2_000, FaultKind::PauseWrites { ms: 2_000 }),
+                at(2_500, FaultKind::KillLink { node: 1 }),
+                at(3_000, FaultKind::KillLink { node: 2 }),
+            ];
         }
         "min-replicas" => {
             // min-replicas-to-write 1 / max-lag 2: while the only replica is cut off, the
