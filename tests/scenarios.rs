@@ -108,12 +108,20 @@ fn replica_restart_uses_psync2_aux_fields() {
     assert!(r.counters[0].1 >= 1, "sync_partial_ok after restart: {:?}", r.counters);
 }
 
-/// R68 under load: writes after the SAVE are lost with the crash, replicas are ahead of
-/// the restarted master's replid2 window and must full-sync (never CONTINUE past it).
+/// R68 under load: what the master streamed after its SAVE (writes and the PING of the
+/// same second) dies with the crash, so the replicas are past the restarted master's
+/// replid2 window and must full-sync (never CONTINUE past it). Counters are the second
+/// boot's: two refused PSYNCs, two full syncs.
 #[test]
 fn master_restart_under_load_full_syncs_ahead_replicas() {
     let r = run_named("master-restart", 1);
-    assert!(!r.coverage.psync.contains("continue") || r.counters[0].1 > 0);
+    assert!(!r.coverage.psync.contains("continue"), "{:?}", r.coverage.psync);
+    assert!(
+        r.coverage.psync.contains("full:replid2-offset-too-high"),
+        "{:?}",
+        r.coverage.psync
+    );
+    assert_eq!(r.counters[0], (2, 0, 2));
 }
 
 /// B4 (psync2-master-restart.tcl step 2–3): a quiet master restarted from its RDB keeps
