@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Re-tests the mutants a package-local cargo-mutants run missed against the workspace's
+# integration suites. cargo-mutants 27 runs only the mutated package's own tests for a
+# `-p`/`--file` selection (it ignored --test-package/--test-workspace here), while most of
+# the master core is exercised by tests/ (captured bytes, offset pumps, scenarios).
+# Usage: bash ci/mutants-survivors.sh <cargo-mutants output dir> [workers]
+# Prints one line per mutant (caught/missed) and a summary. Never touches the real tree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: ci/mutants-survivors.sh <mutants.out dir> [workers]}
+workers=${2:-2}
+root=$(pwd)
+tmp=$(mktemp -d)
+tests=(--test master_captured --test pump_offsets --test scenarios --test corruption --test oracles)
+python3 - "$out" >"$tmp/list" <<'EOF'
+import json, sys
+d = json.load(open(f"{sys.argv[1]}/outcomes.json"))
+for o in d["outcomes"]:
+    if o["summary"] in ("MissedMutant", "Timeout") and "Mutant" in o["scenario"]:
+        print(o["diff_path"] + "\t" + o["scenario"]["Mutant"]["name"])
+EOF
+cleanup() {
+  for w in $(seq 0 $((workers - 1))); do git worktree remove --force "$tmp/w$w" >/dev/null 2>&1 || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+run_worker() {
+  local w=$1 wt="$tmp/w$1"
+  git worktree add -q --detach "$wt" HEAD
+  export CARGO_TARGET_DIR="$root/target/mutants-survivors-$w"
+  if ! (cd "$wt" && cargo test -q -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
+    echo "worker $w: the unmutated tree fails these tests; aborting" >&2
+    return 1
+  fi
+  awk -v w="$w" -v n="$workers" 'NR % n == w' "$tmp/list" | while IFS=$'\t' read -r diff name; do
+    if ! (cd "$wt" && git apply "$out/$diff"); then
+      echo "unapplied $name"
+      continue
+    fi
+    if (cd "$wt" && timeout 300 cargo test -q -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
+      echo "missed    $name"
+    else
+      echo "caught    $name"
+    fi
+    (cd "$wt" && git checkout -q -- .)
+  done
+}
+for w in $(seq 0 $((workers - 1))); do run_worker "$w" >"$tmp/r$w" & done
+wait
+cat "$tmp"/r* | sort -k2
+echo "summary: $(cat "$tmp"/r* | awk '{print $1}' | sort | uniq -c | tr '\n' ' ')"
