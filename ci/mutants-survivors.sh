@@ -12,13 +12,11 @@ workers=${2:-2}
 root=$(pwd)
 tmp=$(mktemp -d)
 tests=(--test master_captured --test pump_offsets --test scenarios --test corruption --test oracles)
-python3 - "$out" >"$tmp/list" <<'EOF'
-import json, sys
-d = json.load(open(f"{sys.argv[1]}/outcomes.json"))
-for o in d["outcomes"]:
-    if o["summary"] in ("MissedMutant", "Timeout") and "Mutant" in o["scenario"]:
-        print(o["diff_path"] + "\t" + o["scenario"]["Mutant"]["name"])
-EOF
+
+# One line per survivor: outcome index, then its name. The mutated source is rebuilt from
+# the mutant's span and replacement: the saved diffs collide when mutants share a position.
+python3 "$root/ci/mutants_edit.py" list "$out/outcomes.json" >"$tmp/list"
+
 cleanup() {
   for w in $(seq 0 $((workers - 1))); do git worktree remove --force "$tmp/w$w" >/dev/null 2>&1 || true; done
   rm -rf "$tmp"
@@ -32,11 +30,8 @@ run_worker() {
     echo "worker $w: the unmutated tree fails these tests; aborting" >&2
     return 1
   fi
-  awk -v w="$w" -v n="$workers" 'NR % n == w' "$tmp/list" | while IFS=$'\t' read -r diff name; do
-    if ! (cd "$wt" && git apply "$out/$diff"); then
-      echo "unapplied $name"
-      continue
-    fi
+  awk -v w="$w" -v n="$workers" 'NR % n == w' "$tmp/list" | while IFS=$'\t' read -r idx name; do
+    python3 "$root/ci/mutants_edit.py" apply "$out/outcomes.json" "$idx" "$wt"
     if (cd "$wt" && timeout 300 cargo test -q -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
       echo "missed    $name"
     else
