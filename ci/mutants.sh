@@ -4,7 +4,8 @@
 #   quick: each package's own tests only (minutes; a lower bound on the kill rate)
 #   default: the whole workspace suite with a smaller sweep and fuzz budget per mutant
 #            (hours on 2 cores; shard it across machines/sessions).
-# Not part of CI. Results land in mutants.out/shard-<i>/.
+# Not part of CI. Results land in mutants.out/shard-<i>/. After a quick run, re-test its
+# survivors against the tests/ suites with: bash ci/mutants-survivors.sh <output dir>/mutants.out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
