@@ -328,3 +328,79 @@ fn a_loaded_full_sync_resets_history_and_backlog() {
     let b = m.backlog().expect("R52: a replica always has a backlog");
     assert_eq!((b.first_byte_offset(), b.histlen()), (5_001, 0));
 }
+
+#[test]
+fn replconf_accepts_rdb_only_and_rejects_unknown_options() {
+    let mut m = master(disk());
+    for (args, want) in [
+        (&["REPLCONF", "rdb-only", "1"][..], &b"+OK\r\n"[..]),
+        (&["REPLCONF", "rdb-filter-only", ""][..], b"+OK\r\n"),
+        (
+            &["REPLCONF", "bogus", "1"][..],
+            b"-ERR Unrecognized REPLCONF option: bogus\r\n",
+        ),
+    ] {
+        m.handle(
+            Millis(0),
+            Event::Command {
+                conn: R1,
+                argv: argv(args),
+            },
+        );
+        let acts: Vec<Action> = m.drain_actions().collect();
+        assert_eq!(sends(&acts, R1), want, "{args:?}");
+    }
+}
+
+#[test]
+fn a_replica_without_capa_eof_gets_a_disk_snapshot_at_once() {
+    // R29/R30: diskless (with a delay) only when every waiting replica can read `$EOF:`.
+    let mut m = master(MasterConfig {
+        repl_diskless_sync: true,
+        repl_diskless_sync_delay_s: 5,
+        ..MasterConfig::default()
+    });
+    m.handle(
+        Millis(0),
+        Event::Command {
+            conn: R1,
+            argv: argv(&["REPLCONF", "capa", "psync2"]),
+        },
+    );
+    m.handle(
+        Millis(0),
+        Event::Command {
+            conn: R1,
+            argv: argv(&["PSYNC", "?", "-1"]),
+        },
+    );
+    let targets: Vec<master::SnapshotTarget> = m
+        .drain_actions()
+        .filter_map(|a| match a {
+            Action::StartSnapshot { target, .. } => Some(target),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        vec![master::SnapshotTarget::Disk],
+        "no delay, no socket transfer"
+    );
+}
+
+#[test]
+fn every_snapshot_gets_its_own_id() {
+    let mut m = master(disk());
+    let ids = |acts: &[Action]| -> Vec<u64> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::StartSnapshot { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = ids(&attach(&mut m, R1, 0));
+    let second = ids(&attach(&mut m, R2, 10));
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_ne!(first, second, "a late event of one snapshot must not complete another");
+}
