@@ -108,12 +108,8 @@ pub struct Checks {
 }
 
 impl Oracle {
-    /// Records a violation found by the harness itself.
-    pub fn violation(&mut self, t_ms: u64, oracle: &'static str, node: Option<usize>, message: String) {
-        self.violate(t_ms, oracle, node, message);
-    }
-
-    fn violate(&mut self, t_ms: u64, oracle: &'static str, node: Option<usize>, message: String) {
+    /// Records a violation (the harness reports its own checks through it too).
+    pub(crate) fn violate(&mut self, t_ms: u64, oracle: &'static str, node: Option<usize>, message: String) {
         self.violations.push(Violation {
             t_ms,
             oracle,

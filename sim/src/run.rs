@@ -250,7 +250,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         );
     }
     let counters = h.counters();
-    h.coverage.corrupted_writes = h.net.corrupted.borrow().len() as u64;
+    h.coverage.corrupted_writes = h.net.corrupted.get();
     let report = RunReport {
         seed: spec.seed,
         scenario: spec.scenario.clone(),
@@ -548,7 +548,7 @@ impl Harness {
                 if let Note::Master(master::Observation::ReplicasDisconnected { count, why }) = &note {
                     if !history_changed {
                         let msg = format!("I14: {count} sub-replicas disconnected ({why}) while the history stayed");
-                        self.oracle.violation(t, "replicas", Some(i), msg);
+                        self.oracle.violate(t, "replicas", Some(i), msg);
                     }
                 }
                 self.note(t, i, note, &views);

@@ -56,21 +56,18 @@ fn settle(m: &mut Master<ChaCha8Rng>, now: u64) -> Vec<Action> {
     }
 }
 
+/// `REPLCONF <replconf…>` then `PSYNC ? -1`, leaving the actions undrained.
+fn ask_full_sync(m: &mut Master<ChaCha8Rng>, conn: ConnId, now: u64, replconf: &[&str]) {
+    let mut first = vec!["REPLCONF"];
+    first.extend_from_slice(replconf);
+    for cmd in [first, vec!["PSYNC", "?", "-1"]] {
+        m.handle(Millis(now), Event::Command { conn, argv: argv(&cmd) });
+    }
+}
+
+/// An EOF- and PSYNC2-capable replica, synced to completion.
 fn attach(m: &mut Master<ChaCha8Rng>, conn: ConnId, now: u64) -> Vec<Action> {
-    m.handle(
-        Millis(now),
-        Event::Command {
-            conn,
-            argv: argv(&["REPLCONF", "capa", "eof", "capa", "psync2"]),
-        },
-    );
-    m.handle(
-        Millis(now),
-        Event::Command {
-            conn,
-            argv: argv(&["PSYNC", "?", "-1"]),
-        },
-    );
+    ask_full_sync(m, conn, now, &["capa", "eof", "capa", "psync2"]);
     settle(m, now)
 }
 
@@ -172,20 +169,7 @@ fn replicas_waiting_for_a_snapshot_start_are_not_fed() {
         repl_diskless_sync_delay_s: 5,
         ..MasterConfig::default()
     });
-    m.handle(
-        Millis(0),
-        Event::Command {
-            conn: R1,
-            argv: argv(&["REPLCONF", "capa", "eof", "capa", "psync2"]),
-        },
-    );
-    m.handle(
-        Millis(0),
-        Event::Command {
-            conn: R1,
-            argv: argv(&["PSYNC", "?", "-1"]),
-        },
-    );
+    ask_full_sync(&mut m, R1, 0, &["capa", "eof", "capa", "psync2"]);
     let _: Vec<Action> = m.drain_actions().collect();
     assert_eq!(m.replicas().next().map(|v| v.state), Some(SlaveState::WaitBgsaveStart));
     write(&mut m, 0, 1);
@@ -360,20 +344,7 @@ fn a_replica_without_capa_eof_gets_a_disk_snapshot_at_once() {
         repl_diskless_sync_delay_s: 5,
         ..MasterConfig::default()
     });
-    m.handle(
-        Millis(0),
-        Event::Command {
-            conn: R1,
-            argv: argv(&["REPLCONF", "capa", "psync2"]),
-        },
-    );
-    m.handle(
-        Millis(0),
-        Event::Command {
-            conn: R1,
-            argv: argv(&["PSYNC", "?", "-1"]),
-        },
-    );
+    ask_full_sync(&mut m, R1, 0, &["capa", "psync2"]);
     let targets: Vec<master::SnapshotTarget> = m
         .drain_actions()
         .filter_map(|a| match a {

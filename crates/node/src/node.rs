@@ -96,9 +96,8 @@ struct Client {
     closing: bool,
     /// Peer address as INFO's `slaveN:ip=` shows it.
     ip: String,
-    /// Output bytes queued for the socket and written by it (RDB transfers excluded).
+    /// Output bytes queued for the socket (RDB transfers excluded).
     out_queued: u64,
-    out_written: u64,
 }
 
 /// A node.
@@ -463,8 +462,7 @@ impl<R: RngCore> Node<R> {
     /// The IO adapter wrote `written` output bytes (cumulative, RDB transfers excluded)
     /// to `conn`: the master core learns how much its replica has not taken yet (R39).
     pub fn on_flushed(&mut self, now: Millis, conn: ConnId, written: u64) {
-        let Some(c) = self.clients.get_mut(&conn) else { return };
-        c.out_written = written;
+        let Some(c) = self.clients.get(&conn) else { return };
         let bytes = c.out_queued.saturating_sub(written);
         if self.master.is_replica(conn) {
             self.master.handle(now, master::Event::Unflushed { conn, bytes });
@@ -482,13 +480,6 @@ impl<R: RngCore> Node<R> {
         }
         self.on_client_data(now, conn, &proto::encode_command(argv));
         self.on_client_closed(now, conn);
-    }
-
-    /// Bytes queued for `conn` that its socket has not taken yet.
-    pub fn client_unflushed(&self, conn: ConnId) -> u64 {
-        self.clients
-            .get(&conn)
-            .map_or(0, |c| c.out_queued.saturating_sub(c.out_written))
     }
 
     fn close_client(&mut self, conn: ConnId, discard: bool) {
