@@ -3,19 +3,25 @@
 # integration suites. cargo-mutants 27 runs only the mutated package's own tests for a
 # `-p`/`--file` selection (it ignored --test-package/--test-workspace here), while most of
 # the master core is exercised by tests/ (captured bytes, offset pumps, scenarios).
-# Usage: bash ci/mutants-survivors.sh <cargo-mutants output dir> [workers]
+# Usage: bash ci/mutants-survivors.sh <cargo-mutants output dir | listing.json> [workers]
+#   A listing (`cargo mutants -p <pkg> --list --json > listing.json`) re-tests every mutant
+#   of it: use it for a crate with no tests of its own (psync-replica), where a quick run
+#   would only spend a build per mutant to learn that nothing catches it.
+#   MUTANT_TESTS="a b c" names the tests/ suites to run (default: the master-side ones).
 # Prints one line per mutant (caught/missed) and a summary. Never touches the real tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:?usage: ci/mutants-survivors.sh <mutants.out dir> [workers]}
+out=${1:?usage: ci/mutants-survivors.sh <mutants.out dir | listing.json> [workers]}
 workers=${2:-2}
 root=$(pwd)
 tmp=$(mktemp -d)
-tests=(--test master_captured --test pump_offsets --test scenarios --test corruption --test oracles)
+tests=()
+for t in ${MUTANT_TESTS:-master_captured pump_offsets scenarios corruption oracles}; do tests+=(--test "$t"); done
+if [ -d "$out" ]; then json="$(cd "$out" && pwd)/outcomes.json"; else json="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"; fi
 
 # One line per survivor: outcome index, then its name. The mutated source is rebuilt from
 # the mutant's span and replacement: the saved diffs collide when mutants share a position.
-python3 "$root/ci/mutants_edit.py" list "$out/outcomes.json" >"$tmp/list"
+python3 "$root/ci/mutants_edit.py" list "$json" >"$tmp/list"
 
 cleanup() {
   for w in $(seq 0 $((workers - 1))); do git worktree remove --force "$tmp/w$w" >/dev/null 2>&1 || true; done
@@ -31,7 +37,7 @@ run_worker() {
     return 1
   fi
   awk -v w="$w" -v n="$workers" 'NR % n == w' "$tmp/list" | while IFS=$'\t' read -r idx name; do
-    python3 "$root/ci/mutants_edit.py" apply "$out/outcomes.json" "$idx" "$wt"
+    python3 "$root/ci/mutants_edit.py" apply "$json" "$idx" "$wt"
     if (cd "$wt" && timeout 300 cargo test -q -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
       echo "missed    $name"
     else

@@ -1,17 +1,24 @@
-"""Helper of ci/mutants-survivors.sh: lists the survivors of a cargo-mutants run and
-re-applies one of them to a tree from its span and replacement text."""
+"""Helper of ci/mutants-survivors.sh: lists the survivors of a cargo-mutants run (its
+outcomes.json) or every mutant of a `cargo mutants --list --json` listing, and re-applies
+one of them to a tree from its span and replacement text."""
 import json
 import sys
 
 
 def survivors(outcomes):
+    if isinstance(outcomes, list):  # a listing: every mutant is a candidate
+        yield from enumerate(outcomes)
+        return
     for i, o in enumerate(outcomes["outcomes"]):
         if o["summary"] in ("MissedMutant", "Timeout") and "Mutant" in o["scenario"]:
             yield i, o["scenario"]["Mutant"]
 
 
 def apply(outcomes, index, tree):
-    m = outcomes["outcomes"][index]["scenario"]["Mutant"]
+    if isinstance(outcomes, list):
+        m = outcomes[index]
+    else:
+        m = outcomes["outcomes"][index]["scenario"]["Mutant"]
     path = f"{tree}/{m['file']}"
     with open(path) as f:
         lines = f.read().split("\n")

@@ -375,3 +375,184 @@ fn every_snapshot_gets_its_own_id() {
     assert_eq!((first.len(), second.len()), (1, 1));
     assert_ne!(first, second, "a late event of one snapshot must not complete another");
 }
+
+/// Snapshot ids of the `StartSnapshot` actions among `acts`.
+fn snapshot_starts(acts: &[Action]) -> Vec<u64> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::StartSnapshot { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tick(m: &mut Master<ChaCha8Rng>, now: u64) -> Vec<Action> {
+    m.handle(Millis(now), Event::Tick);
+    m.drain_actions().collect()
+}
+
+#[test]
+fn diskless_max_replicas_starts_the_transfer_before_the_delay() {
+    // R30: with repl-diskless-sync-max-replicas N, the N-th waiting replica ends the wait.
+    let mut m = master(MasterConfig {
+        repl_diskless_sync: true,
+        repl_diskless_sync_delay_s: 5,
+        repl_diskless_sync_max_replicas: 2,
+        ..MasterConfig::default()
+    });
+    ask_full_sync(&mut m, R1, 0, &["capa", "eof", "capa", "psync2"]);
+    assert!(
+        snapshot_starts(&tick(&mut m, 1000)).is_empty(),
+        "one of two: wait for the delay"
+    );
+    ask_full_sync(&mut m, R2, 1500, &["capa", "eof", "capa", "psync2"]);
+    assert_eq!(snapshot_starts(&tick(&mut m, 2000)).len(), 1, "two of two: start now");
+
+    // Without the cap the same arrivals wait the whole delay (the first replica's 5 s).
+    let mut m = master(MasterConfig {
+        repl_diskless_sync: true,
+        repl_diskless_sync_delay_s: 5,
+        ..MasterConfig::default()
+    });
+    ask_full_sync(&mut m, R1, 0, &["capa", "eof", "capa", "psync2"]);
+    ask_full_sync(&mut m, R2, 1500, &["capa", "eof", "capa", "psync2"]);
+    assert!(snapshot_starts(&tick(&mut m, 4000)).is_empty());
+    assert_eq!(snapshot_starts(&tick(&mut m, 5000)).len(), 1);
+}
+
+#[test]
+fn a_replica_arriving_during_a_diskless_transfer_waits_its_own_delay() {
+    // R30: a socket transfer cannot be shared, so a replica arriving during one waits for
+    // the next; with a delay configured it is not started the moment the first one ends.
+    let mut m = master(MasterConfig {
+        repl_diskless_sync: true,
+        repl_diskless_sync_delay_s: 5,
+        ..MasterConfig::default()
+    });
+    ask_full_sync(&mut m, R1, 0, &["capa", "eof", "capa", "psync2"]);
+    let first = snapshot_starts(&tick(&mut m, 5000));
+    assert_eq!(first.len(), 1);
+    ask_full_sync(&mut m, R2, 6000, &["capa", "eof", "capa", "psync2"]);
+    m.handle(
+        Millis(6500),
+        Event::SnapshotReady {
+            id: first[0],
+            payload: Bytes::from_static(b"REDIS0010-fake"),
+        },
+    );
+    let acts: Vec<Action> = m.drain_actions().collect();
+    assert!(snapshot_starts(&acts).is_empty(), "R2 arrived 0.5 s ago: {acts:?}");
+    assert!(snapshot_starts(&tick(&mut m, 10000)).is_empty());
+    assert_eq!(snapshot_starts(&tick(&mut m, 11000)).len(), 1, "5 s after R2 arrived");
+
+    // With no delay the next transfer starts as soon as the first one is out.
+    let mut m = master(MasterConfig {
+        repl_diskless_sync: true,
+        repl_diskless_sync_delay_s: 0,
+        ..MasterConfig::default()
+    });
+    ask_full_sync(&mut m, R1, 0, &["capa", "eof", "capa", "psync2"]);
+    let first = snapshot_starts(&m.drain_actions().collect::<Vec<_>>());
+    assert_eq!(first.len(), 1);
+    ask_full_sync(&mut m, R2, 100, &["capa", "eof", "capa", "psync2"]);
+    m.handle(
+        Millis(200),
+        Event::SnapshotReady {
+            id: first[0],
+            payload: Bytes::from_static(b"REDIS0010-fake"),
+        },
+    );
+    assert_eq!(snapshot_starts(&m.drain_actions().collect::<Vec<_>>()).len(), 1);
+}
+
+#[test]
+fn an_ack_before_the_rdb_does_not_release_the_held_stream() {
+    // R33/R34: the stream accumulated during a disk snapshot follows the bulk; a replica
+    // that sends REPLCONF ACK early (a lying or confused peer) must not get it first.
+    let mut m = master(disk());
+    ask_full_sync(&mut m, R1, 0, &["capa", "eof", "capa", "psync2"]);
+    let snap = snapshot_starts(&m.drain_actions().collect::<Vec<_>>());
+    m.handle(
+        Millis(10),
+        Event::Propagate {
+            db: 0,
+            argv: argv(&["SET", "k", "v"]),
+        },
+    );
+    m.handle(
+        Millis(20),
+        Event::Command {
+            conn: R1,
+            argv: argv(&["REPLCONF", "ACK", "0"]),
+        },
+    );
+    let early: Vec<Action> = m.drain_actions().collect();
+    assert!(sends(&early, R1).is_empty(), "stream sent before the RDB: {early:?}");
+    m.handle(
+        Millis(30),
+        Event::SnapshotReady {
+            id: snap[0],
+            payload: Bytes::from_static(b"REDIS0010-fake"),
+        },
+    );
+    m.handle(Millis(40), Event::BulkSent { conn: R1 });
+    let after: Vec<Action> = m.drain_actions().collect();
+    let stream = String::from_utf8_lossy(&sends(&after, R1)).into_owned();
+    assert!(stream.contains("SET"), "the held write follows the bulk: {stream:?}");
+}
+
+#[test]
+fn psync_failover_is_refused_and_sync_reports_offset_minus_one() {
+    let mut m = master(disk());
+    m.handle(
+        Millis(0),
+        Event::Command {
+            conn: R1,
+            argv: argv(&["PSYNC", "?", "-1", "FAILOVER"]),
+        },
+    );
+    let acts: Vec<Action> = m.drain_actions().collect();
+    assert_eq!(
+        sends(&acts, R1),
+        b"-ERR PSYNC FAILOVER can't be sent to a master.\r\n".to_vec()
+    );
+    assert!(!m.is_replica(R1));
+
+    m.handle(
+        Millis(0),
+        Event::Command {
+            conn: R2,
+            argv: argv(&["SYNC"]),
+        },
+    );
+    let acts: Vec<Action> = m.drain_actions().collect();
+    let asked: Vec<i64> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Observe(Observation::Psync { offset, .. }) => Some(*offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, vec![-1], "SYNC is PSYNC ? -1 to the oracles");
+    assert!(m.is_replica(R2));
+}
+
+#[test]
+fn the_backlog_ttl_counts_from_the_last_replica_leaving_not_from_a_later_failed_snapshot() {
+    // R16/R35: a snapshot that fails after its replicas are gone restarts no clock.
+    let mut m = master(MasterConfig {
+        repl_backlog_ttl_s: 10,
+        ..disk()
+    });
+    attach(&mut m, R1, 0);
+    ask_full_sync(&mut m, R2, 500, &["capa", "eof", "capa", "psync2"]);
+    let snap = snapshot_starts(&m.drain_actions().collect::<Vec<_>>());
+    assert_eq!(snap.len(), 1);
+    m.handle(Millis(1000), Event::Closed { conn: R1 });
+    m.handle(Millis(1000), Event::Closed { conn: R2 });
+    m.handle(Millis(5000), Event::SnapshotFailed { id: snap[0] });
+    m.drain_actions().for_each(drop);
+    assert!(m.backlog().is_some());
+    tick(&mut m, 11_500);
+    assert!(m.backlog().is_none(), "10 s after the last replica left (t=1 s)");
+}
