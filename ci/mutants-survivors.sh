@@ -8,7 +8,7 @@
 #   of it: use it for a crate with no tests of its own (psync-replica), where a quick run
 #   would only spend a build per mutant to learn that nothing catches it.
 #   MUTANT_TESTS="a b c" names the tests/ suites to run (default: the master-side ones).
-# Prints one line per mutant (caught/missed) and a summary. Never touches the real tree.
+# Prints one line per mutant (caught/missed/unviable) and a summary. Never touches the real tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: ci/mutants-survivors.sh <mutants.out dir | listing.json> [workers]}
@@ -38,7 +38,9 @@ run_worker() {
   fi
   awk -v w="$w" -v n="$workers" 'NR % n == w' "$tmp/list" | while IFS=$'\t' read -r idx name; do
     python3 "$root/ci/mutants_edit.py" apply "$json" "$idx" "$wt"
-    if (cd "$wt" && timeout 300 cargo test -q -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
+    if ! (cd "$wt" && cargo test -q --no-run -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
+      echo "unviable  $name" # does not build: not a mutant any test could catch
+    elif (cd "$wt" && timeout 300 cargo test -q -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
       echo "missed    $name"
     else
       echo "caught    $name"

@@ -829,6 +829,125 @@ fn unset_from_any_state_returns_to_none() {
     }
 }
 
+/// R62: unset closes the live link exactly once, and a core that is not a replica has no
+/// link to close.
+#[test]
+fn unset_closes_a_live_link_and_nothing_when_not_replicating() {
+    let mut d = reach(ReplState::Connected);
+    d.r.unset();
+    d.collect();
+    assert_eq!(Drive::closes(&d.take()), 1);
+    let mut d = reach(ReplState::None);
+    d.r.unset();
+    d.collect();
+    assert_eq!(Drive::closes(&d.take()), 0, "NONE: nothing to close");
+}
+
+/// Events of a link the core already closed (the IO layer reports them late) and connect
+/// results outside CONNECTING change nothing: no state, no bytes applied, no second close.
+#[test]
+fn late_events_of_a_closed_link_are_ignored() {
+    // A stream byte of the old link after an error must not reach the keyspace.
+    let mut d = reach(ReplState::Connected);
+    let old = d.r.link();
+    d.data(b"*1\r\n$x\r\n"); // protocol error: closes `old`, reconnects
+    d.take();
+    let state = d.r.state();
+    d.handle(Event::Data {
+        link: old,
+        bytes: cmd(&["SET", "late", "1"]),
+    });
+    d.handle(Event::Closed { link: old });
+    d.handle(Event::ConnectFailed { link: old });
+    assert_eq!(d.take(), vec![], "late events of link {old}");
+    assert_eq!(d.r.state(), state);
+
+    // Between the close and the next connect (state CONNECT) the old tag is stale too.
+    let mut d = reach(ReplState::ReceivePong);
+    let old = d.r.link();
+    d.data(b"-WRONG\r\n");
+    assert_eq!(d.r.state(), ReplState::Connect);
+    d.take();
+    d.handle(Event::Closed { link: old });
+    assert_eq!(d.take(), vec![], "a late close after the error path");
+
+    // A connect failure reported while the handshake runs is not this link's news.
+    let mut d = reach(ReplState::ReceivePong);
+    let link = d.r.link();
+    d.handle(Event::ConnectFailed { link });
+    assert_eq!(d.r.state(), ReplState::ReceivePong);
+    let mut d = reach(ReplState::Connecting);
+    let link = d.r.link();
+    d.handle(Event::ConnectFailed { link: link - 1 });
+    assert_eq!(d.r.state(), ReplState::Connecting, "stale failure ignored");
+}
+
+/// R40: besides `+…`, the PING reply may be an auth refusal (the AUTH step follows).
+#[test]
+fn ping_replies_that_mean_auth_comes_next_are_accepted() {
+    for reply in [
+        &b"-NOAUTH Authentication required.\r\n"[..],
+        b"-NOPERM this user has no permissions to run the 'ping' command\r\n",
+        b"-ERR operation not permitted\r\n",
+    ] {
+        let mut d = reach(ReplState::ReceivePong);
+        d.data(reply);
+        assert_eq!(
+            d.r.state(),
+            ReplState::ReceiveAuth,
+            "{}",
+            String::from_utf8_lossy(reply)
+        );
+    }
+}
+
+/// R55: a bare `\n` in the stream once CONNECTED is a (no-op) command: it counts one byte
+/// and is proxied, as redis's replicas count it.
+#[test]
+fn a_newline_in_the_stream_counts_one_byte() {
+    let mut d = reach(ReplState::Connected);
+    assert_eq!(d.r.slave_repl_offset(), 100);
+    d.data(b"\n");
+    let acts = d.take();
+    assert!(acts.contains(&Action::Proxy {
+        bytes: Bytes::from_static(b"\n")
+    }));
+    assert_eq!(d.r.slave_repl_offset(), 101);
+    assert_eq!(d.r.master().map(|m| m.reploff), Some(101));
+}
+
+/// R22: only `REPLCONF GETACK` is answered; any other REPLCONF in the stream is counted
+/// and proxied but neither applied nor acknowledged.
+#[test]
+fn only_getack_among_stream_replconfs_is_answered() {
+    let mut d = reach(ReplState::Connected);
+    let other = cmd(&["REPLCONF", "rdb-only", "0"]);
+    d.data(&other);
+    let acts = d.take();
+    assert_eq!(Drive::sends(&acts), Vec::<Bytes>::new());
+    assert!(!acts.iter().any(|a| matches!(a, Action::Apply { .. })));
+    assert_eq!(d.r.slave_repl_offset(), 100 + other.len() as u64);
+}
+
+/// R39a: the ROLE state words, and which states the handshake timeout covers.
+#[test]
+fn role_words_and_handshake_states_follow_the_r39a_table() {
+    let words: Vec<&str> = ReplState::ALL.iter().map(|s| s.role_name()).collect();
+    let mut want = vec!["none", "connect", "connecting"];
+    want.extend(std::iter::repeat_n("handshake", 11));
+    want.extend(["sync", "connected"]);
+    assert_eq!(words, want);
+    let handshake: Vec<u8> = ReplState::ALL
+        .iter()
+        .filter(|s| s.is_handshake())
+        .map(|s| *s as u8)
+        .collect();
+    assert_eq!(handshake, (3..=13).collect::<Vec<u8>>());
+    let d = Drive::new(full_cfg());
+    assert_eq!(d.r.config().listening_port, 17002, "config() is the one given");
+    assert_eq!(d.r.slave_repl_offset(), 0, "R6: no master, no cached master");
+}
+
 // ----- Part 2: captures replayed on their timelines --------------------------------------
 
 fn own_id_before_replicaof(scenario: &str) -> Option<(ReplId, u64)> {
