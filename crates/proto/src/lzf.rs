@@ -82,8 +82,7 @@ pub(crate) fn compress(input: &[u8]) -> Option<Vec<u8>> {
         let slot = hash_index(hval);
         let candidate = std::mem::replace(&mut table[slot], ip);
         let distance = ip - candidate; // candidate < ip: slots only hold earlier positions
-        if distance <= MAX_OFFSET && ip + 4 < n && candidate > 0 && input[candidate..candidate + 3] == input[ip..ip + 3]
-        {
+        if distance <= MAX_OFFSET && candidate > 0 && input[candidate..candidate + 3] == input[ip..ip + 3] {
             run.close();
             if run.out.len() + 4 >= budget {
                 return None;

@@ -1,0 +1,131 @@
+//! RESP line-length limits at their exact boundaries, and the reply texts a node answers
+//! malformed requests with. A lying peer is cut off at `PROTO_INLINE_MAX_SIZE`; one byte
+//! less must still be accepted (or rejected for what it says, not for its length).
+
+use proto::resp::{Frame, ProtoError, Request, MAX_INLINE_LEN};
+
+/// redis 7.0's `PROTO_INLINE_MAX_SIZE` (server.h): 64 KB.
+const REDIS_INLINE_MAX: usize = 64 * 1024;
+
+fn too_long(r: Result<impl std::fmt::Debug, ProtoError>) -> Option<&'static str> {
+    match r {
+        Err(ProtoError::LineTooLong { what, .. }) => Some(what),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_line_limit_is_redis_s() {
+    assert_eq!(MAX_INLINE_LEN, REDIS_INLINE_MAX);
+}
+
+#[test]
+fn a_simple_string_of_exactly_the_limit_decodes_and_one_more_byte_does_not() {
+    for tag in [b'+', b'-'] {
+        let mut at = vec![tag];
+        at.extend(std::iter::repeat_n(b'x', MAX_INLINE_LEN));
+        at.extend_from_slice(b"\r\n");
+        let (frame, used) = Frame::decode(&at).expect("at the limit").expect("complete");
+        assert_eq!(used, at.len());
+        assert!(matches!(frame, Frame::Simple(ref b) | Frame::Error(ref b) if b.len() == MAX_INLINE_LEN));
+
+        let mut over = vec![tag];
+        over.extend(std::iter::repeat_n(b'x', MAX_INLINE_LEN + 1));
+        over.extend_from_slice(b"\r\n");
+        assert!(too_long(Frame::decode(&over)).is_some());
+    }
+}
+
+#[test]
+fn an_unterminated_line_waits_up_to_the_limit_then_fails() {
+    let mut at = vec![b'+'];
+    at.extend(std::iter::repeat_n(b'x', MAX_INLINE_LEN - 1));
+    assert_eq!(Frame::decode(&at).expect("not yet too long"), None);
+    at.push(b'x');
+    assert_eq!(Frame::decode(&at).expect("exactly the limit still waits"), None);
+    at.push(b'x');
+    assert!(too_long(Frame::decode(&at)).is_some(), "limit + 1 without CR");
+}
+
+#[test]
+fn count_lines_at_the_limit_fail_on_their_value_and_past_it_on_their_length() {
+    // `*` + a count line of exactly the limit: not a number redis accepts (leading zeros),
+    // so the error is about the value; one byte more and it is about the length.
+    let digits = |n: usize| -> Vec<u8> { std::iter::repeat_n(b'0', n - 1).chain([b'1']).collect() };
+    let mut mbulk = vec![b'*'];
+    mbulk.extend(digits(MAX_INLINE_LEN));
+    mbulk.extend_from_slice(b"\r\n");
+    assert!(matches!(
+        Request::decode(&mbulk),
+        Err(ProtoError::BadMultibulkLen { .. })
+    ));
+    let mut mbulk = vec![b'*'];
+    mbulk.extend(digits(MAX_INLINE_LEN + 1));
+    mbulk.extend_from_slice(b"\r\n");
+    assert_eq!(too_long(Request::decode(&mbulk)), Some("mbulk count"));
+
+    // The same for a bulk count inside a request (its `$` is not at position 0).
+    let mut bulk = b"*1\r\n$".to_vec();
+    bulk.extend(digits(MAX_INLINE_LEN));
+    bulk.extend_from_slice(b"\r\n");
+    assert!(matches!(Request::decode(&bulk), Err(ProtoError::BadBulkLen { .. })));
+    let mut bulk = b"*1\r\n$".to_vec();
+    bulk.extend(digits(MAX_INLINE_LEN + 1));
+    bulk.extend_from_slice(b"\r\n");
+    assert_eq!(too_long(Request::decode(&bulk)), Some("bulk count"));
+
+    // A reply array's element header is bounded the same way.
+    let mut reply = b"*1\r\n:".to_vec();
+    reply.extend(digits(MAX_INLINE_LEN));
+    reply.extend_from_slice(b"\r\n");
+    assert!(matches!(Frame::decode(&reply), Err(ProtoError::BadInteger { .. })));
+    let mut reply = b"*1\r\n:".to_vec();
+    reply.extend(digits(MAX_INLINE_LEN + 1));
+    reply.extend_from_slice(b"\r\n");
+    assert!(too_long(Frame::decode(&reply)).is_some());
+}
+
+/// The `-ERR <text>` a node writes before closing a client, as `processMultibulkBuffer`
+/// and `processInlineBuffer` word it in redis 7.0 (networking.c).
+#[test]
+fn reply_texts_match_redis_networking_c() {
+    let long = |what| ProtoError::LineTooLong { what, len: 0, max: 0 };
+    let cases: Vec<(ProtoError, &str)> = vec![
+        (
+            ProtoError::BulkTooLong { len: 0, max: 0 },
+            "Protocol error: invalid bulk length",
+        ),
+        (
+            ProtoError::BadBulkLen { text: String::new() },
+            "Protocol error: invalid bulk length",
+        ),
+        (
+            ProtoError::MultibulkTooLong { count: 0, max: 0 },
+            "Protocol error: invalid multibulk length",
+        ),
+        (
+            ProtoError::BadMultibulkLen { text: String::new() },
+            "Protocol error: invalid multibulk length",
+        ),
+        (long("inline"), "Protocol error: too big inline request"),
+        (long("bulk count"), "Protocol error: too big bulk count string"),
+        (long("mbulk count"), "Protocol error: too big mbulk count string"),
+        (ProtoError::ExpectedBulk { got: 'x' }, "Protocol error: expected '$'"),
+        (
+            ProtoError::UnbalancedQuotes,
+            "Protocol error: unbalanced quotes in request",
+        ),
+        (
+            ProtoError::UnauthenticatedMultibulk { count: 0, max: 0 },
+            "Protocol error: unauthenticated multibulk length",
+        ),
+        (
+            ProtoError::UnauthenticatedBulk { len: 0, max: 0 },
+            "Protocol error: unauthenticated bulk length",
+        ),
+        (ProtoError::TooDeep { max: 0 }, "Protocol error: invalid request"),
+    ];
+    for (err, text) in cases {
+        assert_eq!(err.redis_reply_text(), text, "{err:?}");
+    }
+}
