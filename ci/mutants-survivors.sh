@@ -8,6 +8,8 @@
 #   of it: use it for a crate with no tests of its own (psync-replica), where a quick run
 #   would only spend a build per mutant to learn that nothing catches it.
 #   MUTANT_TESTS="a b c" names the tests/ suites to run (default: the master-side ones).
+#   MUTANT_PKG=psync-proto also runs that package's own tests (ones added after the run).
+#   MUTANT_SKIP=<regex> leaves out mutants whose name matches (e.g. a file edited since).
 # Prints one line per mutant (caught/missed/unviable) and a summary. Never touches the real tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,13 @@ if [ -d "$out" ]; then json="$(cd "$out" && pwd)/outcomes.json"; else json="$(cd
 
 # One line per survivor: outcome index, then its name. The mutated source is rebuilt from
 # the mutant's span and replacement: the saved diffs collide when mutants share a position.
-python3 "$root/ci/mutants_edit.py" list "$json" >"$tmp/list"
+python3 "$root/ci/mutants_edit.py" list "$json" | { if [ -n "${MUTANT_SKIP:-}" ]; then grep -Ev "$MUTANT_SKIP" || true; else cat; fi; } >"$tmp/list"
+# run_tests [--no-run]; `limit` bounds each cargo call (a mutant may loop forever).
+# The mutated package's own tests go first: they build in seconds, the suites do not.
+run_tests() {
+  { [ -z "${MUTANT_PKG:-}" ] || timeout "${limit:-0}" cargo test -q "$@" -p "$MUTANT_PKG" >/dev/null 2>&1; } &&
+    timeout "${limit:-0}" cargo test -q "$@" -p psync-tests "${tests[@]}" >/dev/null 2>&1
+}
 
 cleanup() {
   for w in $(seq 0 $((workers - 1))); do git worktree remove --force "$tmp/w$w" >/dev/null 2>&1 || true; done
@@ -32,15 +40,15 @@ run_worker() {
   local w=$1 wt="$tmp/w$1"
   git worktree add -q --detach "$wt" HEAD
   export CARGO_TARGET_DIR="$root/target/mutants-survivors-$w"
-  if ! (cd "$wt" && cargo test -q -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
+  if ! (cd "$wt" && run_tests); then
     echo "worker $w: the unmutated tree fails these tests; aborting" >&2
     return 1
   fi
   awk -v w="$w" -v n="$workers" 'NR % n == w' "$tmp/list" | while IFS=$'\t' read -r idx name; do
     python3 "$root/ci/mutants_edit.py" apply "$json" "$idx" "$wt"
-    if ! (cd "$wt" && cargo test -q --no-run -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
+    if ! (cd "$wt" && cargo build -q --tests -p "${MUTANT_PKG:-psync-tests}" >/dev/null 2>&1); then
       echo "unviable  $name" # does not build: not a mutant any test could catch
-    elif (cd "$wt" && timeout 300 cargo test -q -p psync-tests "${tests[@]}" >/dev/null 2>&1); then
+    elif (cd "$wt" && limit=300 run_tests); then
       echo "missed    $name"
     else
       echo "caught    $name"

@@ -10,7 +10,7 @@ def survivors(outcomes):
         yield from enumerate(outcomes)
         return
     for i, o in enumerate(outcomes["outcomes"]):
-        if o["summary"] in ("MissedMutant", "Timeout") and "Mutant" in o["scenario"]:
+        if o["summary"] == "MissedMutant" and "Mutant" in o["scenario"]:
             yield i, o["scenario"]["Mutant"]
 
 
