@@ -214,6 +214,20 @@ mod tests {
         assert_eq!(out, Some(b"\x06hello h\xe0\x12\x05\x01o!".to_vec()));
     }
 
+    /// A match that starts 18 bytes before the end has `maxlen` 16 exactly: liblzf's
+    /// short loop (cap 16), not the unrolled one that would read past the input.
+    #[test]
+    fn matches_near_the_end_stay_inside_the_input() {
+        for half in 10..40usize {
+            let p: Vec<u8> = (0..half).map(|i| (i * 7 + 1) as u8).collect();
+            let input = [p.clone(), p].concat();
+            match compress(&input) {
+                Some(out) => assert_eq!(decompress(&out, input.len()), Some(input), "half {half}"),
+                None => assert!(half < 18, "half {half}: a repeat this long must pay"),
+            }
+        }
+    }
+
     #[test]
     fn decompress_rejects_length_mismatch_and_bad_reference() {
         let data = b"\x06hello h\xe0\x12\x05\x01o!";

@@ -129,3 +129,59 @@ fn reply_texts_match_redis_networking_c() {
         assert_eq!(err.redis_reply_text(), text, "{err:?}");
     }
 }
+
+#[test]
+fn pre_auth_limits_are_redis_s_and_inclusive() {
+    use proto::resp::{UNAUTH_BULK_MAX, UNAUTH_MULTIBULK_MAX};
+    assert_eq!(
+        (UNAUTH_MULTIBULK_MAX, UNAUTH_BULK_MAX),
+        (10, 16384),
+        "redis 7.0 networking.c"
+    );
+    let check = |b: &[u8]| Request::check_unauthenticated(b);
+    assert_eq!(check(b"*10\r\n"), Ok(()));
+    assert!(matches!(
+        check(b"*11\r\n"),
+        Err(ProtoError::UnauthenticatedMultibulk { count: 11, .. })
+    ));
+    assert_eq!(check(b"*1\r\n$16384\r\n"), Ok(()));
+    assert!(matches!(
+        check(b"*1\r\n$16385\r\n"),
+        Err(ProtoError::UnauthenticatedBulk { len: 16385, .. })
+    ));
+    // Every announced bulk is checked, not only the first: skip exactly over each body.
+    assert!(matches!(
+        check(b"*3\r\n$3\r\nabc\r\n$1\r\nx\r\n$20000\r\n"),
+        Err(ProtoError::UnauthenticatedBulk { len: 20000, .. })
+    ));
+    assert_eq!(check(b"*3\r\n$3\r\nabc\r\n$1\r\nx\r\n$16384\r\n"), Ok(()));
+}
+
+#[test]
+fn an_inline_request_of_exactly_the_limit_is_read_one_more_byte_is_refused() {
+    let mut line = vec![b'a'; MAX_INLINE_LEN];
+    assert_eq!(Request::decode(&line).expect("waits"), None);
+    line.push(b'\n');
+    let (req, used) = Request::decode(&line).expect("at the limit").expect("complete");
+    assert_eq!((req.argv.len(), used), (1, MAX_INLINE_LEN + 1));
+
+    let mut over = vec![b'a'; MAX_INLINE_LEN + 1];
+    assert_eq!(too_long(Request::decode(&over)), Some("inline"), "no newline yet");
+    over.push(b'\n');
+    assert_eq!(too_long(Request::decode(&over)), Some("inline"));
+}
+
+#[test]
+fn errors_quote_the_offending_text_up_to_64_bytes() {
+    match Request::decode(b"*1\r\n$12x\r\n") {
+        Err(ProtoError::BadBulkLen { text }) => assert_eq!(text, "12x"),
+        other => panic!("{other:?}"),
+    }
+    let mut long = b"*".to_vec();
+    long.extend(std::iter::repeat_n(b'9', 100));
+    long.extend_from_slice(b"x\r\n");
+    match Request::decode(&long) {
+        Err(ProtoError::BadMultibulkLen { text }) => assert_eq!(text, "9".repeat(64)),
+        other => panic!("{other:?}"),
+    }
+}
