@@ -101,6 +101,7 @@ fn main() -> anyhow::Result<()> {
             pipelined_handshake: true,
             ..ReplicaConfig::default()
         },
+        record_notes: false,
         ..NodeConfig::default()
     };
     let now = transport.now();

@@ -29,6 +29,10 @@ pub struct NodeConfig {
     /// Per-client query buffer limit (`client-query-buffer-limit`, 1 GiB in redis; we are
     /// stricter because nothing we serve needs more).
     pub query_buffer_max: usize,
+    /// Keep [`Note`]s for [`Node::drain_notes`]. The simulator's oracles drain them after
+    /// every event; a server nobody drains must not record them (one per write would
+    /// grow without bound).
+    pub record_notes: bool,
 }
 
 impl Default for NodeConfig {
@@ -39,6 +43,7 @@ impl Default for NodeConfig {
             master: MasterConfig::default(),
             replica: ReplicaConfig::default(),
             query_buffer_max: 64 * 1024 * 1024,
+            record_notes: true,
         }
     }
 }
@@ -157,6 +162,12 @@ impl<R: RngCore> Node<R> {
     /// Drains observations.
     pub fn drain_notes(&mut self) -> Vec<Note> {
         std::mem::take(&mut self.notes)
+    }
+
+    fn note(&mut self, note: Note) {
+        if self.cfg.record_notes {
+            self.notes.push(note);
+        }
     }
 
     /// True when this node is a replica (`masterhost != NULL`).
@@ -515,7 +526,7 @@ impl<R: RngCore> Node<R> {
                 }
                 replica::Action::FullSyncLoaded { replid, offset, rdb } => {
                     self.keyspace = keyspace_from_rdb(&rdb);
-                    self.notes.push(Note::DatasetReplaced {
+                    self.note(Note::DatasetReplaced {
                         keys: self.keyspace.len(),
                     });
                     self.master.reset_to_full_sync(replid, offset);
@@ -530,7 +541,7 @@ impl<R: RngCore> Node<R> {
                         .execute(&mut db, &argv, now.0, Role::Replica, Origin::MasterLink);
                 }
                 replica::Action::Proxy { bytes } => self.master.handle(now, master::Event::Proxy { bytes }),
-                replica::Action::Observe(o) => self.notes.push(Note::Replica(o)),
+                replica::Action::Observe(o) => self.note(Note::Replica(o)),
             }
         }
         let up = self.upstream();
@@ -572,7 +583,7 @@ impl<R: RngCore> Node<R> {
                     self.snapshots.insert(id, Bytes::from(payload));
                     self.io.push(Io::Snapshot { id });
                 }
-                master::Action::Observe(o) => self.notes.push(Note::Master(o)),
+                master::Action::Observe(o) => self.note(Note::Master(o)),
             }
         }
     }
@@ -580,7 +591,13 @@ impl<R: RngCore> Node<R> {
     // ----- client commands ---------------------------------------------------------------
 
     fn exec_client(&mut self, now: Millis, conn: ConnId, argv: Vec<Bytes>) {
-        let name = argv[0].to_ascii_lowercase();
+        // Lowercased on the stack: every name matched here is short, and a heap copy per
+        // command showed in psync-node's profile. Longer names go to the keyspace.
+        let mut lower = [0u8; 16];
+        let n = if argv[0].len() <= lower.len() { argv[0].len() } else { 0 };
+        lower[..n].copy_from_slice(&argv[0][..n]);
+        lower[..n].make_ascii_lowercase();
+        let name = &lower[..n];
         // Commands from an attached replica go to the master core (REPLCONF ACK).
         if self.master.is_replica(conn) {
             self.master.handle(now, master::Event::Command { conn, argv });
@@ -592,7 +609,7 @@ impl<R: RngCore> Node<R> {
             self.send(conn, &b"-NOAUTH Authentication required.\r\n"[..]);
             return;
         }
-        match name.as_slice() {
+        match name {
             b"auth" => self.auth(conn, &argv),
             b"replconf" | b"psync" | b"sync" => {
                 self.master.handle(now, master::Event::Command { conn, argv });
@@ -741,7 +758,7 @@ impl<R: RngCore> Node<R> {
                     }
                 }
                 if wrote {
-                    self.notes.push(Note::Write { conn, offset });
+                    self.note(Note::Write { conn, offset });
                 }
                 self.send(conn, out.reply);
             }

@@ -151,6 +151,14 @@ fn lossy(b: &[u8]) -> String {
 
 /// Reads a `$<len>\r\n<bytes>\r\n` bulk whose `$` is at `pos`. `Ok(None)` = need more.
 fn decode_bulk_at(buf: &[u8], pos: usize) -> Result<Option<(Option<Bytes>, usize)>, ProtoError> {
+    Ok(bulk_span_at(buf, pos)?.map(|(span, next)| (span.map(|r| Bytes::copy_from_slice(&buf[r])), next)))
+}
+
+/// Where a bulk's body is in the buffer (`None` for `$-1`), and where the next item starts.
+type BulkSpan = (Option<std::ops::Range<usize>>, usize);
+
+/// [`decode_bulk_at`] without the copy.
+fn bulk_span_at(buf: &[u8], pos: usize) -> Result<Option<BulkSpan>, ProtoError> {
     let Some(cr) = find_crlf(buf, pos + 1, "bulk count", MAX_INLINE_LEN)? else {
         return Ok(None);
     };
@@ -172,7 +180,7 @@ fn decode_bulk_at(buf: &[u8], pos: usize) -> Result<Option<(Option<Bytes>, usize
     if &buf[end..end + 2] != b"\r\n" {
         return Err(ProtoError::MissingCrlf { what: "bulk" });
     }
-    Ok(Some((Some(Bytes::copy_from_slice(&buf[body..end])), end + 2)))
+    Ok(Some((Some(body..end), end + 2)))
 }
 
 /// Reads an array/multibulk header `*<n>\r\n` at `pos`, returning the count (may be -1).
@@ -378,22 +386,33 @@ fn decode_multibulk(buf: &[u8]) -> Result<Option<(Request, usize)>, ProtoError> 
     };
     // Mirrors processMultibulkBuffer: a count <= 0 is an empty request that is skipped.
     let count = usize::try_from(count).unwrap_or(0);
-    let mut argv = Vec::with_capacity(count.min(PREALLOC_MAX));
+    let first = at;
+    // Pass 1 validates the whole request and finds its end without allocating.
     for _ in 0..count {
         match buf.get(at) {
             None => return Ok(None),
             Some(b'$') => {}
             Some(&c) => return Err(ProtoError::ExpectedBulk { got: char::from(c) }),
         }
-        match decode_bulk_at(buf, at)? {
+        match bulk_span_at(buf, at)? {
             None => return Ok(None),
             Some((None, _)) => return Err(ProtoError::BadBulkLen { text: "-1".into() }),
-            Some((Some(b), next)) => {
-                argv.push(b);
-                at = next;
-            }
+            Some((Some(_), next)) => at = next,
         }
     }
+    // Pass 2: one copy of the request; the arguments are slices of it. A server keeps
+    // keys and values and propagates them, and clones of slices are refcount bumps where
+    // a clone of a separately copied argument allocates (psync-node's hottest cost).
+    let frame = Bytes::copy_from_slice(&buf[..at]);
+    let mut argv = Vec::with_capacity(count.min(PREALLOC_MAX));
+    let mut pos = first;
+    for _ in 0..count {
+        if let Ok(Some((Some(span), next))) = bulk_span_at(buf, pos) {
+            argv.push(frame.slice(span));
+            pos = next;
+        }
+    }
+    debug_assert_eq!((argv.len(), pos), (count, at), "pass 2 re-reads what pass 1 accepted");
     Ok(Some((Request { argv, inline: false }, at)))
 }
 
