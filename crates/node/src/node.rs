@@ -116,6 +116,9 @@ pub struct Node<R> {
     snapshots: BTreeMap<u64, Bytes>,
     io: Vec<Io>,
     notes: Vec<Note>,
+    /// Reused buffers for the cores' actions (one allocation per command otherwise).
+    master_actions: Vec<master::Action>,
+    replica_actions: Vec<replica::Action>,
     freeze_ms: Option<u64>,
     /// Largest query buffer any client has had (INFO `client_recent_max_input_buffer`).
     max_input_buffer: usize,
@@ -138,6 +141,8 @@ impl<R: RngCore> Node<R> {
             snapshots: BTreeMap::new(),
             io: Vec::new(),
             notes: Vec::new(),
+            master_actions: Vec::new(),
+            replica_actions: Vec::new(),
             freeze_ms: None,
             max_input_buffer: 0,
             corrupt_next_snapshot: false,
@@ -511,8 +516,9 @@ impl<R: RngCore> Node<R> {
 
     /// Carries out the replica core's actions.
     fn pump_replica(&mut self, now: Millis) {
-        let actions: Vec<replica::Action> = self.replica.drain_actions().collect();
-        for a in actions {
+        let mut actions = std::mem::take(&mut self.replica_actions);
+        actions.extend(self.replica.drain_actions());
+        for a in actions.drain(..) {
             match a {
                 replica::Action::Connect { link } => {
                     if let Some((host, port)) = self.master_addr.clone() {
@@ -544,6 +550,7 @@ impl<R: RngCore> Node<R> {
                 replica::Action::Observe(o) => self.note(Note::Replica(o)),
             }
         }
+        self.replica_actions = actions;
         let up = self.upstream();
         self.master.set_upstream(up);
         self.pump_master();
@@ -551,8 +558,9 @@ impl<R: RngCore> Node<R> {
 
     /// Carries out the master core's actions.
     fn pump_master(&mut self) {
-        let actions: Vec<master::Action> = self.master.drain_actions().collect();
-        for a in actions {
+        let mut actions = std::mem::take(&mut self.master_actions);
+        actions.extend(self.master.drain_actions());
+        for a in actions.drain(..) {
             match a {
                 master::Action::Send { conn, bytes } => self.send(conn, bytes),
                 master::Action::SendBulk { conn, bytes } => self.io.push(Io::SendBulk { conn, bytes }),
@@ -586,6 +594,7 @@ impl<R: RngCore> Node<R> {
                 master::Action::Observe(o) => self.note(Note::Master(o)),
             }
         }
+        self.master_actions = actions;
     }
 
     // ----- client commands ---------------------------------------------------------------

@@ -119,7 +119,9 @@ pub(crate) fn set(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Command
     };
     let entry = Entry::new(value.clone(), expire_ms.or(kept_ttl));
     ctx.db_map_mut().insert(key.clone(), entry);
-    ctx.propagate_command(set_propagation(argv, expire_ms, opts.get));
+    if ctx.propagates() {
+        ctx.propagate_command(set_propagation(argv, expire_ms, opts.get));
+    }
     if !opts.get {
         out = reply::OK.to_vec();
     }
