@@ -64,9 +64,7 @@ enum Ev<T: Transport, R> {
 }
 
 enum WriteCmd {
-    /// Output of one event for one socket, in order (one channel message per event, not
-    /// one per reply: a pipelined batch of writes would otherwise cost a wake-up each).
-    Data(Vec<Bytes>),
+    Data(Bytes),
     /// An RDB transfer; `notify` reports [`Ev::BulkSent`] once written (disk, R31).
     Bulk(Bytes, bool),
 }
@@ -311,8 +309,7 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
                     match wrx.try_recv() {
                         Ok(c) => {
                             queued += match &c {
-                                WriteCmd::Data(v) => v.iter().map(Bytes::len).sum(),
-                                WriteCmd::Bulk(b, _) => b.len(),
+                                WriteCmd::Data(b) | WriteCmd::Bulk(b, _) => b.len(),
                             };
                             batch.push(c);
                         }
@@ -323,7 +320,7 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
                 let before = written;
                 for c in batch {
                     match c {
-                        WriteCmd::Data(v) => v.iter().for_each(|b| buf.extend_from_slice(b)),
+                        WriteCmd::Data(b) => buf.extend_from_slice(&b),
                         WriteCmd::Bulk(b, notify) => {
                             if w.write_all(&buf).await.is_err() || w.write_all(&b).await.is_err() {
                                 return;
@@ -384,25 +381,9 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
     fn carry_out(&mut self) -> bool {
         let ios = self.node.borrow_mut().drain_io();
         let mut stop = false;
-        // Sends gathered per connection, handed over before any other verb so that a
-        // connection's bytes keep their order relative to bulks and closes.
-        let mut gathered: Vec<(ConnId, Vec<Bytes>)> = Vec::new();
         for io in ios {
-            let io = match io {
-                Io::Send { conn, bytes } => {
-                    match gathered.iter_mut().find(|(c, _)| *c == conn) {
-                        Some((_, v)) => v.push(bytes),
-                        None => gathered.push((conn, vec![bytes])),
-                    }
-                    continue;
-                }
-                other => other,
-            };
-            for (conn, v) in gathered.drain(..) {
-                self.write(conn, WriteCmd::Data(v));
-            }
             match io {
-                Io::Send { .. } => {}
+                Io::Send { conn, bytes } => self.write(conn, WriteCmd::Data(bytes)),
                 Io::SendBulk { conn, bytes } => self.write(conn, WriteCmd::Bulk(bytes, true)),
                 Io::SendRdb { conn, bytes } => self.write(conn, WriteCmd::Bulk(bytes, false)),
                 Io::Close { conn, discard } => {
@@ -421,7 +402,7 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
                 Io::SendMaster { link, bytes } => {
                     if let Some((l, c)) = &self.master_link {
                         if *l == link {
-                            let _ = c.tx.send(WriteCmd::Data(vec![bytes]));
+                            let _ = c.tx.send(WriteCmd::Data(bytes));
                         }
                     }
                 }
@@ -447,9 +428,6 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
                 }
                 Io::Shutdown => stop = true,
             }
-        }
-        for (conn, v) in gathered {
-            self.write(conn, WriteCmd::Data(v));
         }
         stop
     }
