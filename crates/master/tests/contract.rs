@@ -362,16 +362,8 @@ fn a_replica_without_capa_eof_gets_a_disk_snapshot_at_once() {
 #[test]
 fn every_snapshot_gets_its_own_id() {
     let mut m = master(disk());
-    let ids = |acts: &[Action]| -> Vec<u64> {
-        acts.iter()
-            .filter_map(|a| match a {
-                Action::StartSnapshot { id, .. } => Some(*id),
-                _ => None,
-            })
-            .collect()
-    };
-    let first = ids(&attach(&mut m, R1, 0));
-    let second = ids(&attach(&mut m, R2, 10));
+    let first = snapshot_starts(&attach(&mut m, R1, 0));
+    let second = snapshot_starts(&attach(&mut m, R2, 10));
     assert_eq!((first.len(), second.len()), (1, 1));
     assert_ne!(first, second, "a late event of one snapshot must not complete another");
 }
