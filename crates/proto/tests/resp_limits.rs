@@ -49,40 +49,40 @@ fn an_unterminated_line_waits_up_to_the_limit_then_fails() {
 
 #[test]
 fn count_lines_at_the_limit_fail_on_their_value_and_past_it_on_their_length() {
-    // `*` + a count line of exactly the limit: not a number redis accepts (leading zeros),
-    // so the error is about the value; one byte more and it is about the length.
-    let digits = |n: usize| -> Vec<u8> { std::iter::repeat_n(b'0', n - 1).chain([b'1']).collect() };
-    let mut mbulk = vec![b'*'];
-    mbulk.extend(digits(MAX_INLINE_LEN));
-    mbulk.extend_from_slice(b"\r\n");
+    // `prefix` then a count line of `n` digits. At exactly the limit it is not a number
+    // redis accepts (leading zeros), so the error is about the value; one byte more and it
+    // is about the length.
+    let header = |prefix: &[u8], n: usize| -> Vec<u8> {
+        let mut b = prefix.to_vec();
+        b.extend(std::iter::repeat_n(b'0', n - 1).chain([b'1']));
+        b.extend_from_slice(b"\r\n");
+        b
+    };
     assert!(matches!(
-        Request::decode(&mbulk),
+        Request::decode(&header(b"*", MAX_INLINE_LEN)),
         Err(ProtoError::BadMultibulkLen { .. })
     ));
-    let mut mbulk = vec![b'*'];
-    mbulk.extend(digits(MAX_INLINE_LEN + 1));
-    mbulk.extend_from_slice(b"\r\n");
-    assert_eq!(too_long(Request::decode(&mbulk)), Some("mbulk count"));
+    assert_eq!(
+        too_long(Request::decode(&header(b"*", MAX_INLINE_LEN + 1))),
+        Some("mbulk count")
+    );
 
     // The same for a bulk count inside a request (its `$` is not at position 0).
-    let mut bulk = b"*1\r\n$".to_vec();
-    bulk.extend(digits(MAX_INLINE_LEN));
-    bulk.extend_from_slice(b"\r\n");
-    assert!(matches!(Request::decode(&bulk), Err(ProtoError::BadBulkLen { .. })));
-    let mut bulk = b"*1\r\n$".to_vec();
-    bulk.extend(digits(MAX_INLINE_LEN + 1));
-    bulk.extend_from_slice(b"\r\n");
-    assert_eq!(too_long(Request::decode(&bulk)), Some("bulk count"));
+    assert!(matches!(
+        Request::decode(&header(b"*1\r\n$", MAX_INLINE_LEN)),
+        Err(ProtoError::BadBulkLen { .. })
+    ));
+    assert_eq!(
+        too_long(Request::decode(&header(b"*1\r\n$", MAX_INLINE_LEN + 1))),
+        Some("bulk count")
+    );
 
     // A reply array's element header is bounded the same way.
-    let mut reply = b"*1\r\n:".to_vec();
-    reply.extend(digits(MAX_INLINE_LEN));
-    reply.extend_from_slice(b"\r\n");
-    assert!(matches!(Frame::decode(&reply), Err(ProtoError::BadInteger { .. })));
-    let mut reply = b"*1\r\n:".to_vec();
-    reply.extend(digits(MAX_INLINE_LEN + 1));
-    reply.extend_from_slice(b"\r\n");
-    assert!(too_long(Frame::decode(&reply)).is_some());
+    assert!(matches!(
+        Frame::decode(&header(b"*1\r\n:", MAX_INLINE_LEN)),
+        Err(ProtoError::BadInteger { .. })
+    ));
+    assert!(too_long(Frame::decode(&header(b"*1\r\n:", MAX_INLINE_LEN + 1))).is_some());
 }
 
 /// The `-ERR <text>` a node writes before closing a client, as `processMultibulkBuffer`
