@@ -304,4 +304,36 @@ proptest! {
         prop_assert_eq!(x.fingerprint() == y.fingerprint(), x.digest() == y.digest());
         prop_assert_eq!(x.fingerprint(), build(&a, true).fingerprint());
     }
+
+    /// Unlike DEBUG DIGEST, the fingerprint covers each key's absolute expiry deadline
+    /// (issue 13d): two datasets agree on it exactly when they hold the same keys, values
+    /// and deadlines, and the stream model's incremental sum of `entry_fingerprint`s gives
+    /// the same number.
+    #[test]
+    fn fingerprint_covers_expiry_deadlines(
+        a in proptest::collection::vec((0usize..3, 0u8..4, 0u8..3, proptest::option::of(0i64..3)), 0..10),
+        b in proptest::collection::vec((0usize..3, 0u8..4, 0u8..3, proptest::option::of(0i64..3)), 0..10),
+    ) {
+        let dedup = |entries: &[(usize, u8, u8, Option<i64>)]| {
+            let mut m = std::collections::BTreeMap::new();
+            for (db, k, v, t) in entries {
+                m.insert((*db, *k), (*v, t.map(|t| 1_000 + t)));
+            }
+            m
+        };
+        let build = |m: &std::collections::BTreeMap<(usize, u8), (u8, Option<i64>)>| {
+            let mut ks = node::keyspace::Keyspace::new();
+            let mut sum = 0u64;
+            for ((db, k), (v, t)) in m {
+                let (key, val) = (format!("k{k}"), format!("v{v}"));
+                let _ = ks.insert(*db, Bytes::from(key.clone()), Bytes::from(val.clone()), *t);
+                sum = sum.wrapping_add(node::keyspace::entry_fingerprint(*db, key.as_bytes(), val.as_bytes(), *t));
+            }
+            (ks, node::keyspace::combine_fingerprint(sum, m.len()))
+        };
+        let (ma, mb) = (dedup(&a), dedup(&b));
+        let ((x, xs), (y, _)) = (build(&ma), build(&mb));
+        prop_assert_eq!(x.fingerprint() == y.fingerprint(), ma == mb);
+        prop_assert_eq!(x.fingerprint(), xs);
+    }
 }

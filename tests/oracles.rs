@@ -19,6 +19,7 @@ fn view(idx: usize, top: bool, offset: u64, digest: u64) -> NodeView {
         repl_state: if top { ReplState::None } else { ReplState::Connected },
         online_replicas: usize::from(top),
         digest: Some(digest),
+        version: 0,
     }
 }
 

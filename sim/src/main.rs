@@ -317,6 +317,7 @@ fn sweep(
 fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
     let mut by_oracle = std::collections::BTreeMap::<&str, u64>::new();
     let mut cov = Coverage::default();
+    let mut checks = sim::oracle::Checks::default();
     let mut sim_ms = 0u64;
     let mut unfired = 0usize;
     for r in results {
@@ -324,6 +325,7 @@ fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
             *by_oracle.entry(v.oracle).or_default() += 1;
         }
         cov.merge(&r.coverage);
+        checks.merge(&r.checks);
         sim_ms += r.sim_ms;
         unfired += r.faults.iter().filter(|(_, f)| !f).count();
     }
@@ -341,6 +343,23 @@ fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
     println!("sim/wall ratio       {:.1}x", sim_s / wall.max(1e-9));
     println!("seeds per second     {:.2}", results.len() as f64 / wall.max(1e-9));
     println!("faults never fired   {unfired}");
+    let c = &checks;
+    println!(
+        "checks: acked writes WAITs {} (empty {}), survived {}, expected losses {}",
+        c.wait, c.empty_waits, c.survived_waits, c.expected_losses
+    );
+    println!(
+        "checks: reads judged {} (unjudgeable {}), read-back keys {}, stream commands modelled {}",
+        c.reads, c.reads_unchecked, c.readback_keys, c.stream_commands
+    );
+    println!(
+        "checks: digests vs stream {}, dataset changes at one offset {}, transfers done {} failed {}",
+        c.model_prefix, c.dataset_changes, c.transfers_done, c.transfers_failed
+    );
+    println!(
+        "checks: PSYNC requests judged {}, avoidable full syncs {}",
+        c.psync_requests, c.avoidable_full_syncs
+    );
     println!(
         "coverage ReplState   {:?} ({}/16)",
         cov.repl_states,

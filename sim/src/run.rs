@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::nemesis::{Fault, FaultKind, Swarm};
 use crate::net::Net;
-use crate::oracle::{NodeView, Oracle, Violation};
+use crate::oracle::clients::Position;
+use crate::oracle::{transfer, NodeView, Oracle, Violation};
 use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
 use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots, PORT};
@@ -200,6 +201,10 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         names,
         net: net.clone(),
     };
+    let repl_timeout_ms = spec.nodes.iter().map(|n| n.replica.repl_timeout_s).max().unwrap_or(60) * 1000;
+    // R58 fails a transfer after repl-timeout without a byte; the cron checks once a
+    // second; the rest is slack for moving the bytes themselves.
+    h.oracle.transfers.bound_ms = repl_timeout_ms + 3000;
     let mut fired = vec![false; spec.faults.len()];
     let mut next = 0;
     let mut healed = false;
@@ -212,6 +217,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         if !healed && now_ms >= spec.fault_ms {
             healed = true;
             h.heal_all(&mut sim, now_ms);
+            h.oracle.transfers.strict_after_ms = Some(now_ms + h.oracle.transfers.bound_ms);
         }
         if let Err(e) = sim.step() {
             h.oracle.violations.push(Violation {
@@ -241,6 +247,8 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     let final_views = h.collect(now_ms);
     let master = final_views.iter().find(|v| v.top_level).cloned();
     h.oracle.finish_waits(now_ms, master.as_ref());
+    let reads = std::mem::take(&mut *h.shared.reads.borrow_mut());
+    h.oracle.check_reads(&reads, crate::world::EPOCH_MS);
     for v in &h.oracle.violations {
         h.trace.push(
             v.t_ms,
@@ -335,7 +343,10 @@ impl Harness {
             }
             FaultKind::Save { node } => self.control(node, |nd, now| nd.save(now)),
             FaultKind::Failover { to } => self.failover(t, to),
-            FaultKind::Freeze { node, ms } => self.control(node, move |nd, _| nd.freeze(ms)),
+            FaultKind::Freeze { node, ms } => {
+                self.oracle.transfers.frozen(node, ms);
+                self.control(node, move |nd, _| nd.freeze(ms))
+            }
             FaultKind::Promote { node } => {
                 self.slots.borrow_mut()[node].replicaof = None;
                 self.oracle.loss_event(t);
@@ -489,7 +500,7 @@ impl Harness {
             let Some(h) = self.handle(i) else { continue };
             let boot = self.slots.borrow()[i].boots;
             let mut nd = h.node.borrow_mut();
-            notes_all.push((i, nd.drain_notes()));
+            notes_all.push((i, boot, nd.drain_notes()));
             let replid = nd.master.replid();
             let offset = nd.master.master_repl_offset();
             // Masters define history, so they digest every new position; a replica only
@@ -523,7 +534,15 @@ impl Harness {
                     .filter(|r| r.state == master::SlaveState::Online)
                     .count(),
                 digest,
+                version: nd.keyspace.version(),
             });
+        }
+        // Stream facts first, each node's in its own order, before anything is judged:
+        // a replica's ACK may be judged in the same step its bytes were fed.
+        for (i, boot, notes) in &notes_all {
+            for note in notes {
+                self.stream_note(t, *i, *boot, note);
+            }
         }
         // A replica that reached, in this very step, a position its master digested now.
         let fresh: Vec<(ReplId, u64)> = views
@@ -538,7 +557,32 @@ impl Harness {
                 }
             }
         }
-        for (i, notes) in notes_all {
+        // I10/I18: a dataset that changed while its position did not.
+        for v in &views {
+            if self.oracle.dataset_changed(v) {
+                if let Some(h) = self.handle(v.idx) {
+                    let fp = h.node.borrow().keyspace.fingerprint();
+                    self.oracle.check_dataset_change(t, v, fp);
+                }
+            }
+        }
+        self.oracle.remember_datasets(&views);
+        for v in &views {
+            let p = Position {
+                t_ms: t,
+                boot: v.boot,
+                replid: v.replid,
+                offset: v.offset,
+                streamed: v.backlog.is_some(),
+            };
+            self.oracle.clients.position(v.idx, p);
+        }
+        for (i, ms) in self.oracle.transfers.overdue(t) {
+            let bound = self.oracle.transfers.bound_ms;
+            let msg = format!("a full-sync transfer has run for {ms} ms, longer than repl-timeout allows ({bound} ms)");
+            self.oracle.violate(t, "transfer", Some(i), msg);
+        }
+        for (i, boot, notes) in notes_all {
             // I14 (B3): a node drops all its sub-replicas only in the same event as a
             // change of its own history (promotion, continue with a new id, full sync).
             let history_changed = notes
@@ -551,17 +595,63 @@ impl Harness {
                         self.oracle.violate(t, "replicas", Some(i), msg);
                     }
                 }
-                self.note(t, i, note, &views);
+                self.note(t, i, boot, note, &views);
             }
         }
         views
     }
 
-    fn note(&mut self, t: u64, i: usize, note: Note, views: &[NodeView]) {
+    /// Stream facts of one note: histories for the stream model, every fed position,
+    /// every client write's position, recorded ids (see `collect`).
+    fn stream_note(&mut self, t: u64, i: usize, boot: u64, note: &Note) {
+        use master::Observation as M;
+        let o = &mut self.oracle;
+        match note {
+            Note::Base {
+                replid,
+                offset,
+                entries,
+            } => {
+                o.model.base(*replid, *offset, entries);
+            }
+            Note::Master(M::Fed {
+                replid,
+                end,
+                bytes,
+                generated,
+            }) => {
+                o.fed(i, *replid, *end, *generated);
+                if *generated {
+                    o.model.fed(*replid, *end, bytes.clone());
+                }
+            }
+            Note::Master(M::ReplidChanged {
+                replid,
+                replid2,
+                second_replid_offset,
+                why,
+                old_replid,
+                master_repl_offset,
+            }) => {
+                let _ = replid2;
+                match *why {
+                    "promotion" | "continue-new-id" => o.model.link(*replid, *old_replid, *master_repl_offset),
+                    "restart-as-master" if *second_replid_offset > 0 => {
+                        o.model.link(*replid, *replid2, (*second_replid_offset - 1) as u64)
+                    }
+                    _ => {}
+                }
+            }
+            Note::Write { conn, replid, offset } => o.clients.write(i, boot, *conn, *replid, *offset, t),
+            Note::DatasetReplaced { .. } => o.dataset_replaced(i),
+            _ => {}
+        }
+    }
+
+    fn note(&mut self, t: u64, i: usize, boot: u64, note: Note, views: &[NodeView]) {
         match note {
             Note::Master(o) => {
-                let view = views.iter().find(|v| v.idx == i);
-                self.oracle.master_obs(t, i, view, &o);
+                self.oracle.master_obs(t, i, &o);
                 match &o {
                     master::Observation::Psync {
                         conn,
@@ -573,7 +663,15 @@ impl Harness {
                         self.coverage.psync.insert(decision.label());
                         if let Some(h) = self.handle(i) {
                             let peer = h.node.borrow().client_ip(*conn);
+                            self.judge_request(t, i, &peer, id, *offset, *decision, views);
                             self.oracle.continued_peer(i, *conn, peer);
+                        }
+                        if let master::Observation::Psync { state, .. } = &o {
+                            let (msg, avoidable) = self.oracle.efficiency.decided(i, state, id, *offset, *decision);
+                            self.oracle.checks.avoidable_full_syncs += u64::from(avoidable);
+                            if let Some(msg) = msg {
+                                self.oracle.violate(t, "replid", Some(i), msg);
+                            }
                         }
                         let text = format!(
                             "psync {conn} {} {offset} -> {}",
@@ -604,6 +702,9 @@ impl Harness {
                         why,
                         ..
                     } => {
+                        // Recorded in event order: a PSYNC decided before the change
+                        // (R27's rename follows its decision) is judged by the ids before it.
+                        self.oracle.efficiency.ids(i, *replid, *replid2, *second_replid_offset);
                         let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
@@ -627,16 +728,27 @@ impl Harness {
                         let text = format!("slave {conn} dropped: output buffer {used} over {kind} limit {limit}");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
-                    master::Observation::WaitReply { offset, acked, .. } => {
-                        self.oracle.check_wait(t, i, *offset, *acked, views);
+                    master::Observation::Fed { .. } => {}
+                    master::Observation::WaitReply { conn, offset, acked } => {
+                        self.oracle.check_wait(t, i, boot, *conn, *offset, *acked);
                         self.trace
                             .push(t, Some(i), Kind::Event, format!("wait offset {offset} acked {acked}"));
                     }
                 }
             }
             Note::Replica(o) => match o {
-                replica::Observation::State { to, .. } => {
+                replica::Observation::State { from, to } => {
                     self.coverage.repl_states.insert(to as u8);
+                    match self.oracle.transfers.state(t, i, from, to) {
+                        transfer::Outcome::None => {}
+                        transfer::Outcome::Done => self.oracle.checks.transfers_done += 1,
+                        transfer::Outcome::Failed { violation } => {
+                            self.oracle.checks.transfers_failed += 1;
+                            if let Some(msg) = violation {
+                                self.oracle.violate(t, "transfer", Some(i), msg);
+                            }
+                        }
+                    }
                     self.trace.push(
                         t,
                         Some(i),
@@ -653,11 +765,43 @@ impl Harness {
                     self.trace.push(t, Some(i), Kind::Event, format!("{other:?}"))
                 }
             },
+            Note::Base { replid, .. } => self.oracle.efficiency.ids(i, replid, ReplId::ZERO, -1),
             Note::Write { .. } => {}
             Note::DatasetReplaced { keys } => {
                 self.trace
                     .push(t, Some(i), Kind::Event, format!("dataset replaced ({keys} keys)"))
             }
+        }
+    }
+
+    /// R45 (issue 13e): the PSYNC a replica sent, against its own position while it
+    /// waits for the reply.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_request(
+        &mut self,
+        t: u64,
+        master_idx: usize,
+        peer: &str,
+        id: &[u8],
+        offset: i64,
+        decision: master::PsyncDecision,
+        views: &[NodeView],
+    ) {
+        if decision == master::PsyncDecision::Full(master::FullReason::Sync) {
+            return;
+        }
+        let Some(idx) = self.names.iter().position(|n| n == peer) else {
+            return;
+        };
+        let Some(v) = views
+            .iter()
+            .find(|v| v.idx == idx && v.repl_state == replica::ReplState::ReceivePsync)
+        else {
+            return;
+        };
+        self.oracle.checks.psync_requests += 1;
+        if let Some(msg) = crate::oracle::efficiency::Efficiency::request(id, offset, v) {
+            self.oracle.violate(t, "efficiency", Some(master_idx), msg);
         }
     }
 
@@ -677,9 +821,17 @@ impl Harness {
             .iter()
             .filter_map(|v| self.handle(v.idx).map(|h| h.node.borrow().keyspace.fingerprint()))
             .collect();
+        let first = self.oracle.converged_at.is_none();
         let done = self.oracle.check_converged(t, views, &digests, self.names.len());
-        if done {
+        if done && first {
             self.trace.push(t, None, Kind::Event, "converged".into());
+            // Read back every key of every node against the stream (issue 13a/b).
+            for v in views {
+                if let Some(h) = self.handle(v.idx) {
+                    let data = dataset(&h.node.borrow().keyspace);
+                    self.oracle.readback(t, v, &data);
+                }
+            }
         }
         done
     }
@@ -715,6 +867,17 @@ impl Harness {
             })
             .collect()
     }
+}
+
+/// A node's whole dataset as the stream model holds one.
+fn dataset(ks: &node::keyspace::Keyspace) -> BTreeMap<crate::oracle::model::Key, crate::oracle::model::Val> {
+    let mut out = BTreeMap::new();
+    for db in 0..node::keyspace::DB_COUNT {
+        for (k, e) in ks.iter_db(db) {
+            out.insert((db, k.clone()), (e.value.clone(), e.expire_ms));
+        }
+    }
+    out
 }
 
 fn slave_name(s: master::SlaveState) -> &'static str {

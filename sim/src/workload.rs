@@ -17,6 +17,7 @@ use rand_core::SeedableRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::TcpStream;
 
+use crate::oracle::clients::ReadRecord;
 use crate::world::{derive_seed, PORT};
 
 /// Workload parameters.
@@ -61,6 +62,12 @@ pub struct Shared {
     pub stats: RefCell<Stats>,
     /// `requirepass` of the nodes, if any: clients AUTH first.
     pub auth: RefCell<Option<Bytes>>,
+    /// Every read's history entry (Jepsen-style), judged by the oracles at the end.
+    pub reads: RefCell<Vec<ReadRecord>>,
+}
+
+fn sim_ms() -> u64 {
+    turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64
 }
 
 /// Connects and authenticates (when the nodes require a password).
@@ -193,7 +200,8 @@ pub async fn reader(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, &format!("reader-{idx}")));
     while !shared.stop.get() {
         let n = shared.names.borrow().len();
-        let name = shared.names.borrow()[rng.gen_range(0..n)].clone();
+        let node = rng.gen_range(0..n);
+        let name = shared.names.borrow()[node].clone();
         let mut buf = Vec::new();
         let Some(mut s) = connect(&shared, &name, &mut buf).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -204,11 +212,24 @@ pub async fn reader(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
                 break;
             }
             let key = format!("k{}", rng.gen_range(0..spec.keys));
-            if roundtrip(&mut s, &encode_command(&["GET", &key]), &mut buf)
-                .await
-                .is_none()
-            {
+            let sent_ms = sim_ms();
+            let Some(reply) = roundtrip(&mut s, &encode_command(&["GET", &key]), &mut buf).await else {
                 break;
+            };
+            let value = match reply {
+                Frame::Bulk(b) => Some(Some(b)),
+                Frame::Null => Some(None),
+                _ => None, // an error (NOAUTH, LOADING…) says nothing about the data
+            };
+            if let Some(value) = value {
+                shared.reads.borrow_mut().push(ReadRecord {
+                    node,
+                    db: 0,
+                    key: Bytes::from(key),
+                    sent_ms,
+                    recv_ms: sim_ms(),
+                    value,
+                });
             }
             shared.stats.borrow_mut().reads += 1;
             tokio::time::sleep(Duration::from_millis(rng.gen_range(10..200))).await;

@@ -137,6 +137,7 @@ impl NodeSpec {
                 repl_diskless_sync_delay_s: 0,
                 repl_ping_replica_period_s: 1,
                 repl_timeout_s: 5,
+                observe_stream: true,
                 ..MasterConfig::default()
             },
             replica: ReplicaConfig {

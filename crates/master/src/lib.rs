@@ -75,6 +75,10 @@ pub struct MasterConfig {
     pub min_replicas_max_lag_s: u64,
     /// `client-output-buffer-limit replica <hard> <soft> <seconds>` (R39).
     pub replica_obuf_limit: ObufLimit,
+    /// Report every stream byte this node appends ([`Observation::Fed`]). Off by default:
+    /// only the simulator's stream oracles need it, and a server must not queue a copy
+    /// per write that nobody drains.
+    pub observe_stream: bool,
 }
 
 /// An output-buffer limit as redis's `client-output-buffer-limit` class line: a client whose
@@ -117,6 +121,7 @@ impl Default for MasterConfig {
             min_replicas_to_write: 0,
             min_replicas_max_lag_s: 10,
             replica_obuf_limit: ObufLimit::REPLICA_DEFAULT,
+            observe_stream: false,
         }
     }
 }
@@ -186,6 +191,15 @@ pub enum Observation {
     },
     /// WAIT answered: `acked` replicas had acknowledged `offset`.
     WaitReply { conn: ConnId, offset: u64, acked: u64 },
+    /// Stream bytes appended to this node's backlog (R5, R73), ending at offset `end`
+    /// under `replid`: `generated` when this node is a top-level master writing its own
+    /// stream, not a replica proxying its master's (R55). Only with `observe_stream`.
+    Fed {
+        replid: ReplId,
+        end: u64,
+        bytes: Bytes,
+        generated: bool,
+    },
     /// replid changed (R4 events only, I9).
     ReplidChanged {
         replid: ReplId,
@@ -1122,6 +1136,14 @@ impl<R: RngCore> Master<R> {
             }
         }
         let shared = Bytes::copy_from_slice(bytes);
+        if self.cfg.observe_stream {
+            self.actions.push(Action::Observe(Observation::Fed {
+                replid: self.replid,
+                end: self.master_repl_offset,
+                bytes: shared.clone(),
+                generated: self.upstream == Upstream::None,
+            }));
+        }
         for conn in sends {
             if let Some(r) = self.replicas.get_mut(&conn) {
                 r.io_unflushed += shared.len() as u64;

@@ -80,16 +80,30 @@ pub enum Io {
 pub enum Note {
     Master(master::Observation),
     Replica(replica::Observation),
-    /// A client write was executed and propagated; the stream now ends at `offset`.
+    /// A client write was executed and propagated; the stream now ends at `offset` under
+    /// `replid` (the client's own write position, which WAIT must cover).
     Write {
         conn: ConnId,
+        replid: proto::ReplId,
         offset: u64,
+    },
+    /// The whole dataset at `(replid, offset)`, where a history starts without a stream
+    /// leading to it: process start (empty or loaded from an RDB) and a new id given to a
+    /// dataset (R16 TTL, R27 first replica of a master without backlog). The simulator's
+    /// stream model starts there; every other history is a stream from one of these.
+    Base {
+        replid: proto::ReplId,
+        offset: u64,
+        entries: Vec<BaseEntry>,
     },
     /// The node applied a full sync RDB as its dataset.
     DatasetReplaced {
         keys: usize,
     },
 }
+
+/// One key of a [`Note::Base`]: db, key, value, absolute expiry (unix ms).
+pub type BaseEntry = (usize, Bytes, Bytes, Option<i64>);
 
 #[derive(Debug, Default)]
 struct Client {
@@ -131,7 +145,7 @@ impl<R: RngCore> Node<R> {
     pub fn new(cfg: NodeConfig, rng: R, now: Millis) -> Self {
         let mut rcfg = cfg.replica.clone();
         rcfg.listening_port = cfg.port;
-        Node {
+        let mut node = Node {
             master: Master::new(cfg.master.clone(), rng, now),
             replica: Replica::new(rcfg),
             cfg,
@@ -146,7 +160,27 @@ impl<R: RngCore> Node<R> {
             freeze_ms: None,
             max_input_buffer: 0,
             corrupt_next_snapshot: false,
+        };
+        node.note_base();
+        node
+    }
+
+    /// Records the dataset as the base of the current history ([`Note::Base`]).
+    fn note_base(&mut self) {
+        if !self.cfg.record_notes {
+            return;
         }
+        let mut entries = Vec::with_capacity(self.keyspace.len());
+        for db in 0..DB_COUNT {
+            for (k, e) in self.keyspace.iter_db(db) {
+                entries.push((db, k.clone(), e.value.clone(), e.expire_ms));
+            }
+        }
+        self.notes.push(Note::Base {
+            replid: self.master.replid(),
+            offset: self.master.master_repl_offset(),
+            entries,
+        });
     }
 
     /// Node configuration.
@@ -186,6 +220,7 @@ impl<R: RngCore> Node<R> {
     /// any; it must be set before loading so the repl info is used the right way.
     pub fn load_at_startup(&mut self, now: Millis, rdb: &RdbFile, replicaof: Option<(String, u16)>) {
         self.keyspace = keyspace_from_rdb(rdb);
+        self.note_base();
         let info = rdb.repl_info();
         match (info, &replicaof) {
             (Some(i), Some(_)) => {
@@ -591,7 +626,20 @@ impl<R: RngCore> Node<R> {
                     self.snapshots.insert(id, Bytes::from(payload));
                     self.io.push(Io::Snapshot { id });
                 }
-                master::Action::Observe(o) => self.note(Note::Master(o)),
+                master::Action::Observe(o) => {
+                    // A dataset renamed without a stream leading to it starts a history.
+                    let base = matches!(
+                        o,
+                        master::Observation::ReplidChanged {
+                            why: "first-replica-no-backlog" | "backlog-ttl",
+                            ..
+                        }
+                    );
+                    self.note(Note::Master(o));
+                    if base {
+                        self.note_base();
+                    }
+                }
             }
         }
         self.master_actions = actions;
@@ -767,7 +815,8 @@ impl<R: RngCore> Node<R> {
                     }
                 }
                 if wrote {
-                    self.note(Note::Write { conn, offset });
+                    let replid = self.master.replid();
+                    self.note(Note::Write { conn, replid, offset });
                 }
                 self.send(conn, out.reply);
             }

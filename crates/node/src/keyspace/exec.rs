@@ -147,6 +147,7 @@ impl<'a> Exec<'a> {
 
     /// The selected database, mutably.
     pub(crate) fn db_map_mut(&mut self) -> &mut BTreeMap<Bytes, Entry> {
+        self.ks.touch();
         self.ks
             .dbs
             .get_mut(self.db)
@@ -160,6 +161,7 @@ impl<'a> Exec<'a> {
 
     /// All databases, for FLUSHALL.
     pub(crate) fn keyspace_mut(&mut self) -> &mut Keyspace {
+        self.ks.touch();
         self.ks
     }
 

@@ -166,7 +166,22 @@ pub struct Keyspace {
     /// expiry, digests, RDB writing) has one defined order.
     dbs: Vec<BTreeMap<Bytes, Entry>>,
     proto_max_bulk_len: u64,
+    /// Bumped by every path that may change the data (see [`Keyspace::version`]).
+    version: Version,
 }
+
+/// A change counter that never takes part in equality: two keyspaces with the same data
+/// are equal whatever their history.
+#[derive(Debug, Clone, Copy, Default)]
+struct Version(u64);
+
+impl PartialEq for Version {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Version {}
 
 impl Default for Keyspace {
     fn default() -> Self {
@@ -180,7 +195,20 @@ impl Keyspace {
         Self {
             dbs: vec![BTreeMap::new(); DB_COUNT],
             proto_max_bulk_len: PROTO_MAX_BULK_LEN_DEFAULT,
+            version: Version::default(),
         }
+    }
+
+    /// A counter that moves whenever the data may have changed (every mutable access,
+    /// conservatively). The simulator uses it to look at a replica's dataset whenever it
+    /// changes, not only when its offset moves (I10, I18): a change at an unchanged
+    /// offset is a violation unless the dataset is still what the stream says.
+    pub fn version(&self) -> u64 {
+        self.version.0
+    }
+
+    fn touch(&mut self) {
+        self.version.0 = self.version.0.wrapping_add(1);
     }
 
     /// Mirrors `CONFIG SET proto-max-bulk-len`: the largest string APPEND may produce.
@@ -231,6 +259,7 @@ impl Keyspace {
     /// expiry, these DELs are never wrapped in MULTI/EXEC (`propagate_no_multi`).
     pub fn active_expire(&mut self, now_ms: u64) -> Vec<Propagated> {
         let now = exec::now_i64(now_ms);
+        self.touch();
         let mut dels = Vec::new();
         for (id, db) in self.dbs.iter_mut().enumerate() {
             let expired: Vec<Bytes> = db
@@ -273,6 +302,7 @@ impl Keyspace {
             .get_mut(db)
             .ok_or(KeyspaceError::DbOutOfRange { db, max: DB_COUNT })?;
         map.insert(key, Entry::new(value, expire_ms));
+        self.touch();
         Ok(())
     }
 
@@ -283,6 +313,7 @@ impl Keyspace {
 
     /// Removes every key from every database (a full resync loading a new RDB).
     pub fn clear(&mut self) {
+        self.touch();
         self.dbs.iter_mut().for_each(BTreeMap::clear);
     }
 
@@ -318,27 +349,53 @@ pub fn is_write_command(name: &[u8]) -> bool {
 }
 
 impl Keyspace {
-    /// A fast order-independent fingerprint of the dataset (db, key, value, whether a TTL
-    /// is set — the same facts DEBUG DIGEST covers) for the simulator's oracles, which
-    /// compare datasets at every stream position. FNV-1a per entry, combined with a
-    /// wrapping sum; about 50x cheaper than the SHA-1 based [`Keyspace::digest`].
+    /// A fast order-independent fingerprint of the dataset (db, key, value and the
+    /// absolute expiry deadline — more than DEBUG DIGEST, which only covers whether a TTL
+    /// is set, because a replica with the wrong deadline diverges later, R72) for the
+    /// simulator's oracles, which compare datasets at every stream position. A wrapping
+    /// sum of [`entry_fingerprint`]s; about 50x cheaper than the SHA-1 based
+    /// [`Keyspace::digest`].
     pub fn fingerprint(&self) -> u64 {
         let mut total: u64 = 0;
         for (db, map) in self.dbs.iter().enumerate() {
             for (k, e) in map {
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-                fnv(&mut h, &(db as u64).to_le_bytes());
-                fnv(&mut h, &(k.len() as u64).to_le_bytes());
-                fnv(&mut h, k);
-                fnv(&mut h, &[u8::from(e.expire_ms.is_some())]);
-                fnv(&mut h, &e.value_hash().to_le_bytes());
-                // Finalise (xorshift-multiply) so that sums of similar entries spread.
-                h ^= h >> 33;
-                h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-                h ^= h >> 33;
-                total = total.wrapping_add(h);
+                total = total.wrapping_add(entry_hash(db, k, e.value_hash(), e.expire_ms));
             }
         }
-        total ^ (self.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        combine_fingerprint(total, self.len())
     }
+}
+
+/// One entry's share of [`Keyspace::fingerprint`], so that a model of the stream (the
+/// simulator's) can keep the same fingerprint incrementally: add it for a new entry,
+/// subtract it (wrapping) for a removed one, then [`combine_fingerprint`].
+pub fn entry_fingerprint(db: usize, key: &[u8], value: &[u8], expire_ms: Option<i64>) -> u64 {
+    let mut vh: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv(&mut vh, value);
+    entry_hash(db, key, vh, expire_ms)
+}
+
+/// The fingerprint of a dataset whose entries' [`entry_fingerprint`]s sum to `sum`.
+pub fn combine_fingerprint(sum: u64, len: usize) -> u64 {
+    sum ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+fn entry_hash(db: usize, key: &[u8], value_hash: u64, expire_ms: Option<i64>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv(&mut h, &(db as u64).to_le_bytes());
+    fnv(&mut h, &(key.len() as u64).to_le_bytes());
+    fnv(&mut h, key);
+    match expire_ms {
+        None => fnv(&mut h, &[0]),
+        Some(t) => {
+            fnv(&mut h, &[1]);
+            fnv(&mut h, &t.to_le_bytes());
+        }
+    }
+    fnv(&mut h, &value_hash.to_le_bytes());
+    // Finalise (xorshift-multiply) so that sums of similar entries spread.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
 }

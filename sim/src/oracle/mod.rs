@@ -4,6 +4,15 @@
 //! and convergence (I2) in the liveness phase.
 //!
 //! Owns: judging. Must never: influence the run (it only reads), or hide a violation.
+//!
+//! Submodules: `model` (the stream model every dataset and read is judged against),
+//! `clients` (acknowledged writes and reads per client), `transfer` (full syncs must end),
+//! `efficiency` (PSYNC requests and avoidable full syncs).
+
+pub mod clients;
+pub mod efficiency;
+pub mod model;
+pub mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +37,8 @@ pub struct NodeView {
     /// Computed only when `(replid, offset)` moved.
     /// Dataset fingerprint ([`node::keyspace::Keyspace::fingerprint`]).
     pub digest: Option<u64>,
+    /// The keyspace's change counter ([`node::keyspace::Keyspace::version`]).
+    pub version: u64,
 }
 
 /// One broken rule.
@@ -53,7 +64,8 @@ pub fn model_accepts(st: &PsyncState, id: &[u8], off: i64) -> bool {
     }
 }
 
-/// A write WAIT promised was on `acked` replicas.
+/// A write WAIT promised was on `acked` replicas: the connection's last write, made at
+/// `t_ms` at `(replid, offset)`.
 #[derive(Debug, Clone)]
 struct Promise {
     t_ms: u64,
@@ -86,6 +98,14 @@ pub struct Oracle {
     /// (master node, replica address, continue offset) → times that replica was continued
     /// there and then dropped for its output buffer before acknowledging anything (B7).
     obuf_loops: BTreeMap<(usize, String, i64), u32>,
+    /// Per node: (boot, replid, offset, keyspace version) at the last step (I10/I18).
+    dataset_seen: BTreeMap<usize, (u64, ReplId, u64, u64)>,
+    /// Nodes whose dataset was replaced by a full sync in this step.
+    replaced: BTreeSet<usize>,
+    pub model: model::StreamModel,
+    pub clients: clients::Clients,
+    pub transfers: transfer::Transfers,
+    pub efficiency: efficiency::Efficiency,
     pub violations: Vec<Violation>,
     pub checks: Checks,
     pub converged_at: Option<u64>,
@@ -105,6 +125,57 @@ pub struct Checks {
     pub wait: u64,
     pub expected_losses: u64,
     pub survived_waits: u64,
+    /// WAITs on a connection that had written nothing to the stream (`woff` 0, R5/R21):
+    /// they promise nothing.
+    pub empty_waits: u64,
+    /// Reads judged against the stream model, and reads it could not judge.
+    pub reads: u64,
+    pub reads_unchecked: u64,
+    /// Keys compared with the stream model after convergence (read-back).
+    pub readback_keys: u64,
+    /// Dataset fingerprints compared with the stream model's at the same position.
+    pub model_prefix: u64,
+    /// Dataset changes seen at an unchanged offset, each judged (I10/I18).
+    pub dataset_changes: u64,
+    /// Generated stream commands the model applied.
+    pub stream_commands: u64,
+    /// Full syncs that ended (started and loaded), and transfers that failed.
+    pub transfers_done: u64,
+    pub transfers_failed: u64,
+    /// PSYNC requests judged against the replica's own history (R45).
+    pub psync_requests: u64,
+    /// Full syncs the master's own recorded history could have avoided (R23).
+    pub avoidable_full_syncs: u64,
+}
+
+impl Checks {
+    /// Adds another run's counts (sweep summaries).
+    pub fn merge(&mut self, o: &Checks) {
+        let pairs = [
+            (&mut self.prefix, o.prefix),
+            (&mut self.offsets, o.offsets),
+            (&mut self.psync, o.psync),
+            (&mut self.continue_bytes, o.continue_bytes),
+            (&mut self.backlog, o.backlog),
+            (&mut self.wait, o.wait),
+            (&mut self.expected_losses, o.expected_losses),
+            (&mut self.survived_waits, o.survived_waits),
+            (&mut self.empty_waits, o.empty_waits),
+            (&mut self.reads, o.reads),
+            (&mut self.reads_unchecked, o.reads_unchecked),
+            (&mut self.readback_keys, o.readback_keys),
+            (&mut self.model_prefix, o.model_prefix),
+            (&mut self.dataset_changes, o.dataset_changes),
+            (&mut self.stream_commands, o.stream_commands),
+            (&mut self.transfers_done, o.transfers_done),
+            (&mut self.transfers_failed, o.transfers_failed),
+            (&mut self.psync_requests, o.psync_requests),
+            (&mut self.avoidable_full_syncs, o.avoidable_full_syncs),
+        ];
+        for (mine, theirs) in pairs {
+            *mine += theirs;
+        }
+    }
 }
 
 impl Oracle {
@@ -133,12 +204,13 @@ impl Oracle {
     /// A node restarted: its offset history starts again.
     pub fn node_restarted(&mut self, idx: usize) {
         self.last.remove(&idx);
+        self.transfers.restarted(idx);
         // Connection ids start again at every boot.
         self.continued_at.retain(|(i, _), _| *i != idx);
     }
 
     /// Feeds a master-core observation of node `idx`.
-    pub fn master_obs(&mut self, t_ms: u64, idx: usize, view: Option<&NodeView>, o: &MObs) {
+    pub fn master_obs(&mut self, t_ms: u64, idx: usize, o: &MObs) {
         match o {
             MObs::Psync {
                 conn,
@@ -230,46 +302,74 @@ impl Oracle {
                     }
                 }
             }
-            MObs::WaitReply { offset, acked, .. } => {
-                self.checks.wait += 1;
-                if let Some(v) = view {
-                    if *acked >= 1 {
-                        self.promises.push(Promise {
-                            t_ms,
-                            node: idx,
-                            replid: v.replid,
-                            offset: *offset,
-                        });
-                    }
-                }
-            }
-            MObs::SlaveState { .. } => {}
+            MObs::WaitReply { .. } => {}
+            MObs::SlaveState { .. } | MObs::Fed { .. } => {}
         }
     }
 
-    /// WAIT promises against the replicas' offsets right now.
-    pub fn check_wait(&mut self, t_ms: u64, idx: usize, offset: u64, acked: u64, views: &[NodeView]) {
-        let Some(m) = views.iter().find(|v| v.idx == idx) else {
+    /// A WAIT answered `acked` on node `idx` for connection `conn`: the promise is about
+    /// this connection's own last write (redis `c->woff`), judged against where the
+    /// replicas really got, not against the offset the master says it waited for. A
+    /// connection that wrote nothing has `woff` 0, which every ONLINE replica has acked:
+    /// redis 7.0 then returns the count of ONLINE replicas and promises nothing (R5, R21).
+    pub fn check_wait(&mut self, t_ms: u64, idx: usize, boot: u64, conn: ConnId, offset: u64, acked: u64) {
+        self.checks.wait += 1;
+        // R5: a write made while the master had no backlog did not move the offset, so
+        // the connection's `woff` stays 0 and every ONLINE replica counts (R21: ack_off is
+        // never below 0), loaded or not: such a WAIT promises nothing (seed 0x1b9).
+        let last = self
+            .clients
+            .last_write(idx, boot, conn)
+            .filter(|(_, woff, _)| *woff > 0);
+        let Some((replid, woff, t_write)) = last else {
+            self.checks.empty_waits += 1;
             return;
         };
-        for v in views {
-            self.note_reached(v);
+        if acked == 0 {
+            return;
         }
         // A replica that acked and then crashed still counts: ACKs never exceed what the
         // replica applied (I11), so "reached" is what matters, not "is up now".
         // Histories renamed by a promotion share their prefix: compare canonical ids.
-        let want = self.canon(m.replid, offset);
+        let want = self.canon(replid, woff);
         let mut nodes = BTreeSet::new();
         for ((n, id), off) in &self.reached {
-            if *n != idx && *off >= offset && self.canon(*id, offset) == want {
+            if *n != idx && *off >= woff && self.canon(*id, woff) == want {
                 nodes.insert(*n);
             }
         }
         let have = nodes.len() as u64;
         if have < acked {
-            let msg = format!("WAIT promised {acked} replicas at offset {offset}, only {have} have it");
+            let msg = format!(
+                "WAIT returned {acked} for a connection whose last write ends at ({replid}, {woff}) \
+                 (the master waited for offset {offset}), but only {have} replicas have it"
+            );
             self.violate(t_ms, "wait", Some(idx), msg);
         }
+        self.promises.push(Promise {
+            t_ms: t_write,
+            node: idx,
+            replid,
+            offset: woff,
+        });
+    }
+
+    /// Node `idx` now holds stream bytes up to `end` under `replid` (every feed, within a
+    /// step: sampling views between steps misses positions passed inside one).
+    pub fn fed(&mut self, idx: usize, replid: ReplId, end: u64, generated: bool) {
+        let e = self.reached.entry((idx, replid)).or_insert(0);
+        *e = (*e).max(end);
+        if generated {
+            // I1's bound: every offset a master generated, even one it left in the same
+            // step (a frozen master that wakes, writes and is demoted at once).
+            let g = self.gen_max.entry(replid).or_insert(0);
+            *g = (*g).max(end);
+        }
+    }
+
+    /// Node `idx` loaded a full sync in this step: its dataset may change at any offset.
+    pub fn dataset_replaced(&mut self, idx: usize) {
+        self.replaced.insert(idx);
     }
 
     fn note_reached(&mut self, v: &NodeView) {
@@ -298,6 +398,51 @@ impl Oracle {
             self.check_backlog(t_ms, v);
             self.check_offsets(t_ms, v);
             self.check_prefix(t_ms, v);
+        }
+        for f in std::mem::take(&mut self.model.faults) {
+            let msg = format!("{} (at {}, {})", f.message, f.replid, f.offset);
+            self.violate(t_ms, "stream", None, msg);
+        }
+        self.checks.stream_commands = self.model.commands;
+        self.replaced.clear();
+    }
+
+    /// I10/I18: a node's dataset changed at an unchanged position. Only a full sync, or a
+    /// master without a backlog (R5), may do that; otherwise the data must still be what
+    /// the stream gives at that position. Returns whether `fingerprint` is wanted now.
+    pub fn dataset_changed(&self, v: &NodeView) -> bool {
+        let now = (v.boot, v.replid, v.offset, v.version);
+        match self.dataset_seen.get(&v.idx) {
+            Some(prev) => {
+                prev.3 != now.3
+                    && (prev.0, prev.1, prev.2) == (now.0, now.1, now.2)
+                    && v.backlog.is_some()
+                    && !self.replaced.contains(&v.idx)
+            }
+            None => false,
+        }
+    }
+
+    /// Judges a dataset change at an unchanged position (see [`Oracle::dataset_changed`]).
+    pub fn check_dataset_change(&mut self, t_ms: u64, v: &NodeView, fingerprint: u64) {
+        self.checks.dataset_changes += 1;
+        match self.model.fingerprint(v.replid, v.offset) {
+            Some(want) if want != fingerprint => {
+                let msg = format!(
+                    "I10: dataset changed at ({}, {}) with no stream byte applied: fingerprint {fingerprint:016x}, \
+                     the stream gives {want:016x}",
+                    v.replid, v.offset
+                );
+                self.violate(t_ms, "dataset", Some(v.idx), msg);
+            }
+            _ => {}
+        }
+    }
+
+    /// Remembers every node's position and keyspace version for the next step.
+    pub fn remember_datasets(&mut self, views: &[NodeView]) {
+        for v in views {
+            self.dataset_seen.insert(v.idx, (v.boot, v.replid, v.offset, v.version));
         }
     }
 
@@ -360,6 +505,18 @@ impl Oracle {
         let Some(d) = v.digest else { return };
         if v.backlog.is_none() {
             return;
+        }
+        // The stream itself says what the dataset is at this position (I3 against the
+        // model, so a master whose data differs from its own stream is caught too).
+        if let Some(want) = self.model.fingerprint(v.replid, v.offset) {
+            self.checks.model_prefix += 1;
+            if want != d {
+                let msg = format!(
+                    "I3: dataset at ({}, {}) differs from what the stream gives there: fingerprint {d:016x} vs {want:016x}",
+                    v.replid, v.offset
+                );
+                self.violate(t_ms, "prefix", Some(v.idx), msg);
+            }
         }
         match self.history.get(&(v.replid, v.offset)) {
             None => {
@@ -430,6 +587,63 @@ impl Oracle {
         false
     }
 
+    /// After convergence, every key of the converged dataset is read back and compared
+    /// with what the stream gives at the final position (value and deadline): a write the
+    /// stream kept but the data lost, or data from a discarded branch, is a violation.
+    pub fn readback(&mut self, t_ms: u64, v: &NodeView, data: &BTreeMap<model::Key, model::Val>) {
+        let Some(want) = self.model.dataset_at(v.replid, v.offset) else {
+            return;
+        };
+        let keys: BTreeSet<&model::Key> = want.keys().chain(data.keys()).collect();
+        self.checks.readback_keys += keys.len() as u64;
+        let show = |x: Option<&model::Val>| match x {
+            None => "nil".to_string(),
+            Some((val, t)) => format!(
+                "{:?}{}",
+                String::from_utf8_lossy(&val[..val.len().min(24)]),
+                t.map(|t| format!(" deadline {t}")).unwrap_or_default()
+            ),
+        };
+        let bad: Vec<String> = keys
+            .into_iter()
+            .filter(|k| want.get(*k) != data.get(*k))
+            .take(3)
+            .map(|k| {
+                format!(
+                    "db{} {}: has {}, the stream gives {}",
+                    k.0,
+                    String::from_utf8_lossy(&k.1),
+                    show(data.get(k)),
+                    show(want.get(k))
+                )
+            })
+            .collect();
+        if !bad.is_empty() {
+            let msg = format!(
+                "read-back after convergence at ({}, {}): {}",
+                v.replid,
+                v.offset,
+                bad.join("; ")
+            );
+            self.violate(t_ms, "readback", Some(v.idx), msg);
+        }
+    }
+
+    /// Judges every read the clients made (at the end of the run: reads are judged
+    /// against positions the nodes held until the reply).
+    pub fn check_reads(&mut self, reads: &[clients::ReadRecord], epoch_ms: u64) {
+        for r in reads {
+            match self.clients.check_read(r, &mut self.model, epoch_ms) {
+                clients::ReadVerdict::Ok => self.checks.reads += 1,
+                clients::ReadVerdict::Unchecked => self.checks.reads_unchecked += 1,
+                clients::ReadVerdict::Bad(msg) => {
+                    self.checks.reads += 1;
+                    self.violate(r.recv_ms, "read", Some(r.node), msg);
+                }
+            }
+        }
+    }
+
     /// End of run: WAIT-acknowledged writes must be in the final history, unless a
     /// failover or master restart after them makes the loss expected (reported).
     pub fn finish_waits(&mut self, t_ms: u64, final_view: Option<&NodeView>) {
@@ -439,10 +653,12 @@ impl Oracle {
             if self.survives(p.replid, p.offset, f.replid, f.offset) {
                 self.checks.survived_waits += 1;
             } else if self.loss_events.iter().any(|t| *t >= p.t_ms) {
+                // A failover or master crash after the write was made (not after the ack,
+                // which a frozen master may send late) can lose it: WAIT is not consensus.
                 self.checks.expected_losses += 1;
             } else {
                 let msg = format!(
-                    "write acknowledged by WAIT at ({}, {}) on n{} was lost with no failover after it",
+                    "write acknowledged by WAIT at ({}, {}) on n{} was lost with no failover or master crash after it was made",
                     p.replid, p.offset, p.node
                 );
                 self.violate(t_ms, "wait", Some(p.node), msg);

@@ -1,0 +1,78 @@
+//! Avoidable full syncs (issue 13e). A full sync costs a whole dataset transfer; the rules
+//! avoid it whenever both sides' histories allow. Two questions, each a violation:
+//! - the replica's request (R45): it asks for the best position its history allows, its
+//!   own `(replid, offset + 1)` — which is also what its cached master holds (R59, R60,
+//!   R67) — whenever it has a history (a backlog); `PSYNC ? -1` only without one;
+//! - the master's ids (I9): the replid, replid2 and second_replid_offset it decides with
+//!   are the ones its last recorded history change left (R1–R4), so a full sync its own
+//!   recorded history could have avoided is counted (`avoidable_full_syncs`) and flagged.
+//!
+//! Owns: each node's recorded ids. Must never: judge a request whose replica it cannot
+//! identify (it is counted unchecked instead).
+
+use std::collections::BTreeMap;
+
+use master::{PsyncDecision, PsyncState};
+use proto::ReplId;
+
+use super::{model_accepts, NodeView};
+
+/// Recorded ids per node: (replid, replid2, second_replid_offset).
+#[derive(Debug, Default)]
+pub struct Efficiency {
+    ids: BTreeMap<usize, (ReplId, ReplId, i64)>,
+}
+
+impl Efficiency {
+    /// Node `idx` now has these ids (a base or a recorded history change).
+    pub fn ids(&mut self, idx: usize, replid: ReplId, replid2: ReplId, second: i64) {
+        self.ids.insert(idx, (replid, replid2, second));
+    }
+
+    /// I9: the state a PSYNC was decided in must carry the node's recorded ids. Returns a
+    /// violation message, and whether the full sync was avoidable under the recorded ids.
+    pub fn decided(
+        &self,
+        idx: usize,
+        st: &PsyncState,
+        id: &[u8],
+        off: i64,
+        decision: PsyncDecision,
+    ) -> (Option<String>, bool) {
+        let Some((replid, replid2, second)) = self.ids.get(&idx).copied() else {
+            return (None, false);
+        };
+        let recorded = PsyncState {
+            replid,
+            replid2,
+            second_replid_offset: second,
+            backlog: st.backlog,
+        };
+        let avoidable = decision != PsyncDecision::Continue && model_accepts(&recorded, id, off);
+        let same = (st.replid, st.replid2, st.second_replid_offset) == (replid, replid2, second);
+        let msg = (!same).then(|| {
+            format!(
+                "I9: PSYNC decided with replid {} replid2 {} second {}, but the last recorded history change left \
+                 {replid} {replid2} {second}",
+                st.replid, st.replid2, st.second_replid_offset
+            )
+        });
+        (msg, avoidable)
+    }
+
+    /// R45: the request a replica sent, against its own position (`view`, taken while it
+    /// waits for the reply, so unchanged since it asked).
+    pub fn request(id: &[u8], off: i64, view: &NodeView) -> Option<String> {
+        view.backlog?; // no history yet: `PSYNC ? -1` is its best
+        let best_off = view.offset as i64 + 1;
+        let best = view.replid.0.eq_ignore_ascii_case(id) && off == best_off;
+        (!best).then(|| {
+            format!(
+                "R45: n{} asked PSYNC {} {off}, but its history allows {} {best_off}",
+                view.idx,
+                String::from_utf8_lossy(id),
+                view.replid
+            )
+        })
+    }
+}
