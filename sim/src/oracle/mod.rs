@@ -269,13 +269,12 @@ impl Oracle {
                 if *second_replid_offset > 0
                     && (*why == "promotion" || *why == "continue-new-id" || *why == "restart-as-master")
                 {
-                    self.links
-                        .insert(*replid, (*replid2, (*second_replid_offset - 1) as u64));
+                    self.link(t_ms, idx, *replid, *replid2, (*second_replid_offset - 1) as u64);
                 }
                 // R16 / R27: a master renames its history but keeps its dataset, so what
                 // was written under the old id is still there (no PSYNC continuity though).
                 if *why == "backlog-ttl" || *why == "first-replica-no-backlog" {
-                    self.links.insert(*replid, (*old_replid, *master_repl_offset));
+                    self.link(t_ms, idx, *replid, *old_replid, *master_repl_offset);
                 }
                 if *why == "promotion" || *why == "restart-as-master" {
                     self.loss_event(t_ms);
@@ -555,6 +554,23 @@ impl Oracle {
             self.converged_at = Some(t_ms);
         }
         ok
+    }
+
+    /// Records that history `new` inherits `old` up to and including offset `upto`. The
+    /// node that created `new` (promotion) inherited the most; a replica adopting `new` later
+    /// from `+CONTINUE` (R47) records only its own, lower offset + 1 as second_replid_offset,
+    /// which must not shorten the link (seed 0xd52: a replica thawed at 7 860 continued into
+    /// an id promoted at 9 268, and a WAIT-acked write at 9 231 looked lost).
+    fn link(&mut self, t_ms: u64, idx: usize, new: ReplId, old: ReplId, upto: u64) {
+        let e = self.links.entry(new).or_insert((old, upto));
+        if e.0 == old {
+            e.1 = e.1.max(upto);
+        } else {
+            // Only one history can have been renamed to `new` (ids are random, R1), and a
+            // replica continues into it only from that same predecessor (R47).
+            let msg = format!("history {new} continues {} and also {old}", e.0);
+            self.violate(t_ms, "replid", Some(idx), msg);
+        }
     }
 
     /// The oldest id naming the same stream prefix as `(id, off)` (follows promotions
