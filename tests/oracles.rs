@@ -82,20 +82,15 @@ fn a_late_continue_into_a_promoted_id_does_not_shorten_its_history() {
         master_repl_offset: off,
     };
     let mut o = Oracle::default();
-    o.master_obs(8_968, 2, None, &shift(P, D, 9_268, "promotion"));
-    o.master_obs(8_980, 3, None, &shift(P, D, 9_268, "continue-new-id"));
-    o.master_obs(9_646, 1, None, &shift(P, D, 7_860, "continue-new-id"));
-    o.master_obs(9_880, 3, None, &shift(F, P, 10_512, "promotion"));
-    let n0 = NodeView {
-        replid: D,
-        ..view(0, false, 9_268, 1)
-    };
-    let wait = master::Observation::WaitReply {
-        conn: proto::ConnId(11),
-        offset: 9_231,
-        acked: 1,
-    };
-    o.master_obs(12_457, 0, Some(&n0), &wait);
+    o.master_obs(8_968, 2, &shift(P, D, 9_268, "promotion"));
+    o.master_obs(8_980, 3, &shift(P, D, 9_268, "continue-new-id"));
+    o.master_obs(9_646, 1, &shift(P, D, 7_860, "continue-new-id"));
+    o.master_obs(9_880, 3, &shift(F, P, 10_512, "promotion"));
+    // n0's client wrote at (D, 9 231) at 7.176 s; n2 and n3 applied up to 9 268 under D.
+    o.clients.write(0, 1, proto::ConnId(11), D, 9_231, 7_176);
+    o.fed(2, D, 9_268, false);
+    o.fed(3, D, 9_268, false);
+    o.check_wait(12_457, 0, 1, proto::ConnId(11), 9_231, 1);
     let fin = NodeView {
         replid: F,
         ..view(3, true, 10_849, 2)
@@ -103,4 +98,161 @@ fn a_late_continue_into_a_promoted_id_does_not_shorten_its_history() {
     o.finish_waits(14_184, Some(&fin));
     assert!(o.violations.is_empty(), "{:?}", o.violations);
     assert_eq!(o.checks.survived_waits, 1);
+}
+
+const CONN: proto::ConnId = proto::ConnId(7);
+
+/// Seed 0x1b9 (issue 13.1): writes made before the master had a backlog do not move the
+/// offset (R5), so the connection's `woff` is 0 and redis 7.0 answers WAIT with every
+/// ONLINE replica, loaded or not (R21: `ack_off >= 0`). Such a WAIT promises nothing.
+#[test]
+fn wait_on_a_connection_with_no_stream_write_promises_nothing() {
+    let mut o = Oracle::default();
+    o.check_wait(229, 0, 1, CONN, 0, 3);
+    o.clients.write(0, 1, CONN, A, 0, 200);
+    o.check_wait(230, 0, 1, CONN, 0, 3);
+    assert!(o.violations.is_empty(), "{:?}", o.violations);
+    assert_eq!(o.checks.empty_waits, 2);
+}
+
+/// Issue 13a: WAIT's promise is about the connection's own last write, whatever offset the
+/// master says it waited for (a master that waited for a stale offset is caught).
+#[test]
+fn wait_is_judged_against_the_connections_own_write() {
+    let mut o = Oracle::default();
+    o.clients.write(0, 1, CONN, A, 500, 10);
+    o.fed(1, A, 300, false);
+    o.check_wait(20, 0, 1, CONN, 300, 1);
+    assert_eq!(oracles_of(&o), vec!["wait"], "{:?}", o.violations);
+    let mut ok = Oracle::default();
+    ok.clients.write(0, 1, CONN, A, 500, 10);
+    ok.fed(1, A, 500, false);
+    ok.check_wait(20, 0, 1, CONN, 500, 1);
+    assert!(ok.violations.is_empty(), "{:?}", ok.violations);
+}
+
+/// Seeds 0x724, 0x860, 0x10d4: a frozen master wakes, applies a queued write *as master*
+/// and is demoted in the same step; views between steps never show it at the new offset.
+/// Its fed notes do, so its later offset as a replica is within what a master generated.
+#[test]
+fn offsets_a_master_generated_within_one_step_bound_the_history() {
+    let run = |fed: bool| {
+        let mut o = Oracle::default();
+        o.observe(1, &[view(0, true, 100, 7), view(1, false, 100, 7)]);
+        if fed {
+            o.fed(0, A, 1_100, true);
+        }
+        // n0 is now a replica at 1 100; no view ever showed a master there.
+        let demoted = NodeView {
+            top_level: false,
+            digest: None,
+            ..view(0, false, 1_100, 0)
+        };
+        o.observe(2, &[demoted, view(1, true, 100, 7)]);
+        oracles_of(&o)
+    };
+    assert!(run(true).is_empty(), "{:?}", run(true));
+    assert!(
+        run(false).contains(&"offset"),
+        "without the fed note the oracle would see an I1 break"
+    );
+}
+
+fn cmd(args: &[&str]) -> bytes::Bytes {
+    bytes::Bytes::from(proto::encode_command(args))
+}
+
+/// Feeds `cmds` as node 0's generated stream under A, starting at offset 0 from an empty
+/// base; returns the end offset.
+fn stream(o: &mut Oracle, cmds: &[&[&str]]) -> u64 {
+    o.model.base(A, 0, &[], None);
+    let mut end = 0;
+    for c in cmds {
+        let b = cmd(c);
+        end += b.len() as u64;
+        o.model.fed(A, end, b);
+    }
+    end
+}
+
+/// Issue 13b/d: the stream model applies what the master generated, with absolute
+/// deadlines, and its fingerprint equals a keyspace holding the same data.
+#[test]
+fn the_stream_model_gives_values_deadlines_and_fingerprints() {
+    let mut o = Oracle::default();
+    let end = stream(
+        &mut o,
+        &[
+            &["SELECT", "2"],
+            &["SET", "k", "v1", "PXAT", "1767225700000"],
+            &["APPEND", "k", "x"],
+            &["INCR", "c"],
+        ],
+    );
+    let key = (2usize, bytes::Bytes::from_static(b"k"));
+    let vals = o.model.values_between(A, &key, end, end).expect("known");
+    assert_eq!(
+        vals,
+        vec![Some((bytes::Bytes::from_static(b"v1x"), Some(1_767_225_700_000)))]
+    );
+    let mut ks = node::keyspace::Keyspace::new();
+    ks.insert(2, "k".into(), "v1x".into(), Some(1_767_225_700_000))
+        .expect("db 2");
+    ks.insert(2, "c".into(), "1".into(), None).expect("db 2");
+    assert_eq!(o.model.fingerprint(A, end), Some(ks.fingerprint()));
+    ks.insert(2, "k".into(), "v1x".into(), Some(1_767_225_700_001))
+        .expect("db 2");
+    assert_ne!(o.model.fingerprint(A, end), Some(ks.fingerprint()), "deadlines count");
+}
+
+/// R72: a relative expiry must never reach the stream.
+#[test]
+fn a_relative_expiry_in_the_stream_is_flagged() {
+    let mut o = Oracle::default();
+    stream(&mut o, &[&["SELECT", "0"], &["SET", "k", "v", "EX", "10"]]);
+    o.observe(1, &[]);
+    assert_eq!(oracles_of(&o), vec!["stream"], "{:?}", o.violations);
+    let mut o = Oracle::default();
+    stream(
+        &mut o,
+        &[&["SELECT", "0"], &["SET", "k", "v"], &["PEXPIRE", "k", "100"]],
+    );
+    o.observe(1, &[]);
+    assert_eq!(oracles_of(&o), vec!["stream"], "{:?}", o.violations);
+}
+
+/// Issue 13b: a read must return a value the stream gave the key while the read was in
+/// flight; a value from thin air (or an older one the node had left behind) is flagged.
+#[test]
+fn reads_come_from_the_stream_at_the_nodes_positions() {
+    use sim::oracle::clients::{Position, ReadRecord};
+    let mut o = Oracle::default();
+    let set1 = stream(&mut o, &[&["SELECT", "0"], &["SET", "k", "old"]]);
+    let end = set1 + cmd(&["SET", "k", "new"]).len() as u64;
+    o.model.fed(A, end, cmd(&["SET", "k", "new"]));
+    let at = |t_ms, offset| Position {
+        t_ms,
+        boot: 1,
+        replid: A,
+        offset,
+        streamed: true,
+    };
+    o.clients.position(1, at(10, set1));
+    o.clients.position(1, at(20, end));
+    let read = |sent_ms, value: &'static str| ReadRecord {
+        node: 1,
+        db: 0,
+        key: "k".into(),
+        sent_ms,
+        recv_ms: sent_ms + 2,
+        value: Some(value.into()),
+    };
+    o.check_reads(
+        &[read(19, "new"), read(12, "old"), read(30, "new")],
+        sim::world::EPOCH_MS,
+    );
+    assert!(o.violations.is_empty(), "{:?}", o.violations);
+    assert_eq!(o.checks.reads, 3);
+    o.check_reads(&[read(30, "old"), read(30, "nope")], sim::world::EPOCH_MS);
+    assert_eq!(oracles_of(&o), vec!["read", "read"], "{:?}", o.violations);
 }

@@ -611,9 +611,8 @@ impl Harness {
                 replid,
                 offset,
                 entries,
-            } => {
-                o.model.base(*replid, *offset, entries);
-            }
+                stream_db,
+            } => o.model.base(*replid, *offset, entries, *stream_db),
             Note::Master(M::Fed {
                 replid,
                 end,

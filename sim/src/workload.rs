@@ -114,6 +114,52 @@ async fn roundtrip(s: &mut TcpStream, cmd: &[u8], buf: &mut Vec<u8>) -> Option<F
     }
 }
 
+/// Unix ms on the simulated clock (absolute expiry forms need it).
+fn unix_ms() -> u64 {
+    crate::world::EPOCH_MS + sim_ms()
+}
+
+/// An expiry for SET, in every form a client may send (R72: the master must propagate
+/// each as `PXAT <abs ms>`, or keep the TTL for KEEPTTL).
+fn set_expiry(rng: &mut ChaCha8Rng) -> Vec<Bytes> {
+    let b = |s: &str| Bytes::from(s.to_string());
+    let now = unix_ms();
+    match rng.gen_range(0..5) {
+        0 => vec![b("EX"), b(&rng.gen_range(1..20u32).to_string())],
+        1 => vec![b("PX"), b(&rng.gen_range(100..20_000u32).to_string())],
+        2 => vec![b("EXAT"), b(&((now + rng.gen_range(1_000..20_000)) / 1000).to_string())],
+        3 => vec![b("PXAT"), b(&(now + rng.gen_range(100..20_000)).to_string())],
+        _ => vec![b("KEEPTTL")],
+    }
+}
+
+/// A TTL command in every form (EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT), sometimes with a
+/// time already past (the master must then delete the key and propagate DEL, R72).
+fn expire_command(rng: &mut ChaCha8Rng, key: Bytes) -> Vec<Bytes> {
+    let b = |s: &str| Bytes::from(s.to_string());
+    let now = unix_ms();
+    let past = rng.gen_bool(0.05);
+    let ms = if past { 0 } else { rng.gen_range(100..15_000u64) };
+    match rng.gen_range(0..4) {
+        0 => vec![
+            b("EXPIRE"),
+            key,
+            b(&if past { "-1".into() } else { (ms / 1000 + 1).to_string() }),
+        ],
+        1 => vec![b("PEXPIRE"), key, b(&if past { "-5".into() } else { ms.to_string() })],
+        2 => vec![
+            b("EXPIREAT"),
+            key,
+            b(&((now + ms) / 1000).saturating_sub(u64::from(past) * 10).to_string()),
+        ],
+        _ => vec![
+            b("PEXPIREAT"),
+            key,
+            b(&(now + ms).saturating_sub(u64::from(past) * 10_000).to_string()),
+        ],
+    }
+}
+
 fn write_command(rng: &mut ChaCha8Rng, spec: &WorkloadSpec, seq: u64) -> Vec<Bytes> {
     let key = Bytes::from(format!("k{}", rng.gen_range(0..spec.keys)));
     let val = Bytes::from(format!("v{seq}"));
@@ -122,11 +168,7 @@ fn write_command(rng: &mut ChaCha8Rng, spec: &WorkloadSpec, seq: u64) -> Vec<Byt
         0..=3 => {
             let mut argv = vec![b("SET"), key, val];
             if rng.gen_bool(spec.expire_prob) {
-                if rng.gen_bool(0.5) {
-                    argv.extend([b("EX"), Bytes::from(rng.gen_range(1..20u32).to_string())]);
-                } else {
-                    argv.extend([b("PX"), Bytes::from(rng.gen_range(100..20_000u32).to_string())]);
-                }
+                argv.extend(set_expiry(rng));
             }
             argv
         }
@@ -134,7 +176,7 @@ fn write_command(rng: &mut ChaCha8Rng, spec: &WorkloadSpec, seq: u64) -> Vec<Byt
         6 => vec![b("DEL"), key],
         7 => vec![b("APPEND"), key, val],
         // No expiries at all when expire_prob is 0 (scenarios that need a quiet stream).
-        8 if spec.expire_prob > 0.0 => vec![b("EXPIRE"), key, Bytes::from(rng.gen_range(1..10u32).to_string())],
+        8 if spec.expire_prob > 0.0 => expire_command(rng, key),
         _ => vec![b("PERSIST"), key],
     }
 }
@@ -207,11 +249,20 @@ pub async fn reader(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
+        // Each connection reads one db (writers spread over `dbs`).
+        let db = rng.gen_range(0..spec.dbs.max(1));
+        if db != 0 {
+            let select = encode_command(&["SELECT", &db.to_string()]);
+            if !matches!(roundtrip(&mut s, &select, &mut buf).await, Some(Frame::Simple(_))) {
+                continue;
+            }
+        }
         for _ in 0..rng.gen_range(5..50) {
             if shared.stop.get() {
                 break;
             }
-            let key = format!("k{}", rng.gen_range(0..spec.keys));
+            let prefix = if rng.gen_bool(0.25) { "c" } else { "k" };
+            let key = format!("{prefix}{}", rng.gen_range(0..spec.keys));
             let sent_ms = sim_ms();
             let Some(reply) = roundtrip(&mut s, &encode_command(&["GET", &key]), &mut buf).await else {
                 break;
@@ -224,7 +275,7 @@ pub async fn reader(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
             if let Some(value) = value {
                 shared.reads.borrow_mut().push(ReadRecord {
                     node,
-                    db: 0,
+                    db,
                     key: Bytes::from(key),
                     sent_ms,
                     recv_ms: sim_ms(),

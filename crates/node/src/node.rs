@@ -95,6 +95,9 @@ pub enum Note {
         replid: proto::ReplId,
         offset: u64,
         entries: Vec<BaseEntry>,
+        /// The db the stream has selected (`slaveseldb`), `None` when the next keyed
+        /// command must be preceded by SELECT (-1): a rename keeps the stream's db.
+        stream_db: Option<usize>,
     },
     /// The node applied a full sync RDB as its dataset.
     DatasetReplaced {
@@ -180,6 +183,7 @@ impl<R: RngCore> Node<R> {
             replid: self.master.replid(),
             offset: self.master.master_repl_offset(),
             entries,
+            stream_db: usize::try_from(self.master.slaveseldb()).ok(),
         });
     }
 

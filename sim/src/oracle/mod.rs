@@ -398,6 +398,7 @@ impl Oracle {
             self.check_offsets(t_ms, v);
             self.check_prefix(t_ms, v);
         }
+        self.model.advance();
         for f in std::mem::take(&mut self.model.faults) {
             let msg = format!("{} (at {}, {})", f.message, f.replid, f.offset);
             self.violate(t_ms, "stream", None, msg);

@@ -27,8 +27,8 @@ pub type Key = (usize, Bytes);
 
 #[derive(Debug, Clone)]
 enum Origin {
-    /// The dataset at `start`.
-    Base(BTreeMap<Key, Val>),
+    /// The dataset at `start`, and the stream's selected db there.
+    Base(BTreeMap<Key, Val>, Option<usize>),
     /// The parent history's dataset at `start`.
     Parent(ReplId),
 }
@@ -88,12 +88,13 @@ fn fp_of(k: &Key, v: &Val) -> u64 {
 
 impl StreamModel {
     /// A history starting from a whole dataset (replaces any earlier one of that id).
-    pub fn base(&mut self, replid: ReplId, offset: u64, entries: &[node::node::BaseEntry]) {
+    pub fn base(&mut self, replid: ReplId, offset: u64, entries: &[node::node::BaseEntry], stream_db: Option<usize>) {
         let map = entries
             .iter()
             .map(|(db, k, v, t)| ((*db, k.clone()), (v.clone(), *t)))
             .collect();
-        self.histories.insert(replid, History::new(offset, Origin::Base(map)));
+        self.histories
+            .insert(replid, History::new(offset, Origin::Base(map, stream_db)));
     }
 
     /// A history continuing `parent`'s dataset at `offset` (promotion, restart, R3/R68).
@@ -122,6 +123,20 @@ impl StreamModel {
         }
         h.pending.push(bytes);
         h.pending_end = end;
+    }
+
+    /// Parses every history that was fed since the last call, so that faults in the
+    /// stream's form surface in the step they arrived (not only when a check asks).
+    pub fn advance(&mut self) {
+        let fed: Vec<ReplId> = self
+            .histories
+            .iter()
+            .filter(|(_, h)| !h.pending.is_empty() && h.unknown_from.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in fed {
+            self.materialise(id, 0);
+        }
     }
 
     /// The last offset the model followed under `replid`.
@@ -184,17 +199,20 @@ impl StreamModel {
         let Some(h) = self.histories.get(&replid) else { return };
         if h.state.is_none() && h.unknown_from.is_none() {
             let (start, origin) = (h.start, h.origin.clone());
-            let base = match origin {
-                Origin::Base(map) => Some(map),
+            // A new history from a parent starts with SELECT pending (R62/R68 reset
+            // slaveseldb); a renamed dataset keeps the stream's db.
+            let (base, db) = match origin {
+                Origin::Base(map, db) => (Some(map), db),
                 Origin::Parent(p) if depth < 64 => {
                     self.materialise(p, depth + 1);
-                    if self.ready_plain(p, start) {
+                    let st = if self.ready_plain(p, start) {
                         self.state_at(p, start)
                     } else {
                         None
-                    }
+                    };
+                    (st, None)
                 }
-                Origin::Parent(_) => None,
+                Origin::Parent(_) => (None, None),
             };
             let h = self.histories.get_mut(&replid).expect("checked above");
             match base {
@@ -207,6 +225,7 @@ impl StreamModel {
                         fp_sum,
                         end: start,
                         fps,
+                        db,
                         ..State::default()
                     });
                 }
@@ -242,7 +261,7 @@ impl StreamModel {
         match st.versions.get(key).and_then(|vs| vs.first()) {
             None => Some(st.current.get(key).cloned()),
             Some(_) => match &h.origin {
-                Origin::Base(map) => Some(map.get(key).cloned()),
+                Origin::Base(map, _) => Some(map.get(key).cloned()),
                 Origin::Parent(p) => self.value_at(*p, key, h.start),
             },
         }
