@@ -131,3 +131,44 @@ fn same_seed_same_trace_hash_across_threads() {
         "different seeds, different runs"
     );
 }
+
+/// The seeds that violated on 2026-11-30 (`shared/notes/sweep-findings-2026-11-30.md`) and
+/// one the stream model first flagged: each was an oracle reading too little, now fixed
+/// (0x1b9: WAIT with `woff` 0; 0x724/0x860/0x10d4: offsets a master generated within one
+/// step; 0xd52: a late +CONTINUE shortening a history link; 0x387: a renamed history keeps
+/// the stream's selected db). They must stay clean.
+#[test]
+fn seeds_that_once_violated_stay_clean() {
+    for seed in [0x1b9u64, 0x724, 0x860, 0x10d4, 0xd52, 0x387] {
+        let r = run(&swarm(seed));
+        assert!(
+            r.violations.is_empty(),
+            "seed 0x{seed:x}: {:?}\n  reproduce: psync-sim replay --seed 0x{seed:x}",
+            r.violations
+        );
+    }
+}
+
+/// Seed 0x1b9's situation, pinned whatever the swarm draws: clients write before the
+/// first replica attaches (no backlog yet, so the offset stays 0, R5) and WAIT after every
+/// write. Redis 7.0 then counts every ONLINE replica, loaded or not (R21); such a WAIT
+/// promises nothing, and the oracle must neither flag it nor stop judging later ones.
+#[test]
+fn wait_before_the_first_replica_promises_nothing() {
+    let mut spec = sim::RunSpec::star(0x1b9, "wait-before-backlog", 3);
+    spec.workload.wait_prob = 1.0;
+    spec.workload.mean_gap_ms = 1;
+    spec.fault_ms = 2_000;
+    let r = run(&spec);
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert!(
+        r.checks.empty_waits > 0,
+        "no WAIT ran before the first stream write: {:?}",
+        r.checks
+    );
+    assert!(
+        r.checks.wait > r.checks.empty_waits,
+        "later WAITs must be judged: {:?}",
+        r.checks
+    );
+}

@@ -343,6 +343,10 @@ fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
     println!("sim/wall ratio       {:.1}x", sim_s / wall.max(1e-9));
     println!("seeds per second     {:.2}", results.len() as f64 / wall.max(1e-9));
     println!("faults never fired   {unfired}");
+    let (writes, ttl_writes) = results
+        .iter()
+        .fold((0, 0), |(w, t), r| (w + r.stats.ok_writes, t + r.stats.expiry_writes));
+    println!("client writes        {writes} ({ttl_writes} set, changed or dropped a TTL)");
     let c = &checks;
     println!(
         "checks: acked writes WAITs {} (empty {}), survived {}, expected losses {}",

@@ -764,7 +764,7 @@ impl Harness {
                     self.trace.push(t, Some(i), Kind::Event, format!("{other:?}"))
                 }
             },
-            Note::Base { replid, .. } => self.oracle.efficiency.ids(i, replid, ReplId::ZERO, -1),
+            Note::Base { replid, .. } => self.oracle.efficiency.base(i, replid),
             Note::Write { .. } => {}
             Note::DatasetReplaced { keys } => {
                 self.trace

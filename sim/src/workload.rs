@@ -93,6 +93,8 @@ pub struct Stats {
     pub reconnects: u64,
     pub waits: u64,
     pub reads: u64,
+    /// Writes that set, change or drop a TTL (every R72 form; issue 13d coverage).
+    pub expiry_writes: u64,
 }
 
 async fn roundtrip(s: &mut TcpStream, cmd: &[u8], buf: &mut Vec<u8>) -> Option<Frame> {
@@ -211,7 +213,14 @@ pub async fn writer(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
             }
             seq += 1;
             let argv = write_command(&mut rng, &spec, seq);
-            shared.stats.borrow_mut().commands += 1;
+            let ttl = argv.len() > 3
+                || argv[0].ends_with(b"EXPIRE")
+                || argv[0].ends_with(b"EXPIREAT")
+                || &argv[0][..] == b"PERSIST";
+            let mut stats = shared.stats.borrow_mut();
+            stats.commands += 1;
+            stats.expiry_writes += u64::from(ttl);
+            drop(stats);
             let Some(reply) = roundtrip(&mut s, &encode_command(&argv), &mut buf).await else {
                 break;
             };

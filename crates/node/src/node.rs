@@ -330,8 +330,15 @@ impl<R: RngCore> Node<R> {
         self.master_addr = None;
         self.replica.unset();
         self.pump_replica(now);
+        // Without a backlog the offset is not a stream position (R5): the dataset may hold
+        // writes no stream carried (taken as a master before it became a replica), so the
+        // new history starts from the dataset itself.
+        let streamed = self.master.backlog().is_some();
         self.master.promote(now);
         self.pump_master();
+        if !streamed {
+            self.note_base();
+        }
     }
 
     // ----- adapter events ----------------------------------------------------------------

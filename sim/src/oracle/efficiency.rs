@@ -29,6 +29,14 @@ impl Efficiency {
         self.ids.insert(idx, (replid, replid2, second));
     }
 
+    /// Node `idx` started a history from a dataset ([`node::Note::Base`]): at boot its
+    /// ids are fresh; after a recorded change (rename, promotion) they stay as recorded.
+    pub fn base(&mut self, idx: usize, replid: ReplId) {
+        if self.ids.get(&idx).is_none_or(|ids| ids.0 != replid) {
+            self.ids.insert(idx, (replid, ReplId::ZERO, -1));
+        }
+    }
+
     /// I9: the state a PSYNC was decided in must carry the node's recorded ids. Returns a
     /// violation message, and whether the full sync was avoidable under the recorded ids.
     pub fn decided(
