@@ -217,10 +217,11 @@ pub async fn writer(shared: Rc<Shared>, spec: WorkloadSpec, seed: u64, idx: usiz
                 || argv[0].ends_with(b"EXPIRE")
                 || argv[0].ends_with(b"EXPIREAT")
                 || &argv[0][..] == b"PERSIST";
-            let mut stats = shared.stats.borrow_mut();
-            stats.commands += 1;
-            stats.expiry_writes += u64::from(ttl);
-            drop(stats);
+            {
+                let mut stats = shared.stats.borrow_mut();
+                stats.commands += 1;
+                stats.expiry_writes += u64::from(ttl);
+            }
             let Some(reply) = roundtrip(&mut s, &encode_command(&argv), &mut buf).await else {
                 break;
             };
