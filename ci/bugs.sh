@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Historic bugs (spec §7): each ci/bugs/*.patch brings one back in a throwaway worktree;
+# Historic bugs (spec §7, B*) and issue 13's blind-spot classes (13a-13g): each
+# ci/bugs/*.patch brings one back in a throwaway worktree;
 # this script shows that its named scenario and a plain swarm sweep catch it, and how many
 # seeds and wall seconds the sweep needed. Never applied to the real tree.
 # Usage: bash ci/bugs.sh [max-seeds] [patch-glob]   (e.g. 300 'B9-*')
@@ -24,6 +25,14 @@ declare -A scenario=(
   [B9-trim-below-size]=backlog-overrun
   [B9-trim-first-byte-off-by-one]=backlog-overrun
   [B10-replid2-no-offset-check]=failover-divergent
+  # Issue 13's blind-spot classes: no named scenario, the plain swarm must catch them.
+  [13a-wait-stale-woff]=swarm
+  [13b-replica-serves-expired]=swarm
+  [13c-split-header-misparsed]=swarm
+  [13d-expireat-seconds-propagated]=swarm
+  [13e-link-loss-forgets-master]=swarm
+  [13f-no-transfer-timeout]=swarm
+  [13g-replica-expires-locally]=swarm
 )
 # A test that catches the bug where the named scenario's oracles do not: a test name in
 # tests/scenarios.rs, or package/target/filter for another package's test target.

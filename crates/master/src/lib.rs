@@ -1288,6 +1288,14 @@ impl<R: RngCore> Master<R> {
         self.getack_pending = true;
     }
 
+    /// Releases every blocked WAIT without a reply, for the node to answer: a master
+    /// that becomes a replica unblocks its blocked clients with an error and closes them
+    /// (`disconnectAllBlockedClients()` in `replicationSetMaster()`), so no WAIT is
+    /// answered by a node that no longer is a master.
+    pub fn unblock_waiters(&mut self) -> Vec<ConnId> {
+        std::mem::take(&mut self.waiters).into_keys().collect()
+    }
+
     fn check_waiters(&mut self, _now: Millis) {
         let done: Vec<(ConnId, u64)> = self
             .waiters

@@ -315,6 +315,12 @@ impl<R: RngCore> Node<R> {
     }
 
     fn start_replication(&mut self, now: Millis, host: String, port: u16, from_myself: bool) {
+        // redis 7.0 `replicationSetMaster()`: clients blocked on the master (WAIT) get
+        // -UNBLOCKED and are closed after the reply; a replica never answers a WAIT.
+        for conn in self.master.unblock_waiters() {
+            self.send(conn, &UNBLOCKED_REPLY[..]);
+            self.close_client(conn, false);
+        }
         self.master_addr = Some((host, port));
         let myself = from_myself.then(|| (self.master.replid(), self.master.master_repl_offset()));
         self.replica.replicaof(now, myself);
@@ -834,6 +840,11 @@ impl<R: RngCore> Node<R> {
         }
     }
 }
+
+/// What a client blocked in WAIT gets when its master becomes a replica (redis 7.0
+/// `disconnectAllBlockedClients()`).
+pub const UNBLOCKED_REPLY: &[u8] =
+    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
 
 /// redis 7.0's reply to an unknown command.
 pub fn unknown_command(argv: &[Bytes]) -> String {
