@@ -318,7 +318,7 @@ impl<R: RngCore> Node<R> {
         // redis 7.0 `replicationSetMaster()`: clients blocked on the master (WAIT) get
         // -UNBLOCKED and are closed after the reply; a replica never answers a WAIT.
         for conn in self.master.unblock_waiters() {
-            self.send(conn, &UNBLOCKED_REPLY[..]);
+            self.send(conn, UNBLOCKED_REPLY);
             self.close_client(conn, false);
         }
         self.master_addr = Some((host, port));
