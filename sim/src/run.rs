@@ -665,6 +665,9 @@ impl Harness {
                             self.judge_request(t, i, &peer, id, *offset, *decision, views);
                             self.oracle.continued_peer(i, *conn, peer);
                         }
+                        if let Some(msg) = self.oracle.efficiency.restore_pending(i) {
+                            self.oracle.violate(t, "efficiency", Some(i), msg);
+                        }
                         if let master::Observation::Psync { state, .. } = &o {
                             let (msg, avoidable) = self.oracle.efficiency.decided(i, state, id, *offset, *decision);
                             self.oracle.checks.avoidable_full_syncs += u64::from(avoidable);
@@ -704,6 +707,17 @@ impl Harness {
                         // Recorded in event order: a PSYNC decided before the change
                         // (R27's rename follows its decision) is judged by the ids before it.
                         self.oracle.efficiency.ids(i, *replid, *replid2, *second_replid_offset);
+                        let off = match &o {
+                            master::Observation::ReplidChanged { master_repl_offset, .. } => *master_repl_offset,
+                            _ => 0,
+                        };
+                        let restore =
+                            self.oracle
+                                .efficiency
+                                .changed(i, why, *replid, *replid2, *second_replid_offset, off);
+                        if let Some(msg) = restore {
+                            self.oracle.violate(t, "efficiency", Some(i), msg);
+                        }
                         let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
@@ -765,6 +779,11 @@ impl Harness {
                 }
             },
             Note::Base { replid, .. } => self.oracle.efficiency.base(i, replid),
+            Note::Loaded {
+                replid,
+                offset,
+                as_replica,
+            } => self.oracle.efficiency.loaded(i, replid, offset, as_replica),
             Note::Write { .. } => {}
             Note::DatasetReplaced { keys } => {
                 self.trace
@@ -799,6 +818,9 @@ impl Harness {
             return;
         };
         self.oracle.checks.psync_requests += 1;
+        if let Some(msg) = self.oracle.efficiency.restore_pending(idx) {
+            self.oracle.violate(t, "efficiency", Some(idx), msg);
+        }
         if let Some(msg) = crate::oracle::efficiency::Efficiency::request(id, offset, v) {
             self.oracle.violate(t, "efficiency", Some(master_idx), msg);
         }

@@ -99,6 +99,13 @@ pub enum Note {
         /// command must be preceded by SELECT (-1): a rename keeps the stream's db.
         stream_db: Option<usize>,
     },
+    /// The node started from an RDB with valid replication info (R65): R67 (as a
+    /// replica) or R68 (as a master) say what it must do with it.
+    Loaded {
+        replid: proto::ReplId,
+        offset: u64,
+        as_replica: bool,
+    },
     /// The node applied a full sync RDB as its dataset.
     DatasetReplaced {
         keys: usize,
@@ -226,6 +233,13 @@ impl<R: RngCore> Node<R> {
         self.keyspace = keyspace_from_rdb(rdb);
         self.note_base();
         let info = rdb.repl_info();
+        if let Some(i) = &info {
+            self.note(Note::Loaded {
+                replid: i.repl_id,
+                offset: i.repl_offset,
+                as_replica: replicaof.is_some(),
+            });
+        }
         match (info, &replicaof) {
             (Some(i), Some(_)) => {
                 self.master.restore_from_rdb(i.repl_id, i.repl_offset, true, now);

@@ -7,6 +7,9 @@
 //!   are the ones its last recorded history change left (R1–R4), so a full sync its own
 //!   recorded history could have avoided is counted (`avoidable_full_syncs`) and flagged.
 //!
+//! A node restarted from an RDB with repl info must continue that history (R67, R68):
+//! a PSYNC it decides or sends before restoring it is a violation (restart continuity).
+//!
 //! Owns: each node's recorded ids. Must never: judge a request whose replica it cannot
 //! identify (it is counted unchecked instead).
 
@@ -21,9 +24,51 @@ use super::{model_accepts, NodeView};
 #[derive(Debug, Default)]
 pub struct Efficiency {
     ids: BTreeMap<usize, (ReplId, ReplId, i64)>,
+    /// Nodes that started from an RDB with repl info and have not yet restored it:
+    /// (stored id, stored offset, as a replica).
+    restoring: BTreeMap<usize, (ReplId, u64, bool)>,
 }
 
 impl Efficiency {
+    /// Node `idx` booted from an RDB holding `(replid, offset)` (R65): the rules say it
+    /// continues that history (R67 as a replica, R68 as a master).
+    pub fn loaded(&mut self, idx: usize, replid: ReplId, offset: u64, as_replica: bool) {
+        self.restoring.insert(idx, (replid, offset, as_replica));
+    }
+
+    /// A recorded history change: does it carry out a pending R67/R68 restore? Returns a
+    /// violation message when the node's first change after the load is not the restore.
+    pub fn changed(
+        &mut self,
+        idx: usize,
+        why: &str,
+        replid: ReplId,
+        replid2: ReplId,
+        second: i64,
+        offset: u64,
+    ) -> Option<String> {
+        let (id, off, as_replica) = self.restoring.remove(&idx)?;
+        let ok = if as_replica {
+            why == "restart-as-replica" && replid == id && offset == off
+        } else {
+            why == "restart-as-master" && replid2 == id && second == off as i64 + 1
+        };
+        (!ok).then(|| {
+            let rule = if as_replica { "R67" } else { "R68" };
+            format!("{rule}: restarted from an RDB of ({id}, {off}) but its first history change was {why} ({replid}, {replid2}, {second})")
+        })
+    }
+
+    /// R67/R68 (restart continuity): a node that loaded an RDB with repl info must have
+    /// restored it before it answers or sends any PSYNC.
+    pub fn restore_pending(&self, idx: usize) -> Option<String> {
+        let (id, off, as_replica) = self.restoring.get(&idx)?;
+        let rule = if *as_replica { "R67" } else { "R68" };
+        Some(format!(
+            "{rule}: restarted from an RDB of ({id}, {off}) and takes part in a PSYNC without having restored it"
+        ))
+    }
+
     /// Node `idx` now has these ids (a base or a recorded history change).
     pub fn ids(&mut self, idx: usize, replid: ReplId, replid2: ReplId, second: i64) {
         self.ids.insert(idx, (replid, replid2, second));
