@@ -31,6 +31,7 @@ declare -A scenario=(
   [13c-split-header-misparsed]=swarm
   [13d-expireat-seconds-propagated]=swarm
   [13e-link-loss-forgets-master]=swarm
+  [13e-restart-forgets-history]=swarm
   [13f-no-transfer-timeout]=swarm
   [13g-replica-expires-locally]=swarm
 )
