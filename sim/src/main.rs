@@ -353,8 +353,8 @@ fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
         c.wait, c.empty_waits, c.survived_waits, c.expected_losses
     );
     println!(
-        "checks: reads judged {} (unjudgeable {}), read-back keys {}, stream commands modelled {}",
-        c.reads, c.reads_unchecked, c.readback_keys, c.stream_commands
+        "checks: reads judged {} (unjudgeable {}), read-back keys {}, stream commands modelled {} (histories not followed {})",
+        c.reads, c.reads_unchecked, c.readback_keys, c.stream_commands, c.model_unknown
     );
     println!(
         "checks: digests vs stream {}, dataset changes at one offset {}, transfers done {} failed {}",

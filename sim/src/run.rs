@@ -636,7 +636,8 @@ impl Harness {
                 match *why {
                     "promotion" | "continue-new-id" => o.model.link(*replid, *old_replid, *master_repl_offset),
                     "restart-as-master" if *second_replid_offset > 0 => {
-                        o.model.link(*replid, *replid2, (*second_replid_offset - 1) as u64)
+                        o.model
+                            .restart_link(*replid, *replid2, (*second_replid_offset - 1) as u64)
                     }
                     _ => {}
                 }

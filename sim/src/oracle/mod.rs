@@ -137,8 +137,10 @@ pub struct Checks {
     pub model_prefix: u64,
     /// Dataset changes seen at an unchanged offset, each judged (I10/I18).
     pub dataset_changes: u64,
-    /// Generated stream commands the model applied.
+    /// Generated stream commands the model applied, and histories (or their tails) it
+    /// could not follow (an unknown command, a gap, an unknown parent).
     pub stream_commands: u64,
+    pub model_unknown: u64,
     /// Full syncs that ended (started and loaded), and transfers that failed.
     pub transfers_done: u64,
     pub transfers_failed: u64,
@@ -167,6 +169,7 @@ impl Checks {
             (&mut self.model_prefix, o.model_prefix),
             (&mut self.dataset_changes, o.dataset_changes),
             (&mut self.stream_commands, o.stream_commands),
+            (&mut self.model_unknown, o.model_unknown),
             (&mut self.transfers_done, o.transfers_done),
             (&mut self.transfers_failed, o.transfers_failed),
             (&mut self.psync_requests, o.psync_requests),
@@ -404,6 +407,7 @@ impl Oracle {
             self.violate(t_ms, "stream", None, msg);
         }
         self.checks.stream_commands = self.model.commands;
+        self.checks.model_unknown = self.model.unknown.len() as u64;
         self.replaced.clear();
     }
 

@@ -106,6 +106,13 @@ impl StreamModel {
             .insert(replid, History::new(offset, Origin::Parent(parent)));
     }
 
+    /// R68: a master restarted from an RDB keeps its fresh boot id (whose base was the
+    /// loaded data at offset 0) but continues the stored history at the stored offset.
+    pub fn restart_link(&mut self, replid: ReplId, parent: ReplId, offset: u64) {
+        self.histories
+            .insert(replid, History::new(offset, Origin::Parent(parent)));
+    }
+
     /// Generated stream bytes ending at `end` under `replid`.
     pub fn fed(&mut self, replid: ReplId, end: u64, bytes: Bytes) {
         let Some(h) = self.histories.get_mut(&replid) else {
