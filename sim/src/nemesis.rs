@@ -445,7 +445,8 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                     kind: FaultKind::BigWrite { len },
                 });
             }
-            8 => cut_episode(&mut rng, &mut out, a, t, until),
+            // n0 starts as the master (no link of its own to cut): its peer instead.
+            8 => cut_episode(&mut rng, &mut out, if a == 0 { b } else { a }, t, until),
             _ => {}
         }
         t += rng.gen_range(swarm.mean_gap_ms / 2..swarm.mean_gap_ms * 3 / 2 + 1);
