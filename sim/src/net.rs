@@ -156,19 +156,21 @@ impl Net {
         Some(Fragmenter { rng, fine_max })
     }
 
-    /// Applies an armed cut to a write of `len` bytes `from → to`: how many of them may
-    /// still pass (`None`: all of them, no cut armed or not reached).
-    fn cut_at(&self, from: &str, to: &str, len: usize) -> Option<usize> {
+    /// Applies an armed cut to the next `len` bytes `from → to` (out of `offered`, what
+    /// the writer offered): how many of them may still pass (`None`: all of them, no cut
+    /// armed or not reached).
+    fn cut_at(&self, from: &str, to: &str, len: usize, offered: usize) -> Option<usize> {
         let mut cuts = self.cuts.borrow_mut();
         let key = (from.to_string(), to.to_string());
         let c = cuts.get_mut(&key)?;
         let n = len as u64;
         if let Cut::BeforeEnd { min_len, before_end } = *c {
-            if n < min_len.max(1) {
+            let offered = offered as u64;
+            if offered < min_len.max(1) {
                 return None;
             }
             *c = Cut::After {
-                after: n.saturating_sub(before_end),
+                after: offered.saturating_sub(before_end),
             };
         }
         let Cut::After { after } = c else {
@@ -318,7 +320,7 @@ impl AsyncWrite for ShapedWrite {
                     n = piece;
                 }
             }
-            if let Some(pass) = this.net.cut_at(&this.me, &this.peer, n) {
+            if let Some(pass) = this.net.cut_at(&this.me, &this.peer, n, buf.len()) {
                 if pass == 0 {
                     this.cut = true;
                     this.net.cut.set(this.net.cut.get() + 1);
