@@ -12,10 +12,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use sim::nemesis::{swarm_schedule, Swarm};
 use sim::net::{Cut, Fragmentation, Net, ShapedWrite};
 use sim::run::{run, RunReport};
-use sim::scenarios::{by_name, swarm};
+use sim::scenarios::{by_name, swarm_fragmented};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What the receiving host saw: every read's bytes, in order.
@@ -228,20 +227,25 @@ fn swarm_with_fragments_and_cuts_forced_on_has_no_violations() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(24);
-    let (mut fragmented, mut cuts) = (0, 0);
+    let (mut fragmented, mut cuts, mut bad) = (0, 0, Vec::new());
     for seed in 0..n {
-        let mut s = Swarm::draw(seed);
-        s.fragments = true;
-        s.cuts = true;
-        let mut spec = swarm(seed);
-        spec.faults = swarm_schedule(seed, &s, spec.nodes.len(), 500, spec.fault_ms);
-        spec.fragment = Some(Fragmentation { conns_per_mille: 500 });
-        spec.swarm = Some(s);
-        let r = run(&spec);
-        check("swarm (fragments and cuts forced)", &r);
+        let r = run(&swarm_fragmented(seed));
+        if !r.violations.is_empty() {
+            let first = &r.violations[0];
+            bad.push(format!(
+                "seed {seed}: {} violations, first {first:?}\n  reproduce: psync-sim replay --seed {seed} --scenario swarm-fragmented",
+                r.violations.len()
+            ));
+        }
         fragmented += r.coverage.fragmented_writes;
         cuts += r.coverage.cuts;
     }
+    assert!(
+        bad.is_empty(),
+        "{} of {n} seeds violated oracles (fragments and cuts forced on):\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
     assert!(fragmented > 1000, "only {fragmented} fragmented writes");
     assert!(cuts >= n / 3, "only {cuts} cuts in {n} seeds");
 }

@@ -43,6 +43,7 @@ pub const NAMES: &[&str] = &[
     "corrupt-link-transfer",
     "auth-wrong-then-fixed",
     "caught-up-reconnect",
+    "swarm-fragmented",
     "fragmented-links",
     "cut-link-transfer",
     "cut-link-stream",
@@ -99,12 +100,27 @@ pub fn swarm(seed: u64) -> RunSpec {
     spec
 }
 
+/// The swarm run of a seed with fragmentation (half the node-to-node connections) and
+/// the cut family forced on: the seed's other draws are unchanged (issue 13 c).
+pub fn swarm_fragmented(seed: u64) -> RunSpec {
+    let mut s = Swarm::draw(seed);
+    s.fragments = true;
+    s.cuts = true;
+    let mut spec = swarm(seed);
+    spec.scenario = "swarm-fragmented".into();
+    spec.faults = swarm_schedule(seed, &s, spec.nodes.len(), 500, spec.fault_ms);
+    spec.fragment = Some(Fragmentation { conns_per_mille: 500 });
+    spec.swarm = Some(s);
+    spec
+}
+
 /// A named scenario (or `None` for an unknown name).
 pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
     let mut s = RunSpec::star(seed, name, 2);
     s.fault_ms = 6_000;
     match name {
         "swarm" => return Some(swarm(seed)),
+        "swarm-fragmented" => return Some(swarm_fragmented(seed)),
         "full-sync-disk" => s.nodes.iter_mut().for_each(|n| n.master.repl_diskless_sync = false),
         "full-sync-diskless" => s.nodes.iter_mut().for_each(|n| n.master.repl_diskless_sync = true),
         "partial-after-partition" => {
@@ -357,7 +373,7 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             s.fragment = Some(Fragmentation { conns_per_mille: 1000 });
             s.nodes
                 .iter_mut()
-                .for_each(|n| n.master.repl_diskless_sync = seed % 2 == 0);
+                .for_each(|n| n.master.repl_diskless_sync = seed.is_multiple_of(2));
             s.faults = vec![
                 at(1_500, FaultKind::Crash { node: 1 }),
                 at(1_600, FaultKind::Restart { node: 1 }),
@@ -375,7 +391,7 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
             s.fault_ms = 4_000;
             s.nodes
                 .iter_mut()
-                .for_each(|n| n.master.repl_diskless_sync = seed % 3 != 0);
+                .for_each(|n| n.master.repl_diskless_sync = !seed.is_multiple_of(3));
             if seed % 2 == 1 {
                 s.fragment = Some(Fragmentation { conns_per_mille: 1000 });
             }
