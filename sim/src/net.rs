@@ -210,10 +210,10 @@ impl Fragmenter {
         debug_assert!(len > 0, "an empty write is never fragmented");
         match self.rng.gen_range(0..10u8) {
             // Whole: keeps the cost bounded (a write averages a handful of segments).
-            0..=2 => len,
-            // All but a fine tail: the end of a write (an RDB's closing mark, the last
-            // command of a batch) is split too, not only its beginning.
-            3 | 4 if len > 1 => len - self.rng.gen_range(1..=(len - 1).min(64)),
+            0 | 1 => len,
+            // All but a tail of at most 48 bytes: the end of a write is split too, not only
+            // its beginning (an RDB's closing 40-byte mark, the last command of a batch).
+            2..=4 if len > 1 => len - self.rng.gen_range(1..=(len - 1).min(48)),
             _ => self.rng.gen_range(1..=self.fine_max.min(len)),
         }
     }

@@ -368,8 +368,9 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
         }
         "fragmented-links" => {
             // Issue 13 c: every node-to-node connection delivers at seed-drawn boundaries
-            // (single bytes, splits inside headers, bulks and marks) through a full sync
-            // (diskless `$EOF:` or disk `$<len>` by seed), a CONTINUE and a failover.
+            // (single bytes, splits inside headers, bulks and marks) through full syncs
+            // (diskless `$EOF:` or disk `$<len>` by seed), a CONTINUE, a failover and the
+            // old master's restart as a replica.
             s.fragment = Some(Fragmentation { conns_per_mille: 1000 });
             s.nodes
                 .iter_mut()
@@ -379,6 +380,10 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
                 at(1_600, FaultKind::Restart { node: 1 }),
                 at(2_500, FaultKind::KillLink { node: 2 }),
                 at(3_500, FaultKind::Failover { to: 2 }),
+                // A last full sync that no later fault interrupts: a transfer that never
+                // ends (a closing mark split between reads and missed) fails liveness.
+                at(4_500, FaultKind::Crash { node: 0 }),
+                at(4_600, FaultKind::Restart { node: 0 }),
             ];
         }
         "cut-link-transfer" => {
