@@ -28,7 +28,7 @@ declare -A scenario=(
   # Issue 13's blind-spot classes: no named scenario, the plain swarm must catch them.
   [13a-wait-stale-woff]=swarm
   [13b-replica-serves-expired]=swarm
-  [13c-split-header-misparsed]=swarm
+  [13c-eof-mark-split]=swarm
   [13d-expireat-seconds-propagated]=swarm
   [13e-link-loss-forgets-master]=swarm
   [13e-restart-forgets-history]=swarm

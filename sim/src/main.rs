@@ -376,6 +376,10 @@ fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
     );
     println!("coverage PSYNC       {:?}", cov.psync);
     println!("coverage faults      {:?}", cov.faults);
+    println!(
+        "coverage links       fragmented writes {}, cuts {}, corrupted writes {}",
+        cov.fragmented_writes, cov.cuts, cov.corrupted_writes
+    );
 }
 
 /// Log timestamps on the simulated clock of the host that logs (never wall time).

@@ -14,7 +14,7 @@ use proto::ReplId;
 use serde::Serialize;
 
 use crate::nemesis::{Fault, FaultKind, Swarm};
-use crate::net::Net;
+use crate::net::{Fragmentation, Net};
 use crate::oracle::clients::Position;
 use crate::oracle::{transfer, NodeView, Oracle, Violation};
 use crate::trace::{Kind, Trace};
@@ -41,6 +41,8 @@ pub struct RunSpec {
     pub stop_when_converged: bool,
     /// Link rate per connection, bytes per simulated ms (0 = unlimited).
     pub bytes_per_ms: u64,
+    /// Node-to-node connections that deliver at seed-drawn boundaries (`None`: whole writes).
+    pub fragment: Option<Fragmentation>,
 }
 
 impl RunSpec {
@@ -63,6 +65,7 @@ impl RunSpec {
             swarm: None,
             stop_when_converged: true,
             bytes_per_ms: crate::net::DEFAULT_BYTES_PER_MS,
+            fragment: None,
         }
     }
 }
@@ -100,6 +103,9 @@ pub struct Coverage {
     /// transfers (CRC, short or malformed RDB).
     pub link_errors: u64,
     pub transfer_failures: u64,
+    /// Partial writes on fragmenting links, and links cut at an exact byte (issue 13 c).
+    pub fragmented_writes: u64,
+    pub cuts: u64,
 }
 
 impl Coverage {
@@ -114,6 +120,8 @@ impl Coverage {
         self.corrupted_writes += o.corrupted_writes;
         self.link_errors += o.link_errors;
         self.transfer_failures += o.transfer_failures;
+        self.fragmented_writes += o.fragmented_writes;
+        self.cuts += o.cuts;
     }
 }
 
@@ -160,7 +168,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
             })
             .collect(),
     ));
-    let net = Rc::new(Net::with_rate(spec.bytes_per_ms));
+    let net = Rc::new(Net::with_rate(spec.bytes_per_ms).fragmenting(spec.fragment, spec.seed, names.clone()));
     for i in 0..spec.nodes.len() {
         add_node_host(&mut sim, &slots, &net, i, spec.seed);
     }
@@ -259,6 +267,8 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     }
     let counters = h.counters();
     h.coverage.corrupted_writes = h.net.corrupted.get();
+    h.coverage.fragmented_writes = h.net.fragmented.get();
+    h.coverage.cuts = h.net.cut.get();
     let report = RunReport {
         seed: spec.seed,
         scenario: spec.scenario.clone(),
@@ -374,6 +384,14 @@ impl Harness {
                 self.net.corrupt(&self.names[from], &self.names[to], corruption);
                 true
             }
+            FaultKind::CutLink { node, down, cut } => {
+                let upstream = self.slots.borrow()[node].replicaof.clone();
+                upstream.is_some_and(|m| {
+                    let (from, to) = if down { (&m, &n(node)) } else { (&n(node), &m) };
+                    self.net.cut(from, to, cut);
+                    true
+                })
+            }
             FaultKind::BigWrite { len } => {
                 let target = self.shared.current_master.get();
                 let argv = vec![
@@ -458,6 +476,7 @@ impl Harness {
         }
         self.partitioned.clear();
         self.held.clear();
+        self.net.disarm_cuts();
         for i in 0..n {
             if !self.slots.borrow()[i].up {
                 self.oracle.node_restarted(i);

@@ -2,7 +2,7 @@
 //! topology, fixed nemesis steps (or the seed's swarm schedule) and the usual oracles.
 
 use crate::nemesis::{swarm_schedule, Fault, FaultKind, Swarm};
-use crate::net::Corruption;
+use crate::net::{Corruption, Cut, Fragmentation};
 use crate::run::RunSpec;
 use crate::world::derive_seed;
 use rand::Rng;
@@ -43,6 +43,10 @@ pub const NAMES: &[&str] = &[
     "corrupt-link-transfer",
     "auth-wrong-then-fixed",
     "caught-up-reconnect",
+    "swarm-fragmented",
+    "fragmented-links",
+    "cut-link-transfer",
+    "cut-link-stream",
 ];
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families
@@ -85,6 +89,27 @@ pub fn swarm(seed: u64) -> RunSpec {
         n.replica.pipelined_handshake = pipelined;
     }
     spec.faults = swarm_schedule(seed, &s, replicas + 1, 500, spec.fault_ms);
+    if s.fragments {
+        // Its own stream: the draws above keep their meaning whether or not it is on.
+        let mut frng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "fragment"));
+        spec.fragment = Some(Fragmentation {
+            conns_per_mille: [250, 500, 1000][frng.gen_range(0..3)],
+        });
+    }
+    spec.swarm = Some(s);
+    spec
+}
+
+/// The swarm run of a seed with fragmentation (half the node-to-node connections) and
+/// the cut family forced on: the seed's other draws are unchanged (issue 13 c).
+pub fn swarm_fragmented(seed: u64) -> RunSpec {
+    let mut s = Swarm::draw(seed);
+    s.fragments = true;
+    s.cuts = true;
+    let mut spec = swarm(seed);
+    spec.scenario = "swarm-fragmented".into();
+    spec.faults = swarm_schedule(seed, &s, spec.nodes.len(), 500, spec.fault_ms);
+    spec.fragment = Some(Fragmentation { conns_per_mille: 500 });
     spec.swarm = Some(s);
     spec
 }
@@ -95,6 +120,7 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
     s.fault_ms = 6_000;
     match name {
         "swarm" => return Some(swarm(seed)),
+        "swarm-fragmented" => return Some(swarm_fragmented(seed)),
         "full-sync-disk" => s.nodes.iter_mut().for_each(|n| n.master.repl_diskless_sync = false),
         "full-sync-diskless" => s.nodes.iter_mut().for_each(|n| n.master.repl_diskless_sync = true),
         "partial-after-partition" => {
@@ -335,6 +361,87 @@ pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
                         FaultKind::Masterauth {
                             node,
                             pass: Some("s3cret-pw".into()),
+                        },
+                    )
+                })
+                .collect();
+        }
+        "fragmented-links" => {
+            // Issue 13 c: every node-to-node connection delivers at seed-drawn boundaries
+            // (single bytes, splits inside headers, bulks and marks) through full syncs
+            // (diskless `$EOF:` or disk `$<len>` by seed), a CONTINUE, a failover and the
+            // old master's restart as a replica.
+            s.fragment = Some(Fragmentation { conns_per_mille: 1000 });
+            s.nodes
+                .iter_mut()
+                .for_each(|n| n.master.repl_diskless_sync = seed.is_multiple_of(2));
+            s.faults = vec![
+                at(1_500, FaultKind::Crash { node: 1 }),
+                at(1_600, FaultKind::Restart { node: 1 }),
+                at(2_500, FaultKind::KillLink { node: 2 }),
+                at(3_500, FaultKind::Failover { to: 2 }),
+                // A last full sync that no later fault interrupts: a transfer that never
+                // ends (a closing mark split between reads and missed) fails liveness.
+                at(4_500, FaultKind::Crash { node: 0 }),
+                at(4_600, FaultKind::Restart { node: 0 }),
+            ];
+        }
+        "cut-link-transfer" => {
+            // Issue 13 c: a restarted replica (no snapshot) full-syncs at once and its link
+            // breaks at an exact byte chosen by the seed: in the handshake replies, the
+            // `+FULLRESYNC` line or the opening `$EOF:` mark, inside the RDB, inside the
+            // closing mark (diskless: the last 40 bytes), or in its own handshake. The
+            // replica must keep its dataset and offsets, reconnect and converge.
+            s = RunSpec::star(seed, name, 1);
+            s.fault_ms = 4_000;
+            s.nodes
+                .iter_mut()
+                .for_each(|n| n.master.repl_diskless_sync = !seed.is_multiple_of(3));
+            if seed % 2 == 1 {
+                s.fragment = Some(Fragmentation { conns_per_mille: 1000 });
+            }
+            let (down, cut) = match seed % 5 {
+                0 => (true, Cut::After { after: seed % 160 }),
+                1 | 2 => (
+                    true,
+                    Cut::After {
+                        after: 130 + seed.wrapping_mul(37) % 700,
+                    },
+                ),
+                3 => (
+                    true,
+                    Cut::BeforeEnd {
+                        min_len: 256,
+                        before_end: seed % 44,
+                    },
+                ),
+                _ => (false, Cut::After { after: seed % 120 }),
+            };
+            s.faults = vec![
+                at(1_500, FaultKind::Crash { node: 1 }),
+                at(1_600, FaultKind::Restart { node: 1 }),
+                at(1_600, FaultKind::CutLink { node: 1, down, cut }),
+            ];
+        }
+        "cut-link-stream" => {
+            // Issue 13 c: an established link breaks at seed-chosen bytes of the command
+            // stream (inside RESP headers, bulks and the MULTI…EXEC blocks lazy expiry
+            // wraps around writes); each time the replica CONTINUEs from what it applied.
+            s = RunSpec::star(seed, name, 1);
+            s.fault_ms = 5_000;
+            s.workload.expire_prob = 0.5;
+            s.fragment = (seed % 2 == 1).then_some(Fragmentation { conns_per_mille: 1000 });
+            s.faults = (0..4u64)
+                .map(|k| {
+                    let cut = Cut::After {
+                        after: seed.wrapping_mul(37).wrapping_add(k * 101) % 1_500,
+                    };
+                    at(
+                        1_500 + k * 800,
+                        FaultKind::CutLink {
+                            node: 1,
+                            down: true,
+                            cut,
                         },
                     )
                 })
