@@ -129,6 +129,31 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// The nodes this fault touches directly (`None`: every node, e.g. a failover that
+    /// repoints them all, or a write on whichever node is master). Oracles use it to tell
+    /// a failure a fault explains from one nothing explains.
+    pub fn involves(&self) -> Option<Vec<usize>> {
+        use FaultKind::*;
+        match *self {
+            Partition { a, b } | Heal { a, b } | Hold { a, b } | Release { a, b } => Some(vec![a, b]),
+            Loss { a, b, .. } | Latency { a, b, .. } => Some(vec![a, b]),
+            PartitionOneway { from, to } | CorruptLink { from, to, .. } => Some(vec![from, to]),
+            Crash { node }
+            | Restart { node }
+            | Save { node }
+            | Freeze { node, .. }
+            | CorruptTransfer { node }
+            | KillLink { node }
+            | BacklogResize { node, .. }
+            | Masterauth { node, .. }
+            | Promote { node }
+            | CutLink { node, .. } => Some(vec![node]),
+            Repoint { node, to } => Some(vec![node, to]),
+            PauseWrites { .. } => Some(Vec::new()),
+            Failover { .. } | BigWrite { .. } => None,
+        }
+    }
+
     /// A short name for coverage tables.
     pub fn label(&self) -> &'static str {
         match self {

@@ -87,6 +87,10 @@ pub struct Net {
     pub fragmented: Cell<u64>,
     /// Links cut by an armed [`Cut`].
     pub cut: Cell<u64>,
+    /// (from, to) of every armed cut or corruption that struck, in order, for the oracles
+    /// to drain: a fault armed long ago acts when bytes flow, and that is when it explains
+    /// a failure.
+    pub struck: RefCell<Vec<(String, String)>>,
 }
 
 impl Default for Net {
@@ -101,6 +105,7 @@ impl Default for Net {
             cuts: RefCell::default(),
             fragmented: Cell::default(),
             cut: Cell::default(),
+            struck: RefCell::default(),
         }
     }
 }
@@ -186,6 +191,7 @@ impl Net {
         if pass == 0 {
             cuts.remove(&key);
         }
+        self.struck.borrow_mut().push(key);
         Some(pass)
     }
 
@@ -262,6 +268,7 @@ impl ShapedWrite {
                 v[skip as usize] ^= mask;
                 armed.remove(&key);
                 self.net.corrupted.set(self.net.corrupted.get() + 1);
+                self.net.struck.borrow_mut().push(key);
                 v.into()
             }
             Corruption::Skip { skip, len } if skip < n => {
@@ -275,6 +282,7 @@ impl ShapedWrite {
                     *c = Corruption::Skip { skip: 0, len: left };
                 }
                 self.net.corrupted.set(self.net.corrupted.get() + 1);
+                self.net.struck.borrow_mut().push(key);
                 v.into()
             }
             Corruption::Flip { ref mut skip, .. } | Corruption::Skip { ref mut skip, .. } => {

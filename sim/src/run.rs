@@ -135,6 +135,8 @@ struct Harness {
     digested: BTreeMap<usize, (u64, ReplId, u64, u64)>,
     partitioned: BTreeSet<(usize, usize)>,
     held: BTreeSet<(usize, usize)>,
+    /// The last link error each replica reported (why its transfer failed).
+    last_link_error: BTreeMap<usize, String>,
     names: Vec<String>,
     net: Rc<Net>,
 }
@@ -206,6 +208,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         digested: BTreeMap::new(),
         partitioned: BTreeSet::new(),
         held: BTreeSet::new(),
+        last_link_error: BTreeMap::new(),
         names,
         net: net.clone(),
     };
@@ -333,7 +336,10 @@ impl Harness {
                 sim.set_link_latency(n(a).as_str(), n(b).as_str(), Duration::from_millis(ms));
                 true
             }
-            FaultKind::CorruptTransfer { node } => self.control(node, |nd, _| nd.corrupt_next_snapshot()),
+            FaultKind::CorruptTransfer { node } => {
+                self.oracle.transfers.corrupting(node);
+                self.control(node, |nd, _| nd.corrupt_next_snapshot())
+            }
             FaultKind::PauseWrites { ms } => {
                 self.shared.paused_until_ms.set(t + ms);
                 true
@@ -403,6 +409,9 @@ impl Harness {
             }
         };
         self.coverage.faults.insert(f.kind.label());
+        if fired {
+            self.oracle.transfers.fault(t, f.kind.involves().as_deref());
+        }
         let mark = if fired { "" } else { " (no effect)" };
         self.trace
             .push(t, None, Kind::Fault, format!("fault {:?}{mark}", f.kind));
@@ -484,6 +493,7 @@ impl Harness {
             }
         }
         self.shared.stop.set(true);
+        self.oracle.transfers.fault(t, None);
         self.settle_topology();
         self.trace
             .push(t, None, Kind::Fault, "heal: all links repaired, writes stopped".into());
@@ -595,6 +605,15 @@ impl Harness {
                 streamed: v.backlog.is_some(),
             };
             self.oracle.clients.position(v.idx, p);
+        }
+        // Armed cuts and corruptions act when bytes flow: that is when they touch a link.
+        let struck = std::mem::take(&mut *self.net.struck.borrow_mut());
+        for (from, to) in struck {
+            let ids: Vec<usize> = [from, to]
+                .iter()
+                .filter_map(|h| self.names.iter().position(|n| n == h))
+                .collect();
+            self.oracle.transfers.fault(t, Some(&ids));
         }
         for (i, ms) in self.oracle.transfers.overdue(t) {
             let bound = self.oracle.transfers.bound_ms;
@@ -772,7 +791,12 @@ impl Harness {
             Note::Replica(o) => match o {
                 replica::Observation::State { from, to } => {
                     self.coverage.repl_states.insert(to as u8);
-                    match self.oracle.transfers.state(t, i, from, to) {
+                    let source = self.slots.borrow()[i]
+                        .replicaof
+                        .as_ref()
+                        .and_then(|m| self.names.iter().position(|n| n == m));
+                    let why = self.last_link_error.remove(&i).unwrap_or_default();
+                    match self.oracle.transfers.state(t, i, source, from, to, &why) {
                         transfer::Outcome::None => {}
                         transfer::Outcome::Done => self.oracle.checks.transfers_done += 1,
                         transfer::Outcome::Failed { violation } => {
@@ -790,9 +814,15 @@ impl Harness {
                     );
                 }
                 other => {
-                    match other {
-                        replica::Observation::LinkError { .. } => self.coverage.link_errors += 1,
-                        replica::Observation::TransferFailed { .. } => self.coverage.transfer_failures += 1,
+                    match &other {
+                        replica::Observation::LinkError { reason, .. } => {
+                            self.coverage.link_errors += 1;
+                            self.last_link_error.insert(i, reason.clone());
+                        }
+                        replica::Observation::TransferFailed { reason } => {
+                            self.coverage.transfer_failures += 1;
+                            self.last_link_error.insert(i, reason.clone());
+                        }
                         _ => {}
                     }
                     self.trace.push(t, Some(i), Kind::Event, format!("{other:?}"))

@@ -4,8 +4,13 @@
 //! the time to move its bytes; and once every fault is healed, a replica that keeps
 //! failing transfers without ever finishing one is in a loop (as obuf-loop is for B7).
 //!
-//! Owns: per-replica transfer start times and failure runs. Must never: count a
-//! transfer the nemesis broke (faults before the heal) against liveness.
+//! A transfer that fails must be explained by a fault that touched the replica or the
+//! master it synced from (or every node: a failover, the heal) from shortly before it
+//! started until it failed: a transfer that fails on a quiet link (a closing mark never
+//! found, a timeout while the master had sent everything) is a violation.
+//!
+//! Owns: per-replica transfer start times and failure runs, when each node was last
+//! touched by a fault. Must never: count a transfer the nemesis broke against the node.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +29,19 @@ pub struct Transfers {
     started: BTreeMap<usize, u64>,
     failed_in_row: BTreeMap<usize, u32>,
     reported: BTreeMap<usize, u64>,
+    /// Replica → the node it transfers from.
+    source: BTreeMap<usize, usize>,
+    /// When each node was last touched by a fault, and when a fault last touched all.
+    touched: BTreeMap<usize, u64>,
+    touched_all: Option<u64>,
+    /// Nodes armed to corrupt a snapshot they send (the corruption strikes at some later
+    /// transfer, whenever that is): their transfers may fail at any time.
+    corrupting: std::collections::BTreeSet<usize>,
 }
+
+/// How long before a transfer started a fault may still explain its failure (a freeze or
+/// a hold that began during the handshake, a latency change in flight).
+const EXPLAIN_LEAD_MS: u64 = 2_000;
 
 /// What a state change meant for a transfer.
 pub enum Outcome {
@@ -34,19 +51,62 @@ pub enum Outcome {
 }
 
 impl Transfers {
-    /// Replica `idx` moved `from → to` at `t_ms`.
-    pub fn state(&mut self, t_ms: u64, idx: usize, from: ReplState, to: ReplState) -> Outcome {
+    /// Node `idx` will corrupt a snapshot it sends, some time from now.
+    pub fn corrupting(&mut self, idx: usize) {
+        self.corrupting.insert(idx);
+    }
+
+    /// A fault touched `nodes` (`None`: every node) at `t_ms`.
+    pub fn fault(&mut self, t_ms: u64, nodes: Option<&[usize]>) {
+        match nodes {
+            None => self.touched_all = Some(t_ms),
+            Some(ns) => {
+                for n in ns {
+                    self.touched.insert(*n, t_ms);
+                }
+            }
+        }
+    }
+
+    /// Replica `idx` moved `from → to` at `t_ms`; `source` is the node it replicates from
+    /// and `why` the replica's last link error.
+    pub fn state(
+        &mut self,
+        t_ms: u64,
+        idx: usize,
+        source: Option<usize>,
+        from: ReplState,
+        to: ReplState,
+        why: &str,
+    ) -> Outcome {
         if to == ReplState::Transfer {
             self.started.insert(idx, t_ms);
+            if let Some(s) = source {
+                self.source.insert(idx, s);
+            }
             return Outcome::None;
         }
         if from != ReplState::Transfer {
             return Outcome::None;
         }
-        self.started.remove(&idx);
+        let start = self.started.remove(&idx).unwrap_or(0);
+        let src = self.source.remove(&idx);
         if to == ReplState::Connected {
             self.failed_in_row.remove(&idx);
             return Outcome::Done;
+        }
+        let since = start.saturating_sub(EXPLAIN_LEAD_MS);
+        let hit = |n: &usize| self.touched.get(n).is_some_and(|t| *t >= since);
+        let explained = self.touched_all.is_some_and(|t| t >= since)
+            || hit(&idx)
+            || src.as_ref().is_some_and(|s| hit(s) || self.corrupting.contains(s));
+        if !explained {
+            return Outcome::Failed {
+                violation: Some(format!(
+                    "a full-sync transfer started at {start} ms failed with no fault on the replica or its master \
+                     since {since} ms to explain it: {why}"
+                )),
+            };
         }
         let strict = self.strict_after_ms.is_some_and(|s| t_ms >= s);
         if !strict {
