@@ -817,7 +817,11 @@ impl Harness {
                     match &other {
                         replica::Observation::LinkError { reason, .. } => {
                             self.coverage.link_errors += 1;
+                            self.oracle.efficiency.link_error(i, reason);
                             self.last_link_error.insert(i, reason.clone());
+                        }
+                        replica::Observation::Continue { .. } | replica::Observation::FullSync { .. } => {
+                            self.oracle.efficiency.linked(i)
                         }
                         replica::Observation::TransferFailed { reason } => {
                             self.coverage.transfer_failures += 1;
@@ -871,7 +875,7 @@ impl Harness {
         if let Some(msg) = self.oracle.efficiency.restore_pending(idx) {
             self.oracle.violate(t, "efficiency", Some(idx), msg);
         }
-        if let Some(msg) = crate::oracle::efficiency::Efficiency::request(id, offset, v) {
+        if let Some(msg) = self.oracle.efficiency.request(id, offset, v) {
             self.oracle.violate(t, "efficiency", Some(master_idx), msg);
         }
     }

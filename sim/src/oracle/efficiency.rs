@@ -27,6 +27,9 @@ pub struct Efficiency {
     /// Nodes that started from an RDB with repl info and have not yet restored it:
     /// (stored id, stored offset, as a replica).
     restoring: BTreeMap<usize, (ReplId, u64, bool)>,
+    /// Replicas whose last link was freed for a protocol error: redis frees such a master
+    /// client without caching it (R59), so `PSYNC ? -1` is what the rules leave them.
+    uncached: std::collections::BTreeSet<usize>,
 }
 
 impl Efficiency {
@@ -113,10 +116,26 @@ impl Efficiency {
         (msg, avoidable)
     }
 
+    /// Replica `idx` lost its link for `reason` (R59 caches the master unless the
+    /// reason is a protocol error).
+    pub fn link_error(&mut self, idx: usize, reason: &str) {
+        if reason.contains("protocol error") {
+            self.uncached.insert(idx);
+        }
+    }
+
+    /// Replica `idx` has a master link again (CONTINUE or a loaded full sync).
+    pub fn linked(&mut self, idx: usize) {
+        self.uncached.remove(&idx);
+    }
+
     /// R45: the request a replica sent, against its own position (`view`, taken while it
     /// waits for the reply, so unchanged since it asked).
-    pub fn request(id: &[u8], off: i64, view: &NodeView) -> Option<String> {
+    pub fn request(&self, id: &[u8], off: i64, view: &NodeView) -> Option<String> {
         view.backlog?; // no history yet: `PSYNC ? -1` is its best
+        if id == b"?" && self.uncached.contains(&view.idx) {
+            return None; // R59: a protocol error freed the master without caching it
+        }
         let best_off = view.offset as i64 + 1;
         let best = view.replid.0.eq_ignore_ascii_case(id) && off == best_off;
         (!best).then(|| {

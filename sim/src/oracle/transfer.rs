@@ -97,7 +97,11 @@ impl Transfers {
         }
         let since = start.saturating_sub(EXPLAIN_LEAD_MS);
         let hit = |n: &usize| self.touched.get(n).is_some_and(|t| *t >= since);
-        let explained = self.touched_all.is_some_and(|t| t >= since)
+        // An error line from the master (`-NOAUTH`, `-LOADING`…, R42/R48) is a refusal that
+        // says why, not a transfer lost on a quiet link.
+        let refused = why.contains("master error reply \"-");
+        let explained = refused
+            || self.touched_all.is_some_and(|t| t >= since)
             || hit(&idx)
             || src.as_ref().is_some_and(|s| hit(s) || self.corrupting.contains(s));
         if !explained {
