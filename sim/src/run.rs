@@ -669,17 +669,14 @@ impl Harness {
                 why,
                 old_replid,
                 master_repl_offset,
-            }) => {
-                let _ = replid2;
-                match *why {
-                    "promotion" | "continue-new-id" => o.model.link(*replid, *old_replid, *master_repl_offset),
-                    "restart-as-master" if *second_replid_offset > 0 => {
-                        o.model
-                            .restart_link(*replid, *replid2, (*second_replid_offset - 1) as u64)
-                    }
-                    _ => {}
+            }) => match *why {
+                "promotion" | "continue-new-id" => o.model.link(*replid, *old_replid, *master_repl_offset),
+                "restart-as-master" if *second_replid_offset > 0 => {
+                    o.model
+                        .restart_link(*replid, *replid2, (*second_replid_offset - 1) as u64)
                 }
-            }
+                _ => {}
+            },
             Note::Write { conn, replid, offset } => o.clients.write(i, boot, *conn, *replid, *offset, t),
             Note::DatasetReplaced { .. } => o.dataset_replaced(i),
             _ => {}
@@ -741,19 +738,20 @@ impl Harness {
                         replid2,
                         second_replid_offset,
                         why,
+                        master_repl_offset,
                         ..
                     } => {
                         // Recorded in event order: a PSYNC decided before the change
                         // (R27's rename follows its decision) is judged by the ids before it.
                         self.oracle.efficiency.ids(i, *replid, *replid2, *second_replid_offset);
-                        let off = match &o {
-                            master::Observation::ReplidChanged { master_repl_offset, .. } => *master_repl_offset,
-                            _ => 0,
-                        };
-                        let restore =
-                            self.oracle
-                                .efficiency
-                                .changed(i, why, *replid, *replid2, *second_replid_offset, off);
+                        let restore = self.oracle.efficiency.changed(
+                            i,
+                            why,
+                            *replid,
+                            *replid2,
+                            *second_replid_offset,
+                            *master_repl_offset,
+                        );
                         if let Some(msg) = restore {
                             self.oracle.violate(t, "efficiency", Some(i), msg);
                         }
