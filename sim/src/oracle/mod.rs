@@ -91,7 +91,7 @@ pub struct Oracle {
     /// Highest offset each node was seen at, per replid.
     reached: BTreeMap<(usize, ReplId), u64>,
     /// Node → ((boot, replid), first byte) of its backlog at the last step (R14).
-    backlog_seen: BTreeMap<usize, ((u64, ReplId), u64)>,
+    backlog_seen: BTreeMap<usize, ((u64, ReplId), u64, u64)>,
     /// (master node, connection) → the offset its replica was continued at, and the
     /// replica's address (connections change at every reconnect, addresses do not).
     continued_at: BTreeMap<(usize, ConnId), (i64, String)>,
@@ -467,10 +467,13 @@ impl Oracle {
             self.violate(t_ms, "backlog", Some(v.idx), msg);
         }
         // R14 lower bound: trimming (the first byte moving forward within one history)
-        // never leaves less than the configured size.
+        // never leaves less than the configured size — the smaller of the sizes before and
+        // after the step: a resize within the step may follow the trim (seed 0x1349: a
+        // frozen master woke, appended a big write under its old size, then grew).
         let key = (v.boot, v.replid);
-        let prev = self.backlog_seen.insert(v.idx, (key, first));
-        if let Some((k, prev_first)) = prev {
+        let prev = self.backlog_seen.insert(v.idx, (key, first, size));
+        if let Some((k, prev_first, prev_size)) = prev {
+            let size = size.min(prev_size);
             if k == key && first > prev_first && histlen < size && !self.resynced.contains(&v.idx) {
                 let msg =
                     format!("R14: trimmed to histlen {histlen} below size {size} (first byte {prev_first} -> {first})");

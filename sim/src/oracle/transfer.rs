@@ -27,6 +27,8 @@ pub struct Transfers {
     /// When the fault phase ended plus the grace period; failures after it count.
     pub strict_after_ms: Option<u64>,
     started: BTreeMap<usize, u64>,
+    /// Extra time a running transfer is allowed: the replica was frozen meanwhile.
+    frozen_ms: BTreeMap<usize, u64>,
     failed_in_row: BTreeMap<usize, u32>,
     reported: BTreeMap<usize, u64>,
     /// Replica → the node it transfers from.
@@ -81,6 +83,7 @@ impl Transfers {
     ) -> Outcome {
         if to == ReplState::Transfer {
             self.started.insert(idx, t_ms);
+            self.frozen_ms.remove(&idx);
             if let Some(s) = source {
                 self.source.insert(idx, s);
             }
@@ -125,8 +128,8 @@ impl Transfers {
 
     /// Node `idx` is frozen for `ms`: a transfer it runs may take that much longer.
     pub fn frozen(&mut self, idx: usize, ms: u64) {
-        if let Some(start) = self.started.get_mut(&idx) {
-            *start += ms;
+        if self.started.contains_key(&idx) {
+            *self.frozen_ms.entry(idx).or_insert(0) += ms;
         }
     }
 
@@ -139,7 +142,8 @@ impl Transfers {
     pub fn overdue(&mut self, t_ms: u64) -> Vec<(usize, u64)> {
         let mut out = Vec::new();
         for (idx, start) in &self.started {
-            if t_ms > start + self.bound_ms && self.reported.get(idx) != Some(start) {
+            let allowed = self.bound_ms + self.frozen_ms.get(idx).copied().unwrap_or(0);
+            if t_ms > start + allowed && self.reported.get(idx) != Some(start) {
                 out.push((*idx, t_ms - start));
             }
         }
