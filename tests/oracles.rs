@@ -256,3 +256,35 @@ fn reads_come_from_the_stream_at_the_nodes_positions() {
     o.check_reads(&[read(30, "old"), read(30, "nope")], sim::world::EPOCH_MS);
     assert_eq!(oracles_of(&o), vec!["read", "read"], "{:?}", o.violations);
 }
+
+/// Issue 13f: a transfer that fails must be explained by a fault on the replica or its
+/// master since shortly before it started (or a refusal line from the master); a freeze of
+/// the replica extends its time bound but the failure is judged from its real start.
+#[test]
+fn failed_transfers_need_a_fault_to_explain_them() {
+    use sim::oracle::transfer::{Outcome, Transfers};
+    use ReplState::{Connect, Transfer};
+    let failed = |o: Outcome| match o {
+        Outcome::Failed { violation } => violation,
+        _ => panic!("not a failure"),
+    };
+    let mut t = Transfers::default();
+    t.bound_ms = 8_000;
+    // A quiet link: nothing explains it.
+    t.state(1_000, 1, Some(0), Connect, Transfer, "");
+    assert!(failed(t.state(1_500, 1, Some(0), Transfer, Connect, "connection closed")).is_some());
+    // A fault on the master after the start explains it; so does the master's refusal.
+    t.state(2_000, 1, Some(0), Connect, Transfer, "");
+    t.fault(2_100, Some(&[0]));
+    assert!(failed(t.state(2_500, 1, Some(0), Transfer, Connect, "connection closed")).is_none());
+    t.state(9_000, 1, Some(0), Connect, Transfer, "");
+    let refusal = "replica error; master error reply \"-NOAUTH Authentication required.\"";
+    assert!(failed(t.state(9_010, 1, Some(0), Transfer, Connect, refusal)).is_none());
+    // Frozen for 5 s: overdue only past bound + 5 s; the freeze itself explains a failure.
+    t.state(20_000, 2, Some(0), Connect, Transfer, "");
+    t.frozen(2, 5_000);
+    t.fault(20_001, Some(&[2]));
+    assert!(t.overdue(28_500).is_empty());
+    assert_eq!(t.overdue(33_001), vec![(2, 13_001)]);
+    assert!(failed(t.state(33_100, 2, Some(0), Transfer, Connect, "timed out")).is_none());
+}
