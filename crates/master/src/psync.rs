@@ -1,8 +1,19 @@
-//! The partial-resynchronisation decision (R23), as a pure function of the replication
-//! state, so the core, the reference model tests and the simulator's oracle can all ask
-//! the same question and compare answers.
+//! Partial resynchronisation (spec §3.2, R23–R25): the decision, as a pure function of the
+//! replication state, so the core, the reference model tests and the simulator's oracle can
+//! all ask the same question and compare answers; and the master's handling of a
+//! PSYNC/SYNC command: its preconditions, the decision, and `+CONTINUE` with the backlog.
+//!
+//! Owns: [`decide`] and the PSYNC command path up to the point a full sync begins.
+//! Must never: let [`decide`] read anything but [`PsyncState`] (it stays pure), serve a
+//! byte the backlog does not hold (I4), or produce a snapshot (fullsync.rs does).
 
-use proto::ReplId;
+use bytes::Bytes;
+use proto::{ConnId, Millis, ReplId};
+use rand_core::RngCore;
+use tracing::debug;
+
+use crate::replicas::{new_replica, SlaveState, SLAVE_CAPA_PSYNC2};
+use crate::{Action, Master, Observation, Upstream};
 
 /// The part of a master's state R23 reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +100,120 @@ pub fn decide(state: &PsyncState, id: &[u8], off: i64) -> PsyncDecision {
         return PsyncDecision::Full(FullReason::AfterBacklog);
     }
     PsyncDecision::Continue
+}
+
+impl<R: RngCore> Master<R> {
+    /// The state R23 reads, for oracles.
+    pub fn psync_state(&self) -> PsyncState {
+        PsyncState {
+            replid: self.replid,
+            replid2: self.replid2,
+            second_replid_offset: self.second_replid_offset,
+            backlog: self.backlog.as_ref().map(|b| (b.first_byte_offset(), b.histlen())),
+        }
+    }
+
+    /// §3.2 preconditions, then R23–R27.
+    pub(crate) fn sync_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
+        if self.replicas.contains_key(&conn) {
+            return; // P0: already a replica, ignore.
+        }
+        let is_psync = argv[0].eq_ignore_ascii_case(b"psync");
+        // PSYNC's arity is -3 in redis' command table: extra arguments are accepted.
+        if is_psync && argv.len() < 3 {
+            self.send(conn, &b"-ERR wrong number of arguments for 'psync' command\r\n"[..]);
+            return;
+        }
+        if !is_psync && argv.len() != 1 {
+            self.send(conn, &b"-ERR wrong number of arguments for 'sync' command\r\n"[..]);
+            return;
+        }
+        if is_psync && argv.len() > 3 && argv[3].eq_ignore_ascii_case(b"failover") {
+            // P1: coordinated failover hand-off is out of scope; refuse it as a master does.
+            // Any other 4th argument is ignored, as syncCommand() does.
+            self.send(conn, &b"-ERR PSYNC FAILOVER can't be sent to a master.\r\n"[..]);
+            return;
+        }
+        if self.upstream == Upstream::NotConnected {
+            self.send(
+                conn,
+                &b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n"[..],
+            );
+            return; // P3
+        }
+        let (id, off) = if is_psync {
+            let Some(off) = proto::resp::parse_i64(&argv[2]) else {
+                self.send(conn, &b"-ERR value is not an integer or out of range\r\n"[..]);
+                return; // P6
+            };
+            (argv[1].clone(), off)
+        } else {
+            (Bytes::from_static(b"?"), -1)
+        };
+        let state = self.psync_state();
+        let decision = if is_psync {
+            decide(&state, &id, off)
+        } else {
+            PsyncDecision::Full(FullReason::Sync)
+        };
+        debug!(%conn, id = %String::from_utf8_lossy(&id), off, ?decision, "psync");
+        match decision {
+            PsyncDecision::Continue => self.partial_resync(now, conn, id, off, state),
+            PsyncDecision::Full(reason) => {
+                if reason != FullReason::Requested && reason != FullReason::Sync {
+                    self.counters.sync_partial_err += 1; // R25
+                }
+                self.actions.push(Action::Observe(Observation::Psync {
+                    conn,
+                    id,
+                    offset: off,
+                    state,
+                    decision,
+                    continued: None,
+                    master_repl_offset: self.master_repl_offset,
+                }));
+                self.full_resync(now, conn, !is_psync);
+            }
+        }
+    }
+
+    /// R24: `+CONTINUE`, then exactly the backlog bytes from `off` on.
+    fn partial_resync(&mut self, now: Millis, conn: ConnId, id: Bytes, off: i64, state: PsyncState) {
+        let h = self.handshakes.remove(&conn).unwrap_or_default();
+        let from = u64::try_from(off).expect("decide() accepted a non-negative offset");
+        let data = self
+            .backlog
+            .as_ref()
+            .and_then(|b| b.range_from(from))
+            .expect("decide() accepted an offset inside the backlog");
+        debug_assert_eq!(
+            from + data.len() as u64,
+            self.master_repl_offset + 1,
+            "I4: no gap, no overlap"
+        );
+        let mut out = if h.capa & SLAVE_CAPA_PSYNC2 != 0 {
+            format!("+CONTINUE {}\r\n", self.replid).into_bytes()
+        } else {
+            b"+CONTINUE\r\n".to_vec()
+        };
+        out.extend_from_slice(&data);
+        self.replicas.insert(conn, new_replica(&h, SlaveState::Online, now));
+        self.send(conn, out); // counted in its output buffer, as redis's shared blocks are
+        self.counters.sync_partial_ok += 1;
+        self.actions.push(Action::Observe(Observation::Psync {
+            conn,
+            id,
+            offset: off,
+            state,
+            decision: PsyncDecision::Continue,
+            continued: Some(Bytes::from(data)),
+            master_repl_offset: self.master_repl_offset,
+        }));
+        self.actions.push(Action::Observe(Observation::SlaveState {
+            conn,
+            state: Some(SlaveState::Online),
+        }));
+    }
 }
 
 #[cfg(test)]
