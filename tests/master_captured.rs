@@ -711,7 +711,10 @@ fn backlog_ttl_frees_backlog_and_changes_replid() {
     assert_eq!(m.replid2(), ReplId::ZERO);
     assert!(a.iter().any(|x| matches!(
         x,
-        Action::Observe(Observation::ReplidChanged { why: "backlog-ttl", .. })
+        Action::Observe(Observation::ReplidChanged {
+            why: master::HistoryChange::BacklogTtl,
+            ..
+        })
     )));
     propagate(&mut m, 16_000, 0, &["SET", "a", "2"]);
     assert_eq!(m.master_repl_offset(), old_off, "R5: no backlog, no offset");

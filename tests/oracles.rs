@@ -82,10 +82,10 @@ fn a_late_continue_into_a_promoted_id_does_not_shorten_its_history() {
         master_repl_offset: off,
     };
     let mut o = Oracle::default();
-    o.master_obs(8_968, 2, &shift(P, D, 9_268, "promotion"));
-    o.master_obs(8_980, 3, &shift(P, D, 9_268, "continue-new-id"));
-    o.master_obs(9_646, 1, &shift(P, D, 7_860, "continue-new-id"));
-    o.master_obs(9_880, 3, &shift(F, P, 10_512, "promotion"));
+    o.master_obs(8_968, 2, &shift(P, D, 9_268, master::HistoryChange::Promotion));
+    o.master_obs(8_980, 3, &shift(P, D, 9_268, master::HistoryChange::ContinueNewId));
+    o.master_obs(9_646, 1, &shift(P, D, 7_860, master::HistoryChange::ContinueNewId));
+    o.master_obs(9_880, 3, &shift(F, P, 10_512, master::HistoryChange::Promotion));
     // n0's client wrote at (D, 9 231) at 7.176 s; n2 and n3 applied up to 9 268 under D.
     o.clients.write(0, 1, proto::ConnId(11), D, 9_231, 7_176);
     o.fed(2, D, 9_268, false);

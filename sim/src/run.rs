@@ -670,8 +670,10 @@ impl Harness {
                 old_replid,
                 master_repl_offset,
             }) => match *why {
-                "promotion" | "continue-new-id" => o.model.link(*replid, *old_replid, *master_repl_offset),
-                "restart-as-master" if *second_replid_offset > 0 => {
+                master::HistoryChange::Promotion | master::HistoryChange::ContinueNewId => {
+                    o.model.link(*replid, *old_replid, *master_repl_offset)
+                }
+                master::HistoryChange::RestartAsMaster if *second_replid_offset > 0 => {
                     o.model
                         .restart_link(*replid, *replid2, (*second_replid_offset - 1) as u64)
                 }
@@ -746,7 +748,7 @@ impl Harness {
                         self.oracle.efficiency.ids(i, *replid, *replid2, *second_replid_offset);
                         let restore = self.oracle.efficiency.changed(
                             i,
-                            why,
+                            *why,
                             *replid,
                             *replid2,
                             *second_replid_offset,

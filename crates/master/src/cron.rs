@@ -83,7 +83,7 @@ impl<R: RngCore> Master<R> {
             && now.0.saturating_sub(self.repl_no_slaves_since.0) > ttl
         {
             // B6: freeing the backlog must change the id, or a stale offset could match.
-            self.new_history("backlog-ttl");
+            self.new_history(crate::HistoryChange::BacklogTtl);
             self.backlog = None;
         }
     }

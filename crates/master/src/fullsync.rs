@@ -43,7 +43,7 @@ impl<R: RngCore> Master<R> {
             state: Some(SlaveState::WaitBgsaveStart),
         }));
         if self.replicas.len() == 1 && self.backlog.is_none() {
-            self.new_history("first-replica-no-backlog");
+            self.new_history(crate::HistoryChange::FirstReplicaNoBacklog);
             self.ensure_backlog();
         }
         match self.child {

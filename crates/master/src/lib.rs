@@ -193,11 +193,63 @@ pub enum Observation {
         replid: ReplId,
         replid2: ReplId,
         second_replid_offset: i64,
-        why: &'static str,
+        why: HistoryChange,
         /// The id before the change, and the offset at which it changed.
         old_replid: ReplId,
         master_repl_offset: u64,
     },
+}
+
+/// Why a node's replid changed: R4's exhaustive list, typed so that a misspelt reason
+/// cannot silently turn a check off (oracles and tests match on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HistoryChange {
+    /// R62: `REPLICAOF NO ONE` shifts the id (R3).
+    Promotion,
+    /// R47: `+CONTINUE <new id>` on a replica (the old id becomes replid2).
+    ContinueNewId,
+    /// R50/R52: a replica loaded a full sync and took its master's id.
+    FullSyncLoaded,
+    /// R67: a replica restarted from an RDB with repl info adopts the stored id.
+    RestartAsReplica,
+    /// R68: a master restarted from an RDB with repl info keeps a fresh id, the stored one
+    /// becomes replid2.
+    RestartAsMaster,
+    /// R27: the first replica of a master without a backlog: a new id, no continuity.
+    FirstReplicaNoBacklog,
+    /// R16: the backlog was freed after its TTL: a new id (B6).
+    BacklogTtl,
+}
+
+impl HistoryChange {
+    /// The stable name traces and messages use.
+    pub fn label(self) -> &'static str {
+        match self {
+            HistoryChange::Promotion => "promotion",
+            HistoryChange::ContinueNewId => "continue-new-id",
+            HistoryChange::FullSyncLoaded => "full-sync-loaded",
+            HistoryChange::RestartAsReplica => "restart-as-replica",
+            HistoryChange::RestartAsMaster => "restart-as-master",
+            HistoryChange::FirstReplicaNoBacklog => "first-replica-no-backlog",
+            HistoryChange::BacklogTtl => "backlog-ttl",
+        }
+    }
+
+    /// R3: the old id stays valid up to the change (replid2, second_replid_offset).
+    pub fn shifts(self) -> bool {
+        matches!(self, HistoryChange::Promotion | HistoryChange::ContinueNewId)
+    }
+
+    /// A new id for the same dataset without PSYNC continuity (R16, R27).
+    pub fn renames(self) -> bool {
+        matches!(self, HistoryChange::FirstReplicaNoBacklog | HistoryChange::BacklogTtl)
+    }
+}
+
+impl std::fmt::Display for HistoryChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
 }
 
 /// Outputs of the master core, drained by the node.

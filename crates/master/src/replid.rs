@@ -7,6 +7,7 @@
 //! Must never: change an id without observing it, draw an id from anything but the
 //! injected RNG, or move `master_repl_offset` except to a position a history change names.
 
+use crate::HistoryChange;
 use proto::{Millis, ReplId};
 use rand_core::RngCore;
 use tracing::info;
@@ -21,7 +22,7 @@ pub(crate) fn random_replid<R: RngCore>(rng: &mut R) -> ReplId {
 }
 
 impl<R: RngCore> Master<R> {
-    pub(crate) fn observe_replid(&mut self, why: &'static str) {
+    pub(crate) fn observe_replid(&mut self, why: HistoryChange) {
         let old_replid = std::mem::replace(&mut self.observed_replid, self.replid);
         self.actions.push(Action::Observe(Observation::ReplidChanged {
             replid: self.replid,
@@ -34,7 +35,7 @@ impl<R: RngCore> Master<R> {
     }
 
     /// R1 + R2.
-    pub(crate) fn new_history(&mut self, why: &'static str) {
+    pub(crate) fn new_history(&mut self, why: HistoryChange) {
         self.replid = random_replid(&mut self.rng);
         self.replid2 = ReplId::ZERO;
         self.second_replid_offset = -1;
@@ -42,7 +43,7 @@ impl<R: RngCore> Master<R> {
     }
 
     /// R3 (`shiftReplicationId`): used on promotion (R62).
-    pub fn shift_replid(&mut self, why: &'static str) {
+    pub fn shift_replid(&mut self, why: HistoryChange) {
         self.replid2 = self.replid;
         self.second_replid_offset = self.master_repl_offset as i64 + 1;
         self.replid = random_replid(&mut self.rng);
@@ -53,7 +54,7 @@ impl<R: RngCore> Master<R> {
     /// R62 (`REPLICAOF NO ONE` on a replica): shift, disconnect all replicas, reset SELECT,
     /// start the no-replicas clock. The backlog is kept.
     pub fn promote(&mut self, now: Millis) {
-        self.shift_replid("promotion");
+        self.shift_replid(HistoryChange::Promotion);
         self.disconnect_all_replicas("promoted: replicas must PSYNC again (R62)");
         self.slaveseldb = -1;
         self.repl_no_slaves_since = now;
@@ -67,7 +68,7 @@ impl<R: RngCore> Master<R> {
         self.replid2 = self.replid;
         self.second_replid_offset = self.master_repl_offset as i64 + 1;
         self.replid = new;
-        self.observe_replid("continue-new-id");
+        self.observe_replid(HistoryChange::ContinueNewId);
         self.disconnect_all_replicas("upstream replid changed (R47)");
         self.ensure_backlog();
     }
@@ -81,7 +82,7 @@ impl<R: RngCore> Master<R> {
         self.master_repl_offset = offset;
         self.replid2 = ReplId::ZERO;
         self.second_replid_offset = -1;
-        self.observe_replid("full-sync-loaded");
+        self.observe_replid(HistoryChange::FullSyncLoaded);
         self.ensure_backlog();
     }
 
@@ -91,13 +92,13 @@ impl<R: RngCore> Master<R> {
         if as_replica {
             self.replid = replid;
             self.master_repl_offset = offset;
-            self.observe_replid("restart-as-replica");
+            self.observe_replid(HistoryChange::RestartAsReplica);
         } else {
             self.replid2 = replid;
             self.second_replid_offset = offset as i64 + 1;
             self.master_repl_offset = offset;
             self.repl_no_slaves_since = now;
-            self.observe_replid("restart-as-master");
+            self.observe_replid(HistoryChange::RestartAsMaster);
         }
         self.backlog = Some(self.new_backlog());
     }

@@ -104,7 +104,7 @@ fn sends(acts: &[Action], to: ConnId) -> Vec<u8> {
         .collect()
 }
 
-fn replid_changes(acts: &[Action]) -> Vec<&'static str> {
+fn replid_changes(acts: &[Action]) -> Vec<master::HistoryChange> {
     acts.iter()
         .filter_map(|a| match a {
             Action::Observe(Observation::ReplidChanged { why, .. }) => Some(*why),
@@ -272,7 +272,7 @@ fn promotion_shifts_the_id_and_drops_sub_replicas() {
     let (old, off) = (m.replid(), m.master_repl_offset());
     m.promote(Millis(2));
     let acts: Vec<Action> = m.drain_actions().collect();
-    assert_eq!(replid_changes(&acts), vec!["promotion"]);
+    assert_eq!(replid_changes(&acts), vec![master::HistoryChange::Promotion]);
     assert_ne!(m.replid(), old);
     assert_eq!((m.replid2(), m.second_replid_offset()), (old, off as i64 + 1), "R3");
     assert_eq!(closed(&acts), vec![R1], "R62");
@@ -290,7 +290,7 @@ fn adopting_an_id_from_continue_keeps_the_old_history_as_replid2() {
     let new = ReplId(*b"0123456789abcdef0123456789abcdef01234567");
     m.adopt_replid(new);
     let acts: Vec<Action> = m.drain_actions().collect();
-    assert_eq!(replid_changes(&acts), vec!["continue-new-id"]);
+    assert_eq!(replid_changes(&acts), vec![master::HistoryChange::ContinueNewId]);
     assert_eq!(m.replid(), new);
     assert_eq!((m.replid2(), m.second_replid_offset()), (old, off as i64 + 1), "R47");
     assert_eq!(closed(&acts), vec![R1], "I14: sub-replicas must learn the new id");
@@ -305,7 +305,7 @@ fn a_loaded_full_sync_resets_history_and_backlog() {
     let id = ReplId(*b"fedcba9876543210fedcba9876543210fedcba98");
     m.reset_to_full_sync(id, 5_000);
     let acts: Vec<Action> = m.drain_actions().collect();
-    assert_eq!(replid_changes(&acts), vec!["full-sync-loaded"]);
+    assert_eq!(replid_changes(&acts), vec![master::HistoryChange::FullSyncLoaded]);
     assert_eq!(closed(&acts), vec![R1], "R50");
     assert_eq!((m.replid(), m.master_repl_offset()), (id, 5_000));
     assert_eq!((m.replid2(), m.second_replid_offset()), (ReplId::ZERO, -1));

@@ -662,7 +662,7 @@ impl<R: RngCore> Node<R> {
                     let base = matches!(
                         o,
                         master::Observation::ReplidChanged {
-                            why: "first-replica-no-backlog" | "backlog-ttl",
+                            why: master::HistoryChange::FirstReplicaNoBacklog | master::HistoryChange::BacklogTtl,
                             ..
                         }
                     );

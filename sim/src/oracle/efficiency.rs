@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use master::{PsyncDecision, PsyncState};
+use master::{HistoryChange, PsyncDecision, PsyncState};
 use proto::ReplId;
 
 use super::{model_accepts, NodeView};
@@ -44,7 +44,7 @@ impl Efficiency {
     pub fn changed(
         &mut self,
         idx: usize,
-        why: &str,
+        why: HistoryChange,
         replid: ReplId,
         replid2: ReplId,
         second: i64,
@@ -52,9 +52,9 @@ impl Efficiency {
     ) -> Option<String> {
         let (id, off, as_replica) = self.restoring.remove(&idx)?;
         let ok = if as_replica {
-            why == "restart-as-replica" && replid == id && offset == off
+            why == HistoryChange::RestartAsReplica && replid == id && offset == off
         } else {
-            why == "restart-as-master" && replid2 == id && second == off as i64 + 1
+            why == HistoryChange::RestartAsMaster && replid2 == id && second == off as i64 + 1
         };
         (!ok).then(|| {
             let rule = if as_replica { "R67" } else { "R68" };

@@ -16,7 +16,7 @@ pub mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use master::{Observation as MObs, PsyncDecision, PsyncState};
+use master::{HistoryChange, Observation as MObs, PsyncDecision, PsyncState};
 use proto::{ConnId, ReplId};
 use replica::ReplState;
 use serde::Serialize;
@@ -261,7 +261,7 @@ impl Oracle {
             } => {
                 // R3 (shiftReplicationId): the old history is valid up to and including
                 // the current offset, so a PSYNC for the next byte may continue (B5).
-                let shifted = *why == "promotion" || *why == "continue-new-id";
+                let shifted = why.shifts();
                 if shifted && *second_replid_offset != *master_repl_offset as i64 + 1 {
                     let msg = format!(
                         "R3: {why} set second_replid_offset {second_replid_offset}, expected offset {} + 1",
@@ -269,20 +269,18 @@ impl Oracle {
                     );
                     self.violate(t_ms, "replid", Some(idx), msg);
                 }
-                if *second_replid_offset > 0
-                    && (*why == "promotion" || *why == "continue-new-id" || *why == "restart-as-master")
-                {
+                if *second_replid_offset > 0 && (why.shifts() || *why == HistoryChange::RestartAsMaster) {
                     self.link(t_ms, idx, *replid, *replid2, (*second_replid_offset - 1) as u64);
                 }
                 // R16 / R27: a master renames its history but keeps its dataset, so what
                 // was written under the old id is still there (no PSYNC continuity though).
-                if *why == "backlog-ttl" || *why == "first-replica-no-backlog" {
+                if why.renames() {
                     self.link(t_ms, idx, *replid, *old_replid, *master_repl_offset);
                 }
-                if *why == "promotion" || *why == "restart-as-master" {
+                if matches!(why, HistoryChange::Promotion | HistoryChange::RestartAsMaster) {
                     self.loss_event(t_ms);
                 }
-                if *why == "full-sync-loaded" {
+                if *why == HistoryChange::FullSyncLoaded {
                     self.resynced.insert(idx);
                 }
             }
