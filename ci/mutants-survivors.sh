@@ -7,7 +7,8 @@
 #   A listing (`cargo mutants -p <pkg> --list --json > listing.json`) re-tests every mutant
 #   of it: use it for a crate with no tests of its own (psync-replica), where a quick run
 #   would only spend a build per mutant to learn that nothing catches it.
-#   MUTANT_TESTS="a b c" names the tests/ suites to run (default: the master-side ones).
+#   MUTANT_TESTS="a b c" names the tests/ suites to run (default: the master-side ones);
+#   package/target names another package's test target (e.g. psync-replica/replica_handshake).
 #   MUTANT_PKG=psync-proto also runs that package's own tests (ones added after the run).
 #   MUTANT_SKIP=<regex> leaves out mutants whose name matches (e.g. a file edited since).
 # Prints one line per mutant (caught/missed/unviable) and a summary. Never touches the real tree.
@@ -18,7 +19,10 @@ workers=${2:-2}
 root=$(pwd)
 tmp=$(mktemp -d)
 tests=()
-for t in ${MUTANT_TESTS:-master_captured pump_offsets scenarios corruption oracles}; do tests+=(--test "$t"); done
+others=()
+for t in ${MUTANT_TESTS:-master_captured pump_offsets scenarios corruption oracles}; do
+  if [[ $t == */* ]]; then others+=("$t"); else tests+=(--test "$t"); fi
+done
 if [ -d "$out" ]; then json="$(cd "$out" && pwd)/outcomes.json"; else json="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"; fi
 
 # One line per survivor: outcome index, then its name. The mutated source is rebuilt from
@@ -27,8 +31,11 @@ python3 "$root/ci/mutants_edit.py" list "$json" | { if [ -n "${MUTANT_SKIP:-}" ]
 # run_tests [--no-run]; `limit` bounds each cargo call (a mutant may loop forever).
 # The mutated package's own tests go first: they build in seconds, the suites do not.
 run_tests() {
-  { [ -z "${MUTANT_PKG:-}" ] || timeout "${limit:-0}" cargo test -q "$@" -p "$MUTANT_PKG" >/dev/null 2>&1; } &&
-    timeout "${limit:-0}" cargo test -q "$@" -p psync-tests "${tests[@]}" >/dev/null 2>&1
+  { [ -z "${MUTANT_PKG:-}" ] || timeout "${limit:-0}" cargo test -q "$@" -p "$MUTANT_PKG" >/dev/null 2>&1; } || return 1
+  for t in "${others[@]}"; do
+    timeout "${limit:-0}" cargo test -q "$@" -p "${t%%/*}" --test "${t#*/}" >/dev/null 2>&1 || return 1
+  done
+  [ ${#tests[@]} -eq 0 ] || timeout "${limit:-0}" cargo test -q "$@" -p psync-tests "${tests[@]}" >/dev/null 2>&1
 }
 
 cleanup() {

@@ -10,15 +10,16 @@
 # What was run for the kill rates in the session notes (2 cores):
 #   master:  quick run (-p psync-master --file crates/master/src/lib.rs), then
 #            bash ci/mutants-survivors.sh <out>/mutants.out 2
-#   replica: it has no tests of its own, so no quick run:
+#   replica: its only own test is replica_handshake (crates/replica/tests), so a listing
+#            is re-tested against it (MUTANT_PKG) and the tests/ suites:
 #            cargo mutants -p psync-replica --list --json > /tmp/replica.json
-#            MUTANT_TESTS="replica_handshake scenarios pump_offsets master_captured corruption \
+#            MUTANT_PKG=psync-replica MUTANT_TESTS="scenarios pump_offsets master_captured corruption \
 #              oracles vectors fuzz sweep" FUZZ_CASES=2000 bash ci/mutants-survivors.sh /tmp/replica.json 2
 #            (cargo mutants -p psync-replica --check lists the unviable ones)
 #   proto:   quick run (-p psync-proto --test-package psync-proto), then
-#            MUTANT_PKG=psync-proto MUTANT_TESTS="vectors fuzz replica_handshake master_captured \
-#              keyspace_replies hostile corruption pump_offsets scenarios oracles" FUZZ_CASES=2000 \
-#              bash ci/mutants-survivors.sh <out>/mutants.out 2
+#            MUTANT_PKG=psync-proto MUTANT_TESTS="vectors fuzz psync-replica/replica_handshake \
+#              master_captured keyspace_replies hostile corruption pump_offsets scenarios oracles" \
+#              FUZZ_CASES=2000 bash ci/mutants-survivors.sh <out>/mutants.out 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants

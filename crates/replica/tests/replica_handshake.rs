@@ -14,8 +14,19 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use proto::rdb::{RdbDb, RdbEntry, RdbFile, ReplInfo};
 use proto::{encode_command, LinkItem, Millis, ReplId};
-use psync_tests::vectors::{decode_m2r, rdb_payload, read, timeline, LogLine};
 use replica::{Action, Event, Observation, ReplState, Replica, ReplicaConfig, SYNCIO_TIMEOUT_MS};
+use vectors::{decode_m2r, rdb_payload, read, timeline, LogLine};
+
+/// The captures, read from the psync-tests package (tests/vectors/) with the helpers it uses.
+#[allow(dead_code)] // the shared file has helpers this test does not need
+mod vectors {
+    /// Directory holding the capture files: tests/vectors/ of the workspace.
+    pub fn dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/redis-7.0.15")
+    }
+
+    include!("../../../tests/vectors_access.rs");
+}
 
 const MASTER_ID: &[u8; 40] = b"0123456789abcdef0123456789abcdef01234567";
 const OTHER_ID: &[u8; 40] = b"fedcba9876543210fedcba9876543210fedcba98";
@@ -958,9 +969,7 @@ fn own_id_before_replicaof(scenario: &str) -> Option<(ReplId, u64)> {
 }
 
 fn has_bins(scenario: &str, conn: u32) -> bool {
-    psync_tests::vectors::dir()
-        .join(format!("{scenario}.c{conn}.m2r.bin"))
-        .exists()
+    vectors::dir().join(format!("{scenario}.c{conn}.m2r.bin")).exists()
 }
 
 /// What a replay saw.
