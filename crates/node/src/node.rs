@@ -175,6 +175,15 @@ impl<R: RngCore> Node<R> {
         node
     }
 
+    /// A master without a backlog changed its data: no stream carries the change (R5),
+    /// so its position names the new dataset from now on (a later SAVE records it with
+    /// this id and offset, R66) and the history starts again from it.
+    fn note_unstreamed(&mut self) {
+        if self.master.backlog().is_none() && !self.is_replica() {
+            self.note_base();
+        }
+    }
+
     /// Records the dataset as the base of the current history ([`Note::Base`]).
     fn note_base(&mut self) {
         if !self.cfg.record_notes {
@@ -514,9 +523,14 @@ impl<R: RngCore> Node<R> {
     /// master (I18: never on replicas), then both cores' cron.
     pub fn tick(&mut self, now: Millis) {
         if !self.is_replica() {
-            for p in self.keyspace.active_expire(now.0) {
+            let dels = self.keyspace.active_expire(now.0);
+            let expired = !dels.is_empty();
+            for p in dels {
                 self.master
                     .handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
+            }
+            if expired {
+                self.note_unstreamed();
             }
         }
         self.master.handle(now, master::Event::Tick);
@@ -848,6 +862,7 @@ impl<R: RngCore> Node<R> {
                 if wrote {
                     let replid = self.master.replid();
                     self.note(Note::Write { conn, replid, offset });
+                    self.note_unstreamed();
                 }
                 self.send(conn, out.reply);
             }
