@@ -8,6 +8,7 @@
 //! flags the divergence. Runs with neither are harmless
 //! ones (e.g. a case bit flipped in a command name) and converge to equal digests.
 
+use sim::oracle::OracleId;
 use sim::run::{run, RunReport};
 use sim::scenarios::by_name;
 
@@ -34,7 +35,10 @@ fn classify(name: &str, seeds: std::ops::Range<u64>) -> Outcomes {
                 // Divergence shows in the data (I3 against the master and the stream, a
                 // read or read-back of a value the stream never gave, a change at one
                 // offset) or as no convergence.
-                matches!(v.oracle, "prefix" | "liveness" | "read" | "readback" | "dataset"),
+                matches!(
+                    v.oracle,
+                    OracleId::Prefix | OracleId::Liveness | OracleId::Read | OracleId::Readback | OracleId::Dataset
+                ),
                 "{ctx}: a corrupting link may only show as divergence, got {v:?}"
             );
         }

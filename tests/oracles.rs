@@ -24,7 +24,7 @@ fn view(idx: usize, top: bool, offset: u64, digest: u64) -> NodeView {
 }
 
 fn oracles_of(v: &Oracle) -> Vec<&'static str> {
-    v.violations.iter().map(|v| v.oracle).collect()
+    v.violations.iter().map(|v| v.oracle.label()).collect()
 }
 
 #[test]
@@ -287,4 +287,15 @@ fn failed_transfers_need_a_fault_to_explain_them() {
     assert!(t.overdue(28_500).is_empty());
     assert_eq!(t.overdue(33_001), vec![(2, 13_001)]);
     assert!(failed(t.state(33_100, 2, Some(0), Transfer, Connect, "timed out")).is_none());
+}
+
+/// The README's oracle table names every oracle the code has (issue 13), each once.
+#[test]
+fn the_readme_lists_every_oracle() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+    for o in sim::oracle::OracleId::ALL {
+        let row = format!("| `{}` |", o.label());
+        assert_eq!(readme.matches(&row).count(), 1, "README oracle table row for {o}");
+        assert_eq!(sim::oracle::OracleId::from_label(o.label()), Some(o));
+    }
 }

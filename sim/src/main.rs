@@ -315,7 +315,7 @@ fn sweep(
 }
 
 fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
-    let mut by_oracle = std::collections::BTreeMap::<&str, u64>::new();
+    let mut by_oracle = std::collections::BTreeMap::<sim::oracle::OracleId, u64>::new();
     let mut cov = Coverage::default();
     let mut checks = sim::oracle::Checks::default();
     let mut sim_ms = 0u64;

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::nemesis::{Fault, FaultKind, Swarm};
 use crate::net::{Fragmentation, Net};
 use crate::oracle::clients::Position;
-use crate::oracle::{transfer, NodeView, Oracle, Violation};
+use crate::oracle::{transfer, NodeView, Oracle, OracleId, Violation};
 use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
 use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots, PORT};
@@ -233,7 +233,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         if let Err(e) = sim.step() {
             h.oracle.violations.push(Violation {
                 t_ms: now_ms,
-                oracle: "host",
+                oracle: OracleId::Host,
                 node: None,
                 message: e.to_string(),
             });
@@ -250,7 +250,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         let state = h.describe();
         h.oracle.violations.push(Violation {
             t_ms: now_ms,
-            oracle: "liveness",
+            oracle: OracleId::Liveness,
             node: None,
             message: format!("no convergence within {} ms of healing: {state}", spec.liveness_ms),
         });
@@ -618,7 +618,7 @@ impl Harness {
         for (i, ms) in self.oracle.transfers.overdue(t) {
             let bound = self.oracle.transfers.bound_ms;
             let msg = format!("a full-sync transfer has run for {ms} ms, longer than repl-timeout allows ({bound} ms)");
-            self.oracle.violate(t, "transfer", Some(i), msg);
+            self.oracle.violate(t, OracleId::Transfer, Some(i), msg);
         }
         for (i, boot, notes) in notes_all {
             // I14 (B3): a node drops all its sub-replicas only in the same event as a
@@ -630,7 +630,7 @@ impl Harness {
                 if let Note::Master(master::Observation::ReplicasDisconnected { count, why }) = &note {
                     if !history_changed {
                         let msg = format!("I14: {count} sub-replicas disconnected ({why}) while the history stayed");
-                        self.oracle.violate(t, "replicas", Some(i), msg);
+                        self.oracle.violate(t, OracleId::Replicas, Some(i), msg);
                     }
                 }
                 self.note(t, i, boot, note, &views);
@@ -704,13 +704,13 @@ impl Harness {
                             self.oracle.continued_peer(i, *conn, peer);
                         }
                         if let Some(msg) = self.oracle.efficiency.restore_pending(i) {
-                            self.oracle.violate(t, "efficiency", Some(i), msg);
+                            self.oracle.violate(t, OracleId::Efficiency, Some(i), msg);
                         }
                         if let master::Observation::Psync { state, .. } = &o {
                             let (msg, avoidable) = self.oracle.efficiency.decided(i, state, id, *offset, *decision);
                             self.oracle.checks.avoidable_full_syncs += u64::from(avoidable);
                             if let Some(msg) = msg {
-                                self.oracle.violate(t, "replid", Some(i), msg);
+                                self.oracle.violate(t, OracleId::Replid, Some(i), msg);
                             }
                         }
                         let text = format!(
@@ -755,7 +755,7 @@ impl Harness {
                             *master_repl_offset,
                         );
                         if let Some(msg) = restore {
-                            self.oracle.violate(t, "efficiency", Some(i), msg);
+                            self.oracle.violate(t, OracleId::Efficiency, Some(i), msg);
                         }
                         let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
                         self.trace.push(t, Some(i), Kind::Event, text);
@@ -802,7 +802,7 @@ impl Harness {
                         transfer::Outcome::Failed { violation } => {
                             self.oracle.checks.transfers_failed += 1;
                             if let Some(msg) = violation {
-                                self.oracle.violate(t, "transfer", Some(i), msg);
+                                self.oracle.violate(t, OracleId::Transfer, Some(i), msg);
                             }
                         }
                     }
@@ -873,10 +873,10 @@ impl Harness {
         };
         self.oracle.checks.psync_requests += 1;
         if let Some(msg) = self.oracle.efficiency.restore_pending(idx) {
-            self.oracle.violate(t, "efficiency", Some(idx), msg);
+            self.oracle.violate(t, OracleId::Efficiency, Some(idx), msg);
         }
         if let Some(msg) = self.oracle.efficiency.request(id, offset, v) {
-            self.oracle.violate(t, "efficiency", Some(master_idx), msg);
+            self.oracle.violate(t, OracleId::Efficiency, Some(master_idx), msg);
         }
     }
 

@@ -5,6 +5,7 @@
 //! Owns: minimisation and the failure-file format. Must never: change what a spec means
 //! (a shrunk spec is an ordinary spec, replayed like any other).
 
+use crate::oracle::OracleId;
 use serde::{Deserialize, Serialize};
 
 use crate::nemesis::Fault;
@@ -67,7 +68,7 @@ pub struct Shrunk {
 }
 
 /// Whether `spec` still fails with `oracle`.
-fn fails(spec: &RunSpec, oracle: &str, runs: &mut usize) -> Option<RunReport> {
+fn fails(spec: &RunSpec, oracle: OracleId, runs: &mut usize) -> Option<RunReport> {
     *runs += 1;
     let r = run(spec);
     r.violations.iter().any(|v| v.oracle == oracle).then_some(r)
@@ -78,7 +79,7 @@ pub fn shrink(spec: &RunSpec, budget: usize) -> Option<Shrunk> {
     let mut runs = 0;
     runs += 1;
     let first = run(spec);
-    let oracle = first.violations.first()?.oracle.to_string();
+    let oracle = first.violations.first()?.oracle;
     let original = (spec.faults.len(), spec.workload.writers, spec.fault_ms);
     let (mut cur, used) = shrink_while(spec, budget, |r| r.violations.iter().any(|v| v.oracle == oracle));
     runs += used;
@@ -86,7 +87,7 @@ pub fn shrink(spec: &RunSpec, budget: usize) -> Option<Shrunk> {
     for writers in 0..cur.workload.writers {
         let mut cand = cur.clone();
         cand.workload.writers = writers;
-        if fails(&cand, &oracle, &mut runs).is_some() {
+        if fails(&cand, oracle, &mut runs).is_some() {
             cur = cand;
             break;
         }
@@ -94,7 +95,7 @@ pub fn shrink(spec: &RunSpec, budget: usize) -> Option<Shrunk> {
     if cur.workload.readers > 0 {
         let mut cand = cur.clone();
         cand.workload.readers = 0;
-        if fails(&cand, &oracle, &mut runs).is_some() {
+        if fails(&cand, oracle, &mut runs).is_some() {
             cur = cand;
         }
     }
@@ -103,17 +104,17 @@ pub fn shrink(spec: &RunSpec, budget: usize) -> Option<Shrunk> {
     while fault_ms / 2 > last_fault + 100 && runs < budget {
         let mut cand = cur.clone();
         cand.fault_ms = fault_ms / 2;
-        if fails(&cand, &oracle, &mut runs).is_none() {
+        if fails(&cand, oracle, &mut runs).is_none() {
             break;
         }
         fault_ms /= 2;
         cur = cand;
     }
-    let report = fails(&cur, &oracle, &mut runs)?;
+    let report = fails(&cur, oracle, &mut runs)?;
     let file = FailureFile {
         seed: cur.seed,
         scenario: cur.scenario.clone(),
-        oracle,
+        oracle: oracle.to_string(),
         faults: cur.faults.clone(),
         writers: cur.workload.writers,
         readers: cur.workload.readers,

@@ -41,11 +41,116 @@ pub struct NodeView {
     pub version: u64,
 }
 
+/// Which oracle found a violation: one id per checker, so shrink and tests compare ids,
+/// not strings a typo could silently change. Serialized (and displayed) as its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OracleId {
+    /// I5/I6/R14: backlog bounds.
+    Backlog,
+    /// I10/I18: data changed at one offset.
+    Dataset,
+    /// R45/R67/R68: PSYNC requests and restart continuity.
+    Efficiency,
+    /// a simulated process failed.
+    Host,
+    /// I2: convergence after healing.
+    Liveness,
+    /// B7: continue-and-drop loops.
+    ObufLoop,
+    /// I1/I19: offsets.
+    Offset,
+    /// I3: datasets by position.
+    Prefix,
+    /// R23/I4: PSYNC decisions.
+    Psync,
+    /// reads come from the stream.
+    Read,
+    /// read-back after convergence.
+    Readback,
+    /// I14: sub-replicas dropped only with a history change.
+    Replicas,
+    /// R3/I9: ids.
+    Replid,
+    /// R70/R72/I17: the generated stream's form.
+    Stream,
+    /// full syncs end, or a fault explains why not.
+    Transfer,
+    /// WAIT promises and acknowledged writes.
+    Wait,
+}
+
+impl OracleId {
+    /// Every oracle, for tables and documentation tests.
+    pub const ALL: [OracleId; 16] = [
+        OracleId::Backlog,
+        OracleId::Dataset,
+        OracleId::Efficiency,
+        OracleId::Host,
+        OracleId::Liveness,
+        OracleId::ObufLoop,
+        OracleId::Offset,
+        OracleId::Prefix,
+        OracleId::Psync,
+        OracleId::Read,
+        OracleId::Readback,
+        OracleId::Replicas,
+        OracleId::Replid,
+        OracleId::Stream,
+        OracleId::Transfer,
+        OracleId::Wait,
+    ];
+
+    /// The stable name used in reports, failure files and the README.
+    pub fn label(self) -> &'static str {
+        match self {
+            OracleId::Backlog => "backlog",
+            OracleId::Dataset => "dataset",
+            OracleId::Efficiency => "efficiency",
+            OracleId::Host => "host",
+            OracleId::Liveness => "liveness",
+            OracleId::ObufLoop => "obuf-loop",
+            OracleId::Offset => "offset",
+            OracleId::Prefix => "prefix",
+            OracleId::Psync => "psync",
+            OracleId::Read => "read",
+            OracleId::Readback => "readback",
+            OracleId::Replicas => "replicas",
+            OracleId::Replid => "replid",
+            OracleId::Stream => "stream",
+            OracleId::Transfer => "transfer",
+            OracleId::Wait => "wait",
+        }
+    }
+
+    /// The id with this label.
+    pub fn from_label(s: &str) -> Option<OracleId> {
+        OracleId::ALL.into_iter().find(|o| o.label() == s)
+    }
+}
+
+impl std::fmt::Display for OracleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl Serialize for OracleId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
+impl PartialEq<&str> for OracleId {
+    fn eq(&self, other: &&str) -> bool {
+        self.label() == *other
+    }
+}
+
 /// One broken rule.
 #[derive(Debug, Clone, Serialize)]
 pub struct Violation {
     pub t_ms: u64,
-    pub oracle: &'static str,
+    pub oracle: OracleId,
     pub node: Option<usize>,
     pub message: String,
 }
@@ -183,7 +288,7 @@ impl Checks {
 
 impl Oracle {
     /// Records a violation (the harness reports its own checks through it too).
-    pub(crate) fn violate(&mut self, t_ms: u64, oracle: &'static str, node: Option<usize>, message: String) {
+    pub(crate) fn violate(&mut self, t_ms: u64, oracle: OracleId, node: Option<usize>, message: String) {
         self.violations.push(Violation {
             t_ms,
             oracle,
@@ -237,7 +342,7 @@ impl Oracle {
                         if model { "CONTINUE" } else { "FULLRESYNC" },
                         state
                     );
-                    self.violate(t_ms, "psync", Some(idx), msg);
+                    self.violate(t_ms, OracleId::Psync, Some(idx), msg);
                 }
                 if real {
                     self.continued_at.insert((idx, *conn), (*offset, String::new()));
@@ -247,7 +352,7 @@ impl Oracle {
                     let want = master_repl_offset + 1 - *offset as u64;
                     if bytes.len() as u64 != want {
                         let msg = format!("I4: CONTINUE at {offset} sent {} bytes, expected {want}", bytes.len());
-                        self.violate(t_ms, "psync", Some(idx), msg);
+                        self.violate(t_ms, OracleId::Psync, Some(idx), msg);
                     }
                 }
             }
@@ -267,7 +372,7 @@ impl Oracle {
                         "R3: {why} set second_replid_offset {second_replid_offset}, expected offset {} + 1",
                         master_repl_offset
                     );
-                    self.violate(t_ms, "replid", Some(idx), msg);
+                    self.violate(t_ms, OracleId::Replid, Some(idx), msg);
                 }
                 if *second_replid_offset > 0 && (why.shifts() || *why == HistoryChange::RestartAsMaster) {
                     self.link(t_ms, idx, *replid, *replid2, (*second_replid_offset - 1) as u64);
@@ -298,7 +403,7 @@ impl Oracle {
                             "B7: replica {peer} was continued at offset {off} and dropped for its output \
                              buffer {n} times without progress: a PSYNC loop"
                         );
-                        self.violate(t_ms, "obuf-loop", Some(idx), msg);
+                        self.violate(t_ms, OracleId::ObufLoop, Some(idx), msg);
                     }
                 }
             }
@@ -344,7 +449,7 @@ impl Oracle {
                 "WAIT returned {acked} for a connection whose last write ends at ({replid}, {woff}) \
                  (the master waited for offset {offset}), but only {have} replicas have it"
             );
-            self.violate(t_ms, "wait", Some(idx), msg);
+            self.violate(t_ms, OracleId::Wait, Some(idx), msg);
         }
         self.promises.push(Promise {
             t_ms: t_write,
@@ -402,7 +507,7 @@ impl Oracle {
         self.model.advance();
         for f in std::mem::take(&mut self.model.faults) {
             let msg = format!("{} (at {}, {})", f.message, f.replid, f.offset);
-            self.violate(t_ms, "stream", None, msg);
+            self.violate(t_ms, OracleId::Stream, None, msg);
         }
         self.checks.stream_commands = self.model.commands;
         self.checks.model_unknown = self.model.unknown.len() as u64;
@@ -435,7 +540,7 @@ impl Oracle {
                      the stream gives {want:016x}",
                     v.replid, v.offset
                 );
-                self.violate(t_ms, "dataset", Some(v.idx), msg);
+                self.violate(t_ms, OracleId::Dataset, Some(v.idx), msg);
             }
             _ => {}
         }
@@ -456,13 +561,13 @@ impl Oracle {
         self.checks.backlog += 1;
         if first + histlen != v.offset + 1 {
             let msg = format!("I5: first_byte {first} + histlen {histlen} != offset {} + 1", v.offset);
-            self.violate(t_ms, "backlog", Some(v.idx), msg);
+            self.violate(t_ms, OracleId::Backlog, Some(v.idx), msg);
         }
         // R14 trims only when a block is added, to histlen - head <= size; the tail may
         // then fill: so at most two blocks over the size while no replica pins blocks.
         if histlen > size + 2 * block {
             let msg = format!("I6: histlen {histlen} > size {size} + 2 blocks of {block}");
-            self.violate(t_ms, "backlog", Some(v.idx), msg);
+            self.violate(t_ms, OracleId::Backlog, Some(v.idx), msg);
         }
         // R14 lower bound: trimming (the first byte moving forward within one history)
         // never leaves less than the configured size — the smaller of the sizes before and
@@ -475,7 +580,7 @@ impl Oracle {
             if k == key && first > prev_first && histlen < size && !self.resynced.contains(&v.idx) {
                 let msg =
                     format!("R14: trimmed to histlen {histlen} below size {size} (first byte {prev_first} -> {first})");
-                self.violate(t_ms, "backlog", Some(v.idx), msg);
+                self.violate(t_ms, OracleId::Backlog, Some(v.idx), msg);
             }
         }
     }
@@ -493,7 +598,7 @@ impl Oracle {
                         "I1: offset {} under {} exceeds every master's ({max})",
                         v.offset, v.replid
                     );
-                    self.violate(t_ms, "offset", Some(v.idx), msg);
+                    self.violate(t_ms, OracleId::Offset, Some(v.idx), msg);
                 }
             }
         }
@@ -501,7 +606,7 @@ impl Oracle {
         if let Some((boot, id, off)) = self.last.insert(v.idx, (v.boot, v.replid, v.offset)) {
             if boot == v.boot && id == v.replid && v.offset < off && !resynced {
                 let msg = format!("offset went backwards under {id}: {off} -> {}", v.offset);
-                self.violate(t_ms, "offset", Some(v.idx), msg);
+                self.violate(t_ms, OracleId::Offset, Some(v.idx), msg);
             }
         }
     }
@@ -520,7 +625,7 @@ impl Oracle {
                     "I3: dataset at ({}, {}) differs from what the stream gives there: fingerprint {d:016x} vs {want:016x}",
                     v.replid, v.offset
                 );
-                self.violate(t_ms, "prefix", Some(v.idx), msg);
+                self.violate(t_ms, OracleId::Prefix, Some(v.idx), msg);
             }
         }
         match self.history.get(&(v.replid, v.offset)) {
@@ -534,7 +639,7 @@ impl Oracle {
                         "I3: dataset at ({}, {}) differs from n{other}'s: fingerprint {d:016x} vs {od:016x}",
                         v.replid, v.offset
                     );
-                    self.violate(t_ms, "prefix", Some(v.idx), msg);
+                    self.violate(t_ms, OracleId::Prefix, Some(v.idx), msg);
                 }
             }
         }
@@ -575,7 +680,7 @@ impl Oracle {
             // Only one history can have been renamed to `new` (ids are random, R1), and a
             // replica continues into it only from that same predecessor (R47).
             let msg = format!("history {new} continues {} and also {old}", e.0);
-            self.violate(t_ms, "replid", Some(idx), msg);
+            self.violate(t_ms, OracleId::Replid, Some(idx), msg);
         }
     }
 
@@ -647,7 +752,7 @@ impl Oracle {
                 v.offset,
                 bad.join("; ")
             );
-            self.violate(t_ms, "readback", Some(v.idx), msg);
+            self.violate(t_ms, OracleId::Readback, Some(v.idx), msg);
         }
     }
 
@@ -660,7 +765,7 @@ impl Oracle {
                 clients::ReadVerdict::Unchecked => self.checks.reads_unchecked += 1,
                 clients::ReadVerdict::Bad(msg) => {
                     self.checks.reads += 1;
-                    self.violate(r.recv_ms, "read", Some(r.node), msg);
+                    self.violate(r.recv_ms, OracleId::Read, Some(r.node), msg);
                 }
             }
         }
@@ -683,7 +788,7 @@ impl Oracle {
                     "write acknowledged by WAIT at ({}, {}) on n{} was lost with no failover or master crash after it was made",
                     p.replid, p.offset, p.node
                 );
-                self.violate(t_ms, "wait", Some(p.node), msg);
+                self.violate(t_ms, OracleId::Wait, Some(p.node), msg);
             }
         }
     }
