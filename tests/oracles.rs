@@ -14,7 +14,12 @@ fn view(idx: usize, top: bool, offset: u64, digest: u64) -> NodeView {
         boot: 1,
         replid: A,
         offset,
-        backlog: Some((1, offset, 1 << 20, 1 << 16)),
+        backlog: Some(sim::oracle::BacklogView {
+            first_byte: 1,
+            histlen: offset,
+            size: 1 << 20,
+            block_capacity: 1 << 16,
+        }),
         top_level: top,
         repl_state: if top { ReplState::None } else { ReplState::Connected },
         online_replicas: usize::from(top),

@@ -25,7 +25,7 @@ fn run_named(name: &str, seed: u64) -> RunReport {
 #[test]
 fn full_sync_disk_sends_bulk() {
     let r = run_named("full-sync-disk", 1);
-    assert_eq!(r.counters[0].0, 2, "sync_full on the master");
+    assert_eq!(r.counters[0].sync_full, 2, "sync_full on the master");
     assert!(
         r.coverage.slave_states.contains(&8),
         "SEND_BULK reached: {:?}",
@@ -41,7 +41,7 @@ fn full_sync_disk_sends_bulk() {
 #[test]
 fn full_sync_diskless_skips_send_bulk() {
     let r = run_named("full-sync-diskless", 1);
-    assert_eq!(r.counters[0].0, 2);
+    assert_eq!(r.counters[0].sync_full, 2);
     assert!(!r.coverage.slave_states.contains(&8), "{:?}", r.coverage.slave_states);
 }
 
@@ -49,7 +49,11 @@ fn full_sync_diskless_skips_send_bulk() {
 #[test]
 fn partial_resync_after_short_partition() {
     let r = run_named("partial-after-partition", 1);
-    assert!(r.counters[0].1 >= 1, "sync_partial_ok on the master: {:?}", r.counters);
+    assert!(
+        r.counters[0].sync_partial_ok >= 1,
+        "sync_partial_ok on the master: {:?}",
+        r.counters
+    );
     assert!(r.coverage.psync.contains("continue"));
     assert!(r.checks.continue_bytes >= 1, "I4 checked");
 }
@@ -63,7 +67,11 @@ fn backlog_overrun_forces_full_resync() {
         "{:?}",
         r.coverage.psync
     );
-    assert!(r.counters[0].2 >= 1, "sync_partial_err counted (R25): {:?}", r.counters);
+    assert!(
+        r.counters[0].sync_partial_err >= 1,
+        "sync_partial_err counted (R25): {:?}",
+        r.counters
+    );
 }
 
 /// R62/I15, capture s3_clean: after promotion the old master and the sibling continue
@@ -71,7 +79,7 @@ fn backlog_overrun_forces_full_resync() {
 #[test]
 fn failover_clean_continues_via_replid2() {
     let r = run_named("failover-clean", 1);
-    let (full, ok, _) = r.counters[1];
+    let (full, ok, _) = r.counters[1].tuple();
     assert_eq!(full, 0, "B5: a clean failover needs no full sync");
     assert_eq!(ok, 2, "old master and sibling PSYNC via replid2: {:?}", r.counters);
 }
@@ -87,7 +95,7 @@ fn failover_divergent_old_master_full_syncs() {
         r.coverage.psync
     );
     assert!(
-        r.counters[1].0 >= 1,
+        r.counters[1].sync_full >= 1,
         "the new master served a full sync: {:?}",
         r.counters
     );
@@ -105,7 +113,11 @@ fn chained_replica_survives_failover() {
 #[test]
 fn replica_restart_uses_psync2_aux_fields() {
     let r = run_named("replica-restart-psync2", 1);
-    assert!(r.counters[0].1 >= 1, "sync_partial_ok after restart: {:?}", r.counters);
+    assert!(
+        r.counters[0].sync_partial_ok >= 1,
+        "sync_partial_ok after restart: {:?}",
+        r.counters
+    );
 }
 
 /// R68 under load: what the master streamed after its SAVE (writes and the PING of the
@@ -121,7 +133,7 @@ fn master_restart_under_load_full_syncs_ahead_replicas() {
         "{:?}",
         r.coverage.psync
     );
-    assert_eq!(r.counters[0], (2, 0, 2));
+    assert_eq!(r.counters[0].tuple(), (2, 0, 2));
 }
 
 /// B4 (psync2-master-restart.tcl step 2–3): a quiet master restarted from its RDB keeps
@@ -129,7 +141,7 @@ fn master_restart_under_load_full_syncs_ahead_replicas() {
 #[test]
 fn master_restart_quiet_continues_via_replid2() {
     let r = run_named("master-restart-quiet", 1);
-    let (full, ok, _) = r.counters[0];
+    let (full, ok, _) = r.counters[0].tuple();
     assert_eq!(full, 0, "no full sync after restart: {:?}", r.counters);
     assert_eq!(ok, 2, "both replicas continue: {:?}", r.counters);
 }
@@ -147,7 +159,7 @@ fn backlog_ttl_changes_replid() {
 #[test]
 fn repeated_failovers_need_no_extra_full_sync() {
     let r = run_named("repeated-failovers", 1);
-    let total_full: u64 = r.counters.iter().map(|c| c.0).sum();
+    let total_full: u64 = r.counters.iter().map(|c| c.sync_full).sum();
     // Counters are per boot of the current nodes; the initial syncs were served by n0.
     assert_eq!(total_full, 2, "only the two initial full syncs: {:?}", r.counters);
 }
@@ -202,9 +214,13 @@ fn chained_same_id_reconnect_keeps_sub_replica_connected() {
     let spec = by_name("chained-same-id-reconnect", 1).expect("scenario");
     let (r, trace) = sim::run_with_trace(&spec);
     assert!(r.violations.is_empty(), "{:#?}", r.violations);
-    assert_eq!(r.counters[0].1, 2, "the intermediate continued twice: {:?}", r.counters);
     assert_eq!(
-        r.counters[1],
+        r.counters[0].sync_partial_ok, 2,
+        "the intermediate continued twice: {:?}",
+        r.counters
+    );
+    assert_eq!(
+        r.counters[1].tuple(),
         (1, 0, 0),
         "the sub-replica synced once and never again: {:?}",
         r.counters
@@ -298,8 +314,12 @@ fn chrome_trace_has_state_spans_and_fault_instants() {
 #[test]
 fn b9_freeze_with_big_backlog_resyncs_partially() {
     let r = run_named("b9-freeze-big-backlog", 1);
-    assert!(r.counters[0].1 > 0, "sync_partial_ok > 0: {:?}", r.counters);
-    assert_eq!(r.counters[0].2, 0, "no failed PSYNC: {:?}", r.counters);
+    assert!(
+        r.counters[0].sync_partial_ok > 0,
+        "sync_partial_ok > 0: {:?}",
+        r.counters
+    );
+    assert_eq!(r.counters[0].sync_partial_err, 0, "no failed PSYNC: {:?}", r.counters);
 }
 
 /// B9 (e): the same with repl-backlog-ttl 1: the master is replica-less for longer than the
@@ -307,7 +327,11 @@ fn b9_freeze_with_big_backlog_resyncs_partially() {
 #[test]
 fn b9_freeze_past_backlog_ttl_forces_full_resync() {
     let r = run_named("b9-freeze-backlog-ttl", 1);
-    assert!(r.counters[0].2 > 0, "sync_partial_err > 0: {:?}", r.counters);
+    assert!(
+        r.counters[0].sync_partial_err > 0,
+        "sync_partial_err > 0: {:?}",
+        r.counters
+    );
     assert!(r.coverage.psync.contains("full:id-mismatch"), "{:?}", r.coverage.psync);
 }
 
@@ -319,11 +343,15 @@ fn slow_replica_is_dropped_by_its_soft_limit_and_continues() {
     let r = run_named("slow-replica", 1);
     assert_eq!(r.coverage.obuf_drops, (0, 1), "one soft-limit drop");
     assert_eq!(
-        r.counters[0].0, 2,
+        r.counters[0].sync_full, 2,
         "no full sync beyond the initial two: {:?}",
         r.counters
     );
-    assert!(r.counters[0].1 >= 1, "the dropped replica continued: {:?}", r.counters);
+    assert!(
+        r.counters[0].sync_partial_ok >= 1,
+        "the dropped replica continued: {:?}",
+        r.counters
+    );
     assert!(
         r.stats.ok_writes > 1_000,
         "the master kept serving writes: {}",
@@ -345,7 +373,7 @@ fn b7_huge_value_forces_full_sync_not_a_psync_loop() {
     );
     assert!(!r.coverage.psync.contains("continue"), "{:?}", r.coverage.psync);
     assert_eq!(
-        r.counters[0].0, 4,
+        r.counters[0].sync_full, 4,
         "two initial + two post-drop full syncs: {:?}",
         r.counters
     );
@@ -386,7 +414,7 @@ fn wrong_or_missing_masterauth_gets_no_data_and_retries() {
         );
     }
     assert_eq!(
-        r.counters[0].0, 2,
+        r.counters[0].sync_full, 2,
         "exactly one full sync each, after the fix: {:?}",
         r.counters
     );
@@ -397,5 +425,9 @@ fn wrong_or_missing_masterauth_gets_no_data_and_retries() {
 #[test]
 fn caught_up_replicas_continue_with_nothing_to_send() {
     let r = run_named("caught-up-reconnect", 1);
-    assert_eq!(r.counters[0], (2, 2, 0), "two initial full syncs, two continues");
+    assert_eq!(
+        r.counters[0].tuple(),
+        (2, 2, 0),
+        "two initial full syncs, two continues"
+    );
 }

@@ -15,4 +15,4 @@ pub mod trace;
 pub mod workload;
 pub mod world;
 
-pub use run::{run, run_with_trace, Coverage, RunReport, RunSpec};
+pub use run::{run, run_with_trace, Coverage, RunReport, RunSpec, SyncCounters};

@@ -83,9 +83,24 @@ pub struct RunReport {
     pub coverage: Coverage,
     pub checks: crate::oracle::Checks,
     pub stats: Stats,
-    /// Per node: (sync_full, sync_partial_ok, sync_partial_err) at the end.
-    pub counters: Vec<(u64, u64, u64)>,
+    /// Per node: INFO's sync counters at the end (a crashed node's are zero).
+    pub counters: Vec<SyncCounters>,
     pub swarm: Option<Vec<&'static str>>,
+}
+
+/// A node's INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err` (I13).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncCounters {
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+}
+
+impl SyncCounters {
+    /// `(full, partial_ok, partial_err)`, for compact assertions.
+    pub fn tuple(self) -> (u64, u64, u64) {
+        (self.sync_full, self.sync_partial_ok, self.sync_partial_err)
+    }
 }
 
 /// What a run (or a sweep) reached.
@@ -551,10 +566,12 @@ impl Harness {
                 boot,
                 replid,
                 offset,
-                backlog: nd
-                    .master
-                    .backlog()
-                    .map(|b| (b.first_byte_offset(), b.histlen(), b.size(), b.max_block_capacity())),
+                backlog: nd.master.backlog().map(|b| crate::oracle::BacklogView {
+                    first_byte: b.first_byte_offset(),
+                    histlen: b.histlen(),
+                    size: b.size(),
+                    block_capacity: b.max_block_capacity(),
+                }),
                 top_level: nd.master_addr().is_none(),
                 repl_state: nd.replica.state(),
                 online_replicas: nd
@@ -931,14 +948,18 @@ impl Harness {
         parts.join("; ")
     }
 
-    fn counters(&self) -> Vec<(u64, u64, u64)> {
+    fn counters(&self) -> Vec<SyncCounters> {
         (0..self.names.len())
             .map(|i| match self.handle(i) {
                 Some(h) => {
                     let c = h.node.borrow().master.counters();
-                    (c.sync_full, c.sync_partial_ok, c.sync_partial_err)
+                    SyncCounters {
+                        sync_full: c.sync_full,
+                        sync_partial_ok: c.sync_partial_ok,
+                        sync_partial_err: c.sync_partial_err,
+                    }
                 }
-                None => (0, 0, 0),
+                None => SyncCounters::default(),
             })
             .collect()
     }

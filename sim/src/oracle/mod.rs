@@ -28,8 +28,9 @@ pub struct NodeView {
     pub boot: u64,
     pub replid: ReplId,
     pub offset: u64,
-    /// `(first_byte, histlen, size, block_cap)`.
-    pub backlog: Option<(u64, u64, u64, u64)>,
+    /// The backlog's bounds, when one exists (R5: without one the offset is no stream
+    /// position).
+    pub backlog: Option<BacklogView>,
     pub top_level: bool,
     pub repl_state: ReplState,
     /// Replicas this node sees ONLINE.
@@ -144,6 +145,17 @@ impl PartialEq<&str> for OracleId {
     fn eq(&self, other: &&str) -> bool {
         self.label() == *other
     }
+}
+
+/// What the backlog oracle reads of a node's backlog (R11–R15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BacklogView {
+    pub first_byte: u64,
+    pub histlen: u64,
+    /// `repl-backlog-size` now.
+    pub size: u64,
+    /// The largest block it holds (I6's slack).
+    pub block_capacity: u64,
 }
 
 /// One broken rule.
@@ -554,7 +566,13 @@ impl Oracle {
     }
 
     fn check_backlog(&mut self, t_ms: u64, v: &NodeView) {
-        let Some((first, histlen, size, block)) = v.backlog else {
+        let Some(BacklogView {
+            first_byte: first,
+            histlen,
+            size,
+            block_capacity: block,
+        }) = v.backlog
+        else {
             self.backlog_seen.remove(&v.idx);
             return;
         };
