@@ -60,8 +60,9 @@ for p in ci/bugs/$glob.patch; do
   sc=${scenario[$name]:--}
   caught=no
   # A patch with no scenario yet, or a scenario HEAD does not have, is not "caught".
-  # (The list is read first: grep -q closing the pipe early would fail it under pipefail.)
-  if ! grep -qx -- "$sc" <<<"$(cd "$wt/tree" && "$bin" scenarios)"; then
+  # (The list is read first: grep -q closing the pipe early would fail it under pipefail.
+  # Its first column is the name; a description follows.)
+  if ! grep -qx -- "$sc" <<<"$(cd "$wt/tree" && "$bin" scenarios | awk '{print $1}')"; then
     caught=no-scenario
   elif ! (cd "$wt/tree" && "$bin" run --seed 1 --scenario "$sc" >/dev/null 2>&1); then caught=oracle; fi
   if [ "$caught" = no ] && [ -n "${test_name[$name]:-}" ]; then

@@ -431,3 +431,32 @@ fn caught_up_replicas_continue_with_nothing_to_send() {
         "two initial full syncs, two continues"
     );
 }
+
+/// The scenario table ties each name to its constructor: names are unique, each has a
+/// description, `by_name` builds it, and the run it builds carries its name.
+#[test]
+fn every_scenario_name_builds_its_own_run() {
+    use sim::scenarios::{NAMES, SCENARIOS};
+    let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+    assert_eq!(names, NAMES);
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "duplicate scenario names in {names:?}");
+    for s in SCENARIOS {
+        assert!(
+            !s.name.is_empty() && !s.name.contains(char::is_whitespace),
+            "{:?}",
+            s.name
+        );
+        assert!(!s.about.trim().is_empty(), "{}: no description", s.name);
+        assert!(!s.about.contains('\n'), "{}: description is not one line", s.name);
+        for seed in [1, 2, 0x2443] {
+            assert_eq!((s.build)(seed).scenario, s.name, "{} seed {seed}", s.name);
+            let spec = by_name(s.name, seed).expect("by_name knows every table name");
+            assert_eq!(spec.scenario, s.name);
+            assert_eq!(spec.seed, seed, "{}", s.name);
+        }
+    }
+    assert!(by_name("no-such-scenario", 1).is_none());
+}

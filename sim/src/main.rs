@@ -102,7 +102,7 @@ enum Cmd {
         #[arg(long, default_value_t = 40)]
         seeds: u64,
     },
-    /// Lists the named scenarios.
+    /// Lists the named scenarios: name, then what it does.
     Scenarios,
 }
 
@@ -501,8 +501,10 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Scenarios => {
-            for n in scenarios::NAMES {
-                println!("{n}");
+            // The name is the first column: ci scripts read it with `awk '{print $1}'`.
+            let width = scenarios::NAMES.iter().map(|n| n.len()).max().unwrap_or(0);
+            for s in scenarios::SCENARIOS {
+                println!("{:width$}  {}", s.name, s.about);
             }
             Ok(ExitCode::SUCCESS)
         }

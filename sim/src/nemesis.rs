@@ -196,87 +196,174 @@ impl fmt::Display for Fault {
     }
 }
 
-/// Which fault families a swarm run enables, and how often they strike.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Swarm {
-    pub partitions: bool,
-    pub holds: bool,
-    pub latency: bool,
-    pub crashes: bool,
-    pub failovers: bool,
-    pub kill_links: bool,
-    pub resizes: bool,
+/// A swarm fault family: a kind of trouble a swarm run turns on or off as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// Full or one-way partitions, healed later.
+    Partitions,
+    /// Links that hold their messages, released later.
+    Holds,
+    /// Fixed latency or random loss on a link.
+    Latency,
+    /// Crash and restart (with a SAVE before, sometimes a corrupted transfer after).
+    Crashes,
+    /// Sentinel-style failovers.
+    Failovers,
+    /// A replica's master link killed, or its event loop frozen.
+    KillLinks,
+    /// `CONFIG SET repl-backlog-size` at run time.
+    Resizes,
     /// Huge single writes (B7), with small replica output-buffer limits drawn per run.
-    #[serde(default)]
-    pub big_writes: bool,
-    /// Mean ms between fault episodes.
-    pub mean_gap_ms: u64,
+    BigWrites,
     /// Node-to-node connections deliver their bytes at seed-drawn boundaries (not a fault
     /// episode: the whole run's links, see `net::Fragmentation`).
-    #[serde(default)]
-    pub fragments: bool,
+    Fragments,
     /// Replication links cut at exact byte positions (handshake, RDB, marks, stream).
+    Cuts,
+}
+
+/// One row of [`FAMILIES`].
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyRow {
+    pub family: Family,
+    /// The name in reports and coverage tables.
+    pub label: &'static str,
+    /// The chance [`Swarm::draw`] turns the family on.
+    pub p_on: f64,
+}
+
+impl FamilyRow {
+    const fn new(family: Family, label: &'static str, p_on: f64) -> FamilyRow {
+        FamilyRow { family, label, p_on }
+    }
+}
+
+/// Every family, its label and its chance, in draw order. The order is part of every seed's
+/// meaning: [`Swarm::draw`] draws the flags in it, [`Swarm::enabled`] lists them in it and
+/// [`swarm_schedule`] picks among the enabled episode families in it. Append, never insert.
+#[rustfmt::skip]
+pub const FAMILIES: [FamilyRow; 10] = [
+    FamilyRow::new(Family::Partitions, "partitions",  0.5),
+    FamilyRow::new(Family::Holds,      "holds",       0.3),
+    FamilyRow::new(Family::Latency,    "latency",     0.3),
+    FamilyRow::new(Family::Crashes,    "crashes",     0.5),
+    FamilyRow::new(Family::Failovers,  "failovers",   0.5),
+    FamilyRow::new(Family::KillLinks,  "kill-links",  0.5),
+    FamilyRow::new(Family::Resizes,    "resizes",     0.3),
+    // The rate was drawn here; the families below came later and are drawn after it.
+    FamilyRow::new(Family::BigWrites,  "big-writes",  0.3),
+    FamilyRow::new(Family::Fragments,  "fragments",   0.3),
+    FamilyRow::new(Family::Cuts,       "cuts",        0.3),
+];
+
+/// How many rows of [`FAMILIES`] are drawn before the rate (`mean_gap_ms`).
+const DRAWN_BEFORE_RATE: usize = 7;
+
+impl Family {
+    /// The name in reports and coverage tables.
+    pub fn label(self) -> &'static str {
+        FAMILIES
+            .iter()
+            .find(|r| r.family == self)
+            .expect("FAMILIES has a row for every family")
+            .label
+    }
+
+    /// Whether [`swarm_schedule`] draws episodes of it (fragmentation shapes the whole
+    /// run's links instead, see `scenarios::swarm`).
+    pub fn is_episode(self) -> bool {
+        self != Family::Fragments
+    }
+
+    /// Whether it counts for "at least one family on": the newer ones after big writes
+    /// are left out so older seeds keep their meaning.
+    fn counts_as_on(self) -> bool {
+        !matches!(self, Family::Fragments | Family::Cuts)
+    }
+}
+
+/// Which fault families a swarm run enables, and how often they strike. Failure files
+/// carry it: its fields (one flag per [`Family`]) are its serialized form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Swarm {
+    partitions: bool,
+    holds: bool,
+    latency: bool,
+    crashes: bool,
+    failovers: bool,
+    kill_links: bool,
+    resizes: bool,
     #[serde(default)]
-    pub cuts: bool,
+    big_writes: bool,
+    /// Mean ms between fault episodes.
+    pub mean_gap_ms: u64,
+    #[serde(default)]
+    fragments: bool,
+    #[serde(default)]
+    cuts: bool,
 }
 
 impl Swarm {
-    /// Draws the swarm configuration of a seed: each family on with probability 1/2
-    /// (at least one on), and a rate.
+    /// Draws the swarm configuration of a seed: each family on with its chance (at least
+    /// one on), and a rate.
     pub fn draw(seed: u64) -> Swarm {
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "swarm"));
-        let mut s = Swarm {
-            partitions: rng.gen_bool(0.5),
-            holds: rng.gen_bool(0.3),
-            latency: rng.gen_bool(0.3),
-            crashes: rng.gen_bool(0.5),
-            failovers: rng.gen_bool(0.5),
-            kill_links: rng.gen_bool(0.5),
-            resizes: rng.gen_bool(0.3),
-            mean_gap_ms: rng.gen_range(500..3000),
-            big_writes: false,
-            fragments: false,
-            cuts: false,
-        };
-        // Drawn last so the draws above keep their meaning for older seeds.
-        s.big_writes = rng.gen_bool(0.3);
-        s.fragments = rng.gen_bool(0.3);
-        s.cuts = rng.gen_bool(0.3);
-        if !(s.partitions
-            || s.holds
-            || s.latency
-            || s.crashes
-            || s.failovers
-            || s.kill_links
-            || s.resizes
-            || s.big_writes)
-        {
-            // The newer families are left out of this test so older seeds keep their meaning.
-            s.kill_links = true;
+        let mut s = Swarm::default();
+        let (older, newer) = FAMILIES.split_at(DRAWN_BEFORE_RATE);
+        for r in older {
+            s.set(r.family, rng.gen_bool(r.p_on));
+        }
+        s.mean_gap_ms = rng.gen_range(500..3000);
+        for r in newer {
+            s.set(r.family, rng.gen_bool(r.p_on));
+        }
+        if !FAMILIES.iter().any(|r| r.family.counts_as_on() && s.is_on(r.family)) {
+            s.set(Family::KillLinks, true);
         }
         s
     }
 
+    /// Whether `family` is on.
+    pub fn is_on(&self, family: Family) -> bool {
+        match family {
+            Family::Partitions => self.partitions,
+            Family::Holds => self.holds,
+            Family::Latency => self.latency,
+            Family::Crashes => self.crashes,
+            Family::Failovers => self.failovers,
+            Family::KillLinks => self.kill_links,
+            Family::Resizes => self.resizes,
+            Family::BigWrites => self.big_writes,
+            Family::Fragments => self.fragments,
+            Family::Cuts => self.cuts,
+        }
+    }
+
+    /// Turns `family` on or off.
+    pub fn set(&mut self, family: Family, on: bool) {
+        let flag = match family {
+            Family::Partitions => &mut self.partitions,
+            Family::Holds => &mut self.holds,
+            Family::Latency => &mut self.latency,
+            Family::Crashes => &mut self.crashes,
+            Family::Failovers => &mut self.failovers,
+            Family::KillLinks => &mut self.kill_links,
+            Family::Resizes => &mut self.resizes,
+            Family::BigWrites => &mut self.big_writes,
+            Family::Fragments => &mut self.fragments,
+            Family::Cuts => &mut self.cuts,
+        };
+        *flag = on;
+    }
+
+    /// The enabled families, in [`FAMILIES`] order.
+    pub fn families(&self) -> impl Iterator<Item = Family> + '_ {
+        FAMILIES.iter().map(|r| r.family).filter(|&f| self.is_on(f))
+    }
+
     /// The enabled families' labels.
     pub fn enabled(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        for (on, name) in [
-            (self.partitions, "partitions"),
-            (self.holds, "holds"),
-            (self.latency, "latency"),
-            (self.crashes, "crashes"),
-            (self.failovers, "failovers"),
-            (self.kill_links, "kill-links"),
-            (self.resizes, "resizes"),
-            (self.big_writes, "big-writes"),
-            (self.fragments, "fragments"),
-            (self.cuts, "cuts"),
-        ] {
-            if on {
-                v.push(name);
-            }
-        }
-        v
+        self.families().map(Family::label).collect()
     }
 }
 
@@ -305,8 +392,8 @@ pub fn draw_cut(rng: &mut ChaCha8Rng) -> Cut {
     }
 }
 
-/// Fault family 8: a replication link cut at an exact byte, on the link as it is, on a
-/// fresh link (the replica drops it first: handshake, PSYNC reply, CONTINUE), or on the
+/// An episode of [`Family::Cuts`]: a replication link cut at an exact byte, on the link as
+/// it is, on a fresh link (the replica drops it first: handshake, PSYNC reply, CONTINUE), or on the
 /// link of a replica restarting (often a full sync: the RDB and its marks).
 fn cut_episode(rng: &mut ChaCha8Rng, out: &mut Vec<Fault>, a: usize, t: u64, until: u64) {
     let cut = draw_cut(rng);
@@ -341,22 +428,7 @@ fn cut_episode(rng: &mut ChaCha8Rng, out: &mut Vec<Fault>, a: usize, t: u64, unt
 /// phase starts from a healed world (the run also heals everything at `end_ms`).
 pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end_ms: u64) -> Vec<Fault> {
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "nemesis"));
-    let mut families = Vec::new();
-    for (on, f) in [
-        (swarm.partitions, 0u8),
-        (swarm.holds, 1),
-        (swarm.latency, 2),
-        (swarm.crashes, 3),
-        (swarm.failovers, 4),
-        (swarm.kill_links, 5),
-        (swarm.resizes, 6),
-        (swarm.big_writes, 7),
-        (swarm.cuts, 8),
-    ] {
-        if on {
-            families.push(f);
-        }
-    }
+    let families: Vec<Family> = swarm.families().filter(|f| f.is_episode()).collect();
     let mut out = Vec::new();
     let mut t = start_ms + rng.gen_range(0..swarm.mean_gap_ms.max(1));
     while t < end_ms && !families.is_empty() {
@@ -366,7 +438,7 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
         let dur = rng.gen_range(200..4000u64);
         let until = (t + dur).min(end_ms.saturating_sub(1));
         match fam {
-            0 if nodes > 1 => {
+            Family::Partitions if nodes > 1 => {
                 if rng.gen_bool(0.3) {
                     out.push(Fault {
                         at_ms: t,
@@ -383,7 +455,7 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                     kind: FaultKind::Heal { a, b },
                 });
             }
-            1 if nodes > 1 => {
+            Family::Holds if nodes > 1 => {
                 out.push(Fault {
                     at_ms: t,
                     kind: FaultKind::Hold { a, b },
@@ -393,7 +465,7 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                     kind: FaultKind::Release { a, b },
                 });
             }
-            2 if nodes > 1 && rng.gen_bool(0.3) => {
+            Family::Latency if nodes > 1 && rng.gen_bool(0.3) => {
                 let per_mille = rng.gen_range(1..50);
                 out.push(Fault {
                     at_ms: t,
@@ -404,7 +476,7 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                     kind: FaultKind::Loss { a, b, per_mille: 0 },
                 });
             }
-            2 if nodes > 1 => {
+            Family::Latency if nodes > 1 => {
                 out.push(Fault {
                     at_ms: t,
                     kind: FaultKind::Latency {
@@ -418,7 +490,7 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                     kind: FaultKind::Latency { a, b, ms: 1 },
                 });
             }
-            3 => {
+            Family::Crashes => {
                 if rng.gen_bool(0.3) {
                     // The restarted node will full-sync from someone: corrupt that transfer.
                     out.push(Fault {
@@ -441,29 +513,29 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                     kind: FaultKind::Restart { node: a },
                 });
             }
-            4 => out.push(Fault {
+            Family::Failovers => out.push(Fault {
                 at_ms: t,
                 kind: FaultKind::Failover { to: a },
             }),
-            5 if rng.gen_bool(0.3) => out.push(Fault {
+            Family::KillLinks if rng.gen_bool(0.3) => out.push(Fault {
                 at_ms: t,
                 kind: FaultKind::Freeze {
                     node: a,
                     ms: rng.gen_range(100..7000),
                 },
             }),
-            5 => out.push(Fault {
+            Family::KillLinks => out.push(Fault {
                 at_ms: t,
                 kind: FaultKind::KillLink { node: a },
             }),
-            6 => {
+            Family::Resizes => {
                 let size = [16 * 1024, 32 * 1024, 1024 * 1024][rng.gen_range(0..3)];
                 out.push(Fault {
                     at_ms: t,
                     kind: FaultKind::BacklogResize { node: a, size },
                 });
             }
-            7 => {
+            Family::BigWrites => {
                 let len = [64 * 1024, 256 * 1024, 1024 * 1024][rng.gen_range(0..3)];
                 out.push(Fault {
                     at_ms: t,
@@ -471,11 +543,79 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                 });
             }
             // n0 starts as the master (no link of its own to cut): its peer instead.
-            8 => cut_episode(&mut rng, &mut out, if a == 0 { b } else { a }, t, until),
-            _ => {}
+            Family::Cuts => cut_episode(&mut rng, &mut out, if a == 0 { b } else { a }, t, until),
+            // Two-node families on a one-node topology; fragments is never an episode.
+            Family::Partitions | Family::Holds | Family::Latency | Family::Fragments => {}
         }
         t += rng.gen_range(swarm.mean_gap_ms / 2..swarm.mean_gap_ms * 3 / 2 + 1);
     }
     out.sort_by_key(|f| f.at_ms);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every family has exactly one row, and the rows are in the enum's order.
+    #[test]
+    fn families_table_has_one_row_per_family_in_order() {
+        assert!(FAMILIES.windows(2).all(|w| w[0].family < w[1].family), "{FAMILIES:?}");
+        assert_eq!(FAMILIES[0].family, Family::Partitions);
+        assert_eq!(FAMILIES[FAMILIES.len() - 1].family, Family::Cuts);
+        assert_eq!(FAMILIES[DRAWN_BEFORE_RATE].family, Family::BigWrites);
+        for r in FAMILIES {
+            let mut s = Swarm::default();
+            s.set(r.family, true);
+            assert!(s.is_on(r.family));
+            assert_eq!(s.enabled(), vec![r.label], "{:?}: set and is_on disagree", r.family);
+            assert!(r.p_on > 0.0 && r.p_on < 1.0, "{r:?}");
+        }
+    }
+
+    /// Seeds keep their families and rates (the draw order of `FAMILIES` is part of them).
+    #[test]
+    fn swarm_draw_is_pinned() {
+        let golden: [(u64, u64, &[&str]); 6] = [
+            (0, 2948, &["holds", "latency", "crashes", "failovers"]),
+            (1, 1611, &["crashes", "failovers", "kill-links"]),
+            (
+                2,
+                516,
+                &[
+                    "crashes",
+                    "failovers",
+                    "kill-links",
+                    "resizes",
+                    "big-writes",
+                    "fragments",
+                    "cuts",
+                ],
+            ),
+            (3, 2150, &["crashes", "kill-links", "big-writes", "cuts"]),
+            (4, 2221, &["kill-links", "cuts"]),
+            (5, 2500, &["partitions", "failovers", "kill-links", "fragments"]),
+        ];
+        for (seed, mean_gap_ms, enabled) in golden {
+            let s = Swarm::draw(seed);
+            assert_eq!(s.mean_gap_ms, mean_gap_ms, "seed {seed}");
+            assert_eq!(s.enabled(), enabled, "seed {seed}");
+        }
+    }
+
+    /// Failure files keep their shape: one flag per family under its field name, and files
+    /// written before big writes, fragments and cuts existed still load.
+    #[test]
+    fn swarm_serde_shape_is_stable() {
+        let s = Swarm::draw(2);
+        let json = serde_json::to_string(&s).expect("serialize");
+        assert_eq!(
+            json,
+            r#"{"partitions":false,"holds":false,"latency":false,"crashes":true,"failovers":true,"kill_links":true,"resizes":true,"big_writes":true,"mean_gap_ms":516,"fragments":true,"cuts":true}"#
+        );
+        let old = r#"{"partitions":true,"holds":false,"latency":false,"crashes":false,"failovers":false,"kill_links":false,"resizes":false,"mean_gap_ms":700}"#;
+        let s: Swarm = serde_json::from_str(old).expect("an older failure file loads");
+        assert_eq!(s.enabled(), ["partitions"]);
+        assert_eq!(s.mean_gap_ms, 700);
+    }
 }
