@@ -11,7 +11,7 @@ use rand_core::RngCore;
 use tracing::warn;
 
 use crate::fullsync::{Child, SnapshotTarget};
-use crate::replicas::SlaveState;
+use crate::replicas::{RemoveReason, SlaveState};
 use crate::{Master, Upstream};
 
 /// `*1\r\n$4\r\nping\r\n` — the lower-case PING a master propagates (R37).
@@ -61,15 +61,9 @@ impl<R: RngCore> Master<R> {
             })
             .map(|(c, _)| *c)
             .collect();
-        let any = !timed_out.is_empty();
         for conn in timed_out {
             warn!(%conn, "disconnecting timedout replica (R38)");
-            self.drop_replica(conn, "replica timed out (R38)");
-        }
-        // The last replica left by timeout: start the no-replicas clock now (R16; redis
-        // sets repl_no_slaves_since whenever freeing a replica empties the list).
-        if any && self.replicas.is_empty() {
-            self.repl_no_slaves_since = now;
+            self.remove_replica(now, conn, RemoveReason::Drop("replica timed out (R38)"));
         }
     }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use proto::{ConnId, Millis};
 use rand_core::RngCore;
 
-use crate::replicas::{new_replica, Replica, SlaveState, SLAVE_CAPA_EOF};
+use crate::replicas::{new_replica, RemoveReason, Replica, SlaveState, SLAVE_CAPA_EOF};
 use crate::replid::random_replid;
 use crate::{Action, Master, Observation};
 
@@ -198,12 +198,8 @@ impl<R: RngCore> Master<R> {
             .filter(|(_, r)| r.snapshot == Some(id) && r.state == SlaveState::WaitBgsaveEnd)
             .map(|(c, _)| *c)
             .collect();
-        let any = !victims.is_empty();
         for conn in victims {
-            self.drop_replica(conn, "snapshot failed (R35)");
-        }
-        if any && self.replicas.is_empty() {
-            self.repl_no_slaves_since = now; // R16: the no-replicas clock starts here
+            self.remove_replica(now, conn, RemoveReason::Drop("snapshot failed (R35)"));
         }
     }
 

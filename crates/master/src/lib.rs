@@ -14,12 +14,14 @@
 //! | `stream` | propagation framing, feeding the backlog and replicas, proxying (R5, R12, R70) |
 //! | `cron` | `replicationCron` duties (R16, R36–R38) |
 //! | `wait` | WAIT waiters and GETACK (R21–R22) |
+//! | `check` | the invariants asserted after every event in debug builds (STYLE §4) |
 //!
 //! Used both by a top-level master and by a replica serving sub-replicas (chained).
 //! Must never: read a clock or OS entropy (time is `now`, randomness is the injected RNG),
 //! touch a socket, or hold replication logic that belongs to the upstream link.
 
 pub mod backlog;
+mod check;
 mod cron;
 mod fullsync;
 pub mod psync;
@@ -399,6 +401,7 @@ impl<R: RngCore> Master<R> {
         if let Some(b) = self.backlog.as_mut() {
             b.resize(size);
         }
+        self.check();
     }
 
     /// Other runtime config changes.
@@ -409,6 +412,7 @@ impl<R: RngCore> Master<R> {
     /// Tells the core whether it is a top-level master or a replica (and its link state).
     pub fn set_upstream(&mut self, upstream: Upstream) {
         self.upstream = upstream;
+        self.check();
     }
 
     /// A backlog starting after `master_repl_offset` (R11, R52).
@@ -451,6 +455,7 @@ impl<R: RngCore> Master<R> {
             Event::Unflushed { conn, bytes } => self.set_unflushed(conn, bytes),
         }
         self.flush_getack();
+        self.check();
     }
 
     /// A replication command: REPLCONF (replicas.rs) or PSYNC/SYNC (psync.rs).

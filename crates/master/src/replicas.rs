@@ -3,8 +3,9 @@
 //! much output each one holds against `client-output-buffer-limit replica` (R39).
 //!
 //! Owns: the `Replica` record and its lifecycle (attach via `new_replica`, state changes,
-//! drops, the connection's close), REPLCONF options and ACKs, INFO's replica views and the
-//! good-replica count of `min-replicas-to-write`.
+//! removal through `remove_replica`, which also starts the no-replicas clock R16),
+//! REPLCONF options and ACKs, INFO's replica views and the good-replica count of
+//! `min-replicas-to-write`.
 //! Must never: decide a PSYNC or start a snapshot (psync.rs, fullsync.rs), write stream
 //! bytes (stream.rs), or drop replicas all at once except through
 //! [`Master::disconnect_all_replicas`] (I14).
@@ -71,6 +72,15 @@ pub(crate) struct Replica {
     pub(crate) io_unflushed: u64,
     /// Since when the output buffer has been above the soft limit (R39).
     pub(crate) soft_since: Option<Millis>,
+}
+
+/// Why a replica record goes away ([`Master::remove_replica`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RemoveReason<'a> {
+    /// Its connection closed ([`Event::Closed`](crate::Event::Closed)): nothing to close.
+    Closed,
+    /// We drop it: close its connection, with this reason for the log.
+    Drop(&'a str),
 }
 
 /// What REPLCONF told us about a connection before it becomes a replica.
@@ -149,14 +159,17 @@ impl<R: RngCore> Master<R> {
             || self.good_replicas(now) >= self.cfg.min_replicas_to_write
     }
 
-    /// Drops every attached replica (I14).
+    /// Drops every attached replica (I14). Unlike [`Master::remove_replica`] it leaves the
+    /// no-replicas clock alone: its callers are history changes (R47, R50 on a replica,
+    /// whose backlog TTL does not run, R16) and promotion (R62), which starts the clock
+    /// itself even when no replica was attached.
     pub fn disconnect_all_replicas(&mut self, reason: &str) {
         let conns: Vec<ConnId> = self.replicas.keys().copied().collect();
         if conns.is_empty() {
             return;
         }
         for conn in &conns {
-            self.drop_replica(*conn, reason);
+            self.detach_replica(*conn, RemoveReason::Drop(reason));
         }
         self.actions.push(Action::Observe(Observation::ReplicasDisconnected {
             count: conns.len(),
@@ -164,15 +177,29 @@ impl<R: RngCore> Master<R> {
         }));
     }
 
-    pub(crate) fn drop_replica(&mut self, conn: ConnId, reason: &str) {
-        if self.replicas.remove(&conn).is_some() {
+    /// The one way a single replica leaves: forget it, close its connection unless it is
+    /// already closed, and start the no-replicas clock when it was the last one (R16;
+    /// redis's `freeClient()` sets `repl_no_slaves_since` whenever the list empties).
+    pub(crate) fn remove_replica(&mut self, now: Millis, conn: ConnId, reason: RemoveReason<'_>) {
+        if self.detach_replica(conn, reason) && self.replicas.is_empty() {
+            self.repl_no_slaves_since = now;
+        }
+    }
+
+    /// Forgets replica `conn` and closes its connection if we drop it; true if it was one.
+    fn detach_replica(&mut self, conn: ConnId, reason: RemoveReason<'_>) -> bool {
+        if self.replicas.remove(&conn).is_none() {
+            return false;
+        }
+        if let RemoveReason::Drop(reason) = reason {
             self.actions.push(Action::Close {
                 conn,
                 reason: reason.to_string(),
             });
-            self.actions
-                .push(Action::Observe(Observation::SlaveState { conn, state: None }));
         }
+        self.actions
+            .push(Action::Observe(Observation::SlaveState { conn, state: None }));
+        true
     }
 
     pub(crate) fn set_state(&mut self, conn: ConnId, state: SlaveState) {
@@ -189,13 +216,7 @@ impl<R: RngCore> Master<R> {
     pub(crate) fn closed(&mut self, now: Millis, conn: ConnId) {
         self.waiters.remove(&conn);
         self.handshakes.remove(&conn);
-        if self.replicas.remove(&conn).is_some() {
-            self.actions
-                .push(Action::Observe(Observation::SlaveState { conn, state: None }));
-            if self.replicas.is_empty() {
-                self.repl_no_slaves_since = now;
-            }
-        }
+        self.remove_replica(now, conn, RemoveReason::Closed);
     }
 
     /// [`Event::Unflushed`](crate::Event::Unflushed): only the count; redis checks the
@@ -240,10 +261,11 @@ impl<R: RngCore> Master<R> {
                 soft: !hard,
                 ack_off,
             }));
-            self.drop_replica(conn, "client output buffer limit reached (R39)");
-            if self.replicas.is_empty() {
-                self.repl_no_slaves_since = now;
-            }
+            self.remove_replica(
+                now,
+                conn,
+                RemoveReason::Drop("client output buffer limit reached (R39)"),
+            );
         }
     }
 

@@ -60,6 +60,7 @@ impl<R: RngCore> Master<R> {
         self.repl_no_slaves_since = now;
         self.upstream = Upstream::None;
         self.ensure_backlog();
+        self.check();
     }
 
     /// R47: a replica adopting a new id from `+CONTINUE <id>`: replid2 := old id,
@@ -71,6 +72,7 @@ impl<R: RngCore> Master<R> {
         self.observe_replid(HistoryChange::ContinueNewId);
         self.disconnect_all_replicas("upstream replid changed (R47)");
         self.ensure_backlog();
+        self.check();
     }
 
     /// R50 + R52: a replica finished loading a full sync at `(replid, offset)`: sub-replicas
@@ -84,6 +86,7 @@ impl<R: RngCore> Master<R> {
         self.second_replid_offset = -1;
         self.observe_replid(HistoryChange::FullSyncLoaded);
         self.ensure_backlog();
+        self.check();
     }
 
     /// R67/R68 at startup from an RDB with valid repl info. As a replica the stored id is
@@ -101,5 +104,6 @@ impl<R: RngCore> Master<R> {
             self.observe_replid(HistoryChange::RestartAsMaster);
         }
         self.backlog = Some(self.new_backlog());
+        self.check();
     }
 }

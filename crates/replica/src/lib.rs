@@ -14,6 +14,7 @@
 //! | `psync` | the PSYNC request (R45), its reply (R46/R47), the SYNC fallback |
 //! | `transfer` | loading the full-sync RDB (R48–R53) |
 //! | `stream` | applying the stream, MULTI/EXEC, ACK and GETACK (R54–R57, R22) |
+//! | `check` | the invariants asserted after every event in debug builds (STYLE §4) |
 //!
 //! Must never: read a clock, touch a socket, apply a stream byte while not CONNECTED
 //! (I10), or apply a byte twice.
@@ -22,6 +23,7 @@
 //! carries out [`Action::AdoptReplid`], [`Action::FullSyncLoaded`] and [`Action::Proxy`]
 //! on it) and the keyspace ([`Action::Apply`]).
 
+mod check;
 mod handshake;
 mod link;
 mod psync;
@@ -282,6 +284,7 @@ impl Replica {
         }
         self.goto(ReplState::Connect);
         self.connect(now);
+        self.check();
     }
 
     /// R67: a replica restarted from an RDB with valid repl info starts with a cached master.
@@ -292,6 +295,7 @@ impl Replica {
             db: Some(db),
             pre_psync: false,
         });
+        self.check();
     }
 
     /// R62 (`REPLICAOF NO ONE`): close the link, forget the cached master, state NONE.
@@ -304,6 +308,7 @@ impl Replica {
         self.cached = None;
         self.transfer = None;
         self.goto(ReplState::None);
+        self.check();
     }
 
     // ----- events ----------------------------------------------------------------------
@@ -333,6 +338,7 @@ impl Replica {
             }
             _ => {} // stale link or not replicating
         }
+        self.check();
     }
 
     /// Decodes and handles every complete item in the buffer.
