@@ -307,6 +307,10 @@ impl Replica {
         self.master = None;
         self.cached = None;
         self.transfer = None;
+        // R62 frees the master client with whatever it had half-read: an open MULTI must
+        // not be completed later by another master's EXEC (found by `check()`).
+        self.multi = None;
+        self.buf.clear();
         self.goto(ReplState::None);
         self.check();
     }

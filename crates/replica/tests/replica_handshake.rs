@@ -1306,3 +1306,73 @@ proptest! {
         prop_assert_eq!(&hs[..], &r2m[..hs.len()]);
     }
 }
+
+/// R62: `REPLICAOF NO ONE` frees the master client with its half-read MULTI; a later
+/// master's EXEC must not apply the old master's queued commands nor count their bytes
+/// (found by `Replica::check()`: the open MULTI survived `unset()`).
+#[test]
+fn replicaof_no_one_discards_an_open_multi() {
+    use replica::{Event, ReplState, Replica, ReplicaConfig};
+    let connect_continue = |r: &mut Replica, now: u64| {
+        r.replicaof(
+            Millis(now),
+            Some((ReplId(*b"0123456789abcdef0123456789abcdef01234567"), 99)),
+        );
+        let link = r.link();
+        r.handle(Millis(now), Event::Connected { link });
+        let replies = Bytes::from_static(b"+PONG\r\n+OK\r\n+OK\r\n+CONTINUE\r\n");
+        r.handle(Millis(now), Event::Data { link, bytes: replies });
+        assert_eq!(r.state(), ReplState::Connected);
+    };
+    let mut r = Replica::new(ReplicaConfig::default());
+    connect_continue(&mut r, 1_000);
+    let mut half = encode_command(&["MULTI"]);
+    half.extend(encode_command(&["SET", "a", "1"]));
+    r.handle(
+        Millis(1_000),
+        Event::Data {
+            link: r.link(),
+            bytes: half.into(),
+        },
+    );
+    r.unset();
+    r.drain_actions().for_each(drop);
+    connect_continue(&mut r, 2_000);
+    r.drain_actions().for_each(drop);
+    let link = r.link();
+    let set_b = encode_command(&["SET", "b", "2"]);
+    let exec = encode_command(&["EXEC"]);
+    let want = 99 + (set_b.len() + exec.len()) as u64;
+    r.handle(
+        Millis(2_000),
+        Event::Data {
+            link,
+            bytes: set_b.into(),
+        },
+    );
+    r.handle(
+        Millis(2_000),
+        Event::Data {
+            link,
+            bytes: exec.into(),
+        },
+    );
+    let applied: Vec<Vec<Bytes>> = r
+        .drain_actions()
+        .filter_map(|a| match a {
+            replica::Action::Apply { argv, .. } => Some(argv),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        applied
+            .iter()
+            .all(|argv| argv.get(1).map(|k| k.as_ref()) != Some(&b"a"[..])),
+        "the old master's queued SET a was applied: {applied:?}"
+    );
+    assert_eq!(
+        r.master().map(|m| m.reploff),
+        Some(want),
+        "only this master's bytes count"
+    );
+}
