@@ -13,6 +13,7 @@ use bytes::Bytes;
 use proto::{ConnId, ReplId};
 
 use super::model::StreamModel;
+use super::{Oracle, OracleId};
 
 /// One read a workload client made (its history entry).
 #[derive(Debug, Clone)]
@@ -162,5 +163,22 @@ fn short(v: &Bytes) -> String {
         format!("{}…({} bytes)", s.chars().take(24).collect::<String>(), v.len())
     } else {
         s.into_owned()
+    }
+}
+
+impl Oracle {
+    /// Judges every read the clients made (at the end of the run: reads are judged
+    /// against positions the nodes held until the reply).
+    pub fn check_reads(&mut self, reads: &[ReadRecord], epoch_ms: u64) {
+        for r in reads {
+            match self.clients.check_read(r, &mut self.model, epoch_ms) {
+                ReadVerdict::Ok => self.checks.reads += 1,
+                ReadVerdict::Unchecked => self.checks.reads_unchecked += 1,
+                ReadVerdict::Bad(msg) => {
+                    self.checks.reads += 1;
+                    self.violate(r.recv_ms, OracleId::Read, Some(r.node), msg);
+                }
+            }
+        }
     }
 }
