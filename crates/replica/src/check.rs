@@ -7,8 +7,6 @@
 //! Must never: change state, emit an action, or assert anything a peer's bytes can break
 //! (a peer mistake closes the link: STYLE §3).
 
-use proto::ReplId;
-
 use crate::{ReplState, Replica};
 
 impl Replica {
@@ -48,12 +46,6 @@ impl Replica {
             "R39b: pipelined handshake flag still set in state {:?}",
             self.state
         );
-        if let Some((id, off)) = self.transfer {
-            debug_assert!(
-                off >= 0 || (off == -1 && id == ReplId::ZERO),
-                "R46: transfer target ({id}, {off}) is neither +FULLRESYNC nor SYNC"
-            );
-        }
         if let Some(m) = self.master {
             // I11, the pair of send_ack's assert: no ACK ahead of the applied offset, and
             // none at all to a SYNC-fallback master (R26).

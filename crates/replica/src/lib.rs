@@ -158,6 +158,15 @@ pub enum ReplicaError {
     Timeout { what: &'static str, elapsed_ms: u64 },
 }
 
+/// What an RDB transfer stands for (R46): typed, where `(ZERO, -1)` meant SYNC before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransferTarget {
+    /// `+FULLRESYNC <id> <offset>`: the master's dataset at `(replid, offset)` (I7).
+    FullResync { replid: ReplId, offset: u64 },
+    /// The plain `SYNC` fallback (R26, R42, R46): no id, no offset, no ACKs afterwards.
+    Sync,
+}
+
 /// The master client (or the cached one): what is needed to continue the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MasterLink {
@@ -181,8 +190,8 @@ pub struct Replica {
     lastio: Millis,
     master: Option<MasterLink>,
     cached: Option<MasterLink>,
-    /// From `+FULLRESYNC`: id and offset the RDB corresponds to.
-    transfer: Option<(ReplId, i64)>,
+    /// What the RDB being received stands for (set on entering TRANSFER, R46).
+    transfer: Option<TransferTarget>,
     /// Requests written ahead in a pipelined handshake (their replies are pending).
     pipelined: bool,
     last_ack_sent: Option<u64>,

@@ -11,7 +11,7 @@
 use proto::{encode_command, Millis, ReplId};
 use tracing::info;
 
-use crate::{lossy, Action, Observation, ReplState, Replica, ReplicaError};
+use crate::{lossy, Action, Observation, ReplState, Replica, ReplicaError, TransferTarget};
 
 impl Replica {
     /// R45.
@@ -29,12 +29,12 @@ impl Replica {
         if let Some(rest) = line.strip_prefix(b"+FULLRESYNC") {
             let mut parts = rest.split(|&c| c == b' ').filter(|p| !p.is_empty());
             let id = parts.next().and_then(ReplId::from_bytes).unwrap_or(ReplId::ZERO);
-            let off = parts
+            let offset = parts
                 .next()
                 .and_then(proto::resp::parse_i64)
-                .filter(|o| *o >= 0)
+                .and_then(|o| u64::try_from(o).ok())
                 .ok_or_else(|| ReplicaError::BadFullResync { line: lossy(line) })?;
-            self.transfer = Some((id, off));
+            self.transfer = Some(TransferTarget::FullResync { replid: id, offset });
             self.goto(ReplState::Transfer);
             return Ok(());
         }
@@ -56,7 +56,7 @@ impl Replica {
         info!(reply = %lossy(line), "PSYNC not supported, falling back to SYNC");
         self.send(&b"SYNC\r\n"[..]);
         self.decoder.expect_rdb();
-        self.transfer = Some((ReplId::ZERO, -1));
+        self.transfer = Some(TransferTarget::Sync);
         self.goto(ReplState::Transfer);
         Ok(())
     }

@@ -8,21 +8,23 @@
 //! `+FULLRESYNC`/SYNC asked for. Its timeout (R58) is one arm of the cron in link.rs;
 //! RDB framing (`$<len>`, `$EOF:`) is the decoder's (`proto::LinkDecoder`).
 
-use proto::RdbFraming;
+use proto::{RdbFraming, ReplId};
 
-use crate::{Action, MasterLink, Observation, ReplState, Replica, ReplicaError};
+use crate::{Action, MasterLink, Observation, ReplState, Replica, ReplicaError, TransferTarget};
 
 impl Replica {
     /// R49–R52: a complete transfer. A corrupt payload keeps the old dataset (we differ
     /// from redis, which exits; see the note in the README).
     pub(crate) fn on_rdb(&mut self, framing: RdbFraming, payload: &[u8]) -> Result<(), ReplicaError> {
-        let (replid, off) = self.transfer.take().ok_or_else(|| ReplicaError::UnexpectedReply {
+        let target = self.transfer.take().ok_or_else(|| ReplicaError::UnexpectedReply {
             state: self.state,
             got: "rdb payload".into(),
         })?;
         let rdb = proto::rdb::load(payload)?;
-        let pre_psync = off < 0;
-        let offset = u64::try_from(off).unwrap_or(0);
+        let (replid, offset, pre_psync) = match target {
+            TransferTarget::FullResync { replid, offset } => (replid, offset, false),
+            TransferTarget::Sync => (ReplId::ZERO, 0, true),
+        };
         let db = rdb.repl_info().map_or(0, |r| r.repl_stream_db as usize);
         self.cached = None; // R50: the cached master is discarded on a full sync.
         self.master = Some(MasterLink {
