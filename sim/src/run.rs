@@ -394,12 +394,11 @@ impl Harness {
                 let is_replica = self.slots.borrow()[node].replicaof.is_some();
                 is_replica && self.control(node, |nd, now| nd.kill_master_link(now))
             }
-            FaultKind::BacklogResize { node, size } => {
-                self.control(node, move |nd, _| nd.master.set_backlog_size(size))
-            }
+            // Configuration faults go through CONFIG SET, as an operator's would: the node
+            // applies redis's clamps (R15: at least 16 KiB) and its own rules.
+            FaultKind::BacklogResize { node, size } => self.config_set(node, "repl-backlog-size", size.to_string()),
             FaultKind::Masterauth { node, ref pass } => {
-                let pass = pass.clone().map(bytes::Bytes::from);
-                self.control(node, move |nd, _| nd.replica.config_mut().masterauth = pass)
+                self.config_set(node, "masterauth", pass.clone().unwrap_or_default())
             }
             FaultKind::CorruptLink { from, to, corruption } => {
                 self.net.corrupt(&self.names[from], &self.names[to], corruption);
@@ -431,6 +430,14 @@ impl Harness {
         self.trace
             .push(t, None, Kind::Fault, format!("fault {:?}{mark}", f.kind));
         fired
+    }
+
+    /// `CONFIG SET name value` on node `i`, as a local client.
+    fn config_set(&self, i: usize, name: &'static str, value: String) -> bool {
+        self.control(i, move |nd, now| {
+            let argv = ["CONFIG", "SET", name, value.as_str()].map(|a| bytes::Bytes::copy_from_slice(a.as_bytes()));
+            nd.run_as_client(now, &argv);
+        })
     }
 
     fn control(
