@@ -4,6 +4,8 @@
 //! Owns: fault kinds, schedule generation from a seed. Must never: draw from any RNG but
 //! its own derived stream, or decide anything at run time that is not in the schedule.
 
+mod apply;
+
 use std::fmt;
 
 use rand::Rng;
