@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::nemesis::{Fault, Swarm};
 use crate::net::{Fragmentation, Net};
 use crate::oracle::clients::Position;
-use crate::oracle::{transfer, NodeView, Oracle, OracleId, Violation};
+use crate::oracle::{NodeView, Oracle, OracleId, Violation};
 use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
 use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots};
@@ -150,8 +150,6 @@ pub(crate) struct Harness {
     pub(crate) digested: BTreeMap<usize, (u64, ReplId, u64, u64)>,
     pub(crate) partitioned: BTreeSet<(usize, usize)>,
     pub(crate) held: BTreeSet<(usize, usize)>,
-    /// The last link error each replica reported (why its transfer failed).
-    pub(crate) last_link_error: BTreeMap<usize, String>,
     pub(crate) names: Vec<String>,
     pub(crate) net: Rc<Net>,
 }
@@ -223,7 +221,6 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         digested: BTreeMap::new(),
         partitioned: BTreeSet::new(),
         held: BTreeSet::new(),
-        last_link_error: BTreeMap::new(),
         names,
         net: net.clone(),
     };
@@ -490,20 +487,17 @@ impl Harness {
                         ..
                     } => {
                         self.coverage.psync.insert(decision.label());
-                        if let Some(h) = self.handle(i) {
-                            let peer = h.node.borrow().client_ip(*conn);
-                            self.judge_request(t, i, &peer, id, *offset, *decision, views);
+                        let peer = self.handle(i).map(|h| h.node.borrow().client_ip(*conn));
+                        // The requester, while it waits for this reply (R45 is judged there).
+                        let requester = peer.as_ref().and_then(|p| {
+                            let idx = self.names.iter().position(|n| n == p)?;
+                            views
+                                .iter()
+                                .find(|v| v.idx == idx && v.repl_state == replica::ReplState::ReceivePsync)
+                        });
+                        self.oracle.judge_psync(t, i, requester, &o);
+                        if let Some(peer) = peer {
                             self.oracle.continued_peer(i, *conn, peer);
-                        }
-                        if let Some(msg) = self.oracle.efficiency.restore_pending(i) {
-                            self.oracle.violate(t, OracleId::Efficiency, Some(i), msg);
-                        }
-                        if let master::Observation::Psync { state, .. } = &o {
-                            let (msg, avoidable) = self.oracle.efficiency.decided(i, state, id, *offset, *decision);
-                            self.oracle.checks.avoidable_full_syncs += u64::from(avoidable);
-                            if let Some(msg) = msg {
-                                self.oracle.violate(t, OracleId::Replid, Some(i), msg);
-                            }
                         }
                         let text = format!(
                             "psync {conn} {} {offset} -> {}",
@@ -537,18 +531,9 @@ impl Harness {
                     } => {
                         // Recorded in event order: a PSYNC decided before the change
                         // (R27's rename follows its decision) is judged by the ids before it.
-                        self.oracle.efficiency.ids(i, *replid, *replid2, *second_replid_offset);
-                        let restore = self.oracle.efficiency.changed(
-                            i,
-                            *why,
-                            *replid,
-                            *replid2,
-                            *second_replid_offset,
-                            *master_repl_offset,
-                        );
-                        if let Some(msg) = restore {
-                            self.oracle.violate(t, OracleId::Efficiency, Some(i), msg);
-                        }
+                        let (id, id2, second) = (*replid, *replid2, *second_replid_offset);
+                        self.oracle
+                            .history_recorded(t, i, *why, id, id2, second, *master_repl_offset);
                         let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
@@ -587,17 +572,7 @@ impl Harness {
                         .replicaof
                         .as_ref()
                         .and_then(|m| self.names.iter().position(|n| n == m));
-                    let why = self.last_link_error.remove(&i).unwrap_or_default();
-                    match self.oracle.transfers.state(t, i, source, from, to, &why) {
-                        transfer::Outcome::None => {}
-                        transfer::Outcome::Done => self.oracle.checks.transfers_done += 1,
-                        transfer::Outcome::Failed { violation } => {
-                            self.oracle.checks.transfers_failed += 1;
-                            if let Some(msg) = violation {
-                                self.oracle.violate(t, OracleId::Transfer, Some(i), msg);
-                            }
-                        }
-                    }
+                    self.oracle.replica_state(t, i, source, from, to);
                     self.trace.push(
                         t,
                         Some(i),
@@ -609,15 +584,14 @@ impl Harness {
                     match &other {
                         replica::Observation::LinkError { reason, .. } => {
                             self.coverage.link_errors += 1;
-                            self.oracle.efficiency.link_error(i, reason);
-                            self.last_link_error.insert(i, reason.clone());
+                            self.oracle.link_error(i, reason, false);
                         }
                         replica::Observation::Continue { .. } | replica::Observation::FullSync { .. } => {
                             self.oracle.efficiency.linked(i)
                         }
                         replica::Observation::TransferFailed { reason } => {
                             self.coverage.transfer_failures += 1;
-                            self.last_link_error.insert(i, reason.clone());
+                            self.oracle.link_error(i, reason, true);
                         }
                         _ => {}
                     }
@@ -635,40 +609,6 @@ impl Harness {
                 self.trace
                     .push(t, Some(i), Kind::Event, format!("dataset replaced ({keys} keys)"))
             }
-        }
-    }
-
-    /// R45 (issue 13e): the PSYNC a replica sent, against its own position while it
-    /// waits for the reply.
-    #[allow(clippy::too_many_arguments)]
-    fn judge_request(
-        &mut self,
-        t: u64,
-        master_idx: usize,
-        peer: &str,
-        id: &[u8],
-        offset: i64,
-        decision: master::PsyncDecision,
-        views: &[NodeView],
-    ) {
-        if decision == master::PsyncDecision::Full(master::FullReason::Sync) {
-            return;
-        }
-        let Some(idx) = self.names.iter().position(|n| n == peer) else {
-            return;
-        };
-        let Some(v) = views
-            .iter()
-            .find(|v| v.idx == idx && v.repl_state == replica::ReplState::ReceivePsync)
-        else {
-            return;
-        };
-        self.oracle.checks.psync_requests += 1;
-        if let Some(msg) = self.oracle.efficiency.restore_pending(idx) {
-            self.oracle.violate(t, OracleId::Efficiency, Some(idx), msg);
-        }
-        if let Some(msg) = self.oracle.efficiency.request(id, offset, v) {
-            self.oracle.violate(t, OracleId::Efficiency, Some(master_idx), msg);
         }
     }
 

@@ -148,3 +148,60 @@ impl Efficiency {
         })
     }
 }
+
+impl super::Oracle {
+    /// Judges one PSYNC decision of node `idx` for the efficiency questions, in this order:
+    /// the requester's own request (R45) and restore (R67/R68), when the harness could
+    /// name the requester and it is waiting for this reply; the deciding node's restore;
+    /// the ids it decided with (I9), counting a full sync its recorded ids could avoid.
+    pub(crate) fn judge_psync(&mut self, t_ms: u64, idx: usize, requester: Option<&NodeView>, o: &master::Observation) {
+        let master::Observation::Psync {
+            id,
+            offset: off,
+            state: st,
+            decision,
+            ..
+        } = o
+        else {
+            return;
+        };
+        let (off, decision) = (*off, *decision);
+        let sync = decision == PsyncDecision::Full(master::FullReason::Sync);
+        if let Some(v) = requester.filter(|_| !sync) {
+            self.checks.psync_requests += 1;
+            if let Some(msg) = self.efficiency.restore_pending(v.idx) {
+                self.violate(t_ms, super::OracleId::Efficiency, Some(v.idx), msg);
+            }
+            if let Some(msg) = self.efficiency.request(id, off, v) {
+                self.violate(t_ms, super::OracleId::Efficiency, Some(idx), msg);
+            }
+        }
+        if let Some(msg) = self.efficiency.restore_pending(idx) {
+            self.violate(t_ms, super::OracleId::Efficiency, Some(idx), msg);
+        }
+        let (msg, avoidable) = self.efficiency.decided(idx, st, id, off, decision);
+        self.checks.avoidable_full_syncs += u64::from(avoidable);
+        if let Some(msg) = msg {
+            self.violate(t_ms, super::OracleId::Replid, Some(idx), msg);
+        }
+    }
+
+    /// Node `idx` recorded a history change: its ids from now on (I9), and whether it
+    /// carried out a pending R67/R68 restore.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn history_recorded(
+        &mut self,
+        t_ms: u64,
+        idx: usize,
+        why: HistoryChange,
+        replid: ReplId,
+        replid2: ReplId,
+        second: i64,
+        offset: u64,
+    ) {
+        self.efficiency.ids(idx, replid, replid2, second);
+        if let Some(msg) = self.efficiency.changed(idx, why, replid, replid2, second, offset) {
+            self.violate(t_ms, super::OracleId::Efficiency, Some(idx), msg);
+        }
+    }
+}

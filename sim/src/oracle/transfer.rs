@@ -39,6 +39,8 @@ pub struct Transfers {
     /// Nodes armed to corrupt a snapshot they send (the corruption strikes at some later
     /// transfer, whenever that is): their transfers may fail at any time.
     corrupting: std::collections::BTreeSet<usize>,
+    /// The last link error each replica reported (why its transfer failed).
+    last_error: BTreeMap<usize, String>,
 }
 
 /// How long before a transfer started a fault may still explain its failure (a freeze or
@@ -151,5 +153,37 @@ impl Transfers {
             self.reported.insert(*idx, self.started[idx]);
         }
         out
+    }
+}
+
+impl super::Oracle {
+    /// Replica `idx` reported a link error or a failed transfer for `reason`.
+    pub(crate) fn link_error(&mut self, idx: usize, reason: &str, transfer_failed: bool) {
+        if !transfer_failed {
+            self.efficiency.link_error(idx, reason);
+        }
+        self.transfers.last_error.insert(idx, reason.to_string());
+    }
+
+    /// Replica `idx` moved `from → to`; `source` is the node it replicates from.
+    pub(crate) fn replica_state(
+        &mut self,
+        t_ms: u64,
+        idx: usize,
+        source: Option<usize>,
+        from: ReplState,
+        to: ReplState,
+    ) {
+        let why = self.transfers.last_error.remove(&idx).unwrap_or_default();
+        match self.transfers.state(t_ms, idx, source, from, to, &why) {
+            Outcome::None => {}
+            Outcome::Done => self.checks.transfers_done += 1,
+            Outcome::Failed { violation } => {
+                self.checks.transfers_failed += 1;
+                if let Some(msg) = violation {
+                    self.violate(t_ms, super::OracleId::Transfer, Some(idx), msg);
+                }
+            }
+        }
     }
 }
