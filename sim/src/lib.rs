@@ -2,9 +2,12 @@
 //!
 //! Modules by role (STYLE §1): `world` (turmoil hosts, transport, simulated disk),
 //! `nemesis` (fault schedules), `workload` (clients), `oracle` (checkers), `trace`
-//! (timeline, hash, Chrome JSON), `run` (one run), `scenarios` (named runs and swarm).
+//! (timeline, hash, Chrome JSON), `run` (one run), `scenarios` (named runs and swarm),
+//! `failure` (failure files), `campaign` (sweeps, summaries, merge).
 
 pub mod bench;
+pub mod campaign;
+pub mod failure;
 pub mod nemesis;
 pub mod net;
 pub mod oracle;

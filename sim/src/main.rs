@@ -1,34 +1,33 @@
-//! `psync-sim`: run, sweep, replay and determinism-check simulations. This file only
-//! parses arguments and wires the library's modules together.
+//! `psync-sim`: run, sweep, merge, replay and determinism-check simulations. This file only
+//! parses arguments and wires the library's modules together (`sim::campaign` runs sweeps).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
+use sim::campaign::{self, plan, Ended, InputError, Seeds, SeedsArg, Shard, SummaryError, Sweep};
+use sim::failure::{FailureFile, FileError};
 use sim::run::{run_with_trace, RunReport, RunSpec};
-use sim::{scenarios, Coverage};
+use sim::scenarios;
 
 #[derive(Parser)]
 #[command(name = "psync-sim", version, about = "Deterministic simulation of Redis replication")]
 struct Cli {
-    /// Simulation tick in ms (turmoil's step). Coarser ticks run faster; timers and
-    /// latencies are rounded to the tick. Part of the run's identity: replay with the same.
-    #[arg(long, global = true, default_value_t = 1)]
-    tick_ms: u64,
+    /// Simulation tick in ms (turmoil's step; default 1). Coarser ticks run faster; timers
+    /// and latencies are rounded to the tick. Part of the run's identity: the reproduce
+    /// line and failure files carry it.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    tick_ms: Option<u64>,
     #[command(subcommand)]
     cmd: Cmd,
 }
-
-static TICK_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 #[derive(Subcommand)]
 enum Cmd {
     /// One run of a seed.
     Run {
-        #[arg(long, value_parser = parse_seed)]
+        #[arg(long, value_parser = seed_arg)]
         seed: u64,
         /// A named scenario (default: the seed's swarm run).
         #[arg(long, default_value = "swarm")]
@@ -40,50 +39,42 @@ enum Cmd {
         #[arg(long)]
         timeline: bool,
     },
-    /// Many seeds across cores, then a summary table.
-    Sweep {
-        /// `A..B` (B exclusive).
+    /// Many seeds across cores, then a summary table (and JSON with --json).
+    Sweep(SweepArgs),
+    /// Merges sweep summaries (`sweep --json`, e.g. one per shard) into one.
+    Merge {
+        /// Summary files written by `sweep --json` (or by `merge --json`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the merged summary here.
         #[arg(long)]
-        seeds: String,
-        #[arg(long, default_value = "swarm")]
-        scenario: String,
+        json: Option<PathBuf>,
+        /// Merge even summaries of different commits or run identities, or repeated seeds.
         #[arg(long)]
-        jobs: Option<usize>,
-        /// `i/n`: only seeds whose index ≡ i (mod n).
-        #[arg(long)]
-        shard: Option<String>,
-        /// Write a JSON failure file per violating seed into this directory.
-        #[arg(long, default_value = "out/failures")]
-        failures: PathBuf,
-        /// Shrink each violating seed before writing its failure file.
-        #[arg(long)]
-        shrink: bool,
-        /// Stop at the first violating seed (for measuring time-to-detection).
-        #[arg(long)]
-        until_violation: bool,
+        force: bool,
     },
     /// Byte-identical rerun of a seed (or a saved failure file) with the full timeline.
     Replay {
-        #[arg(long, value_parser = parse_seed)]
+        #[arg(long, value_parser = seed_arg)]
         seed: Option<u64>,
         #[arg(long, default_value = "swarm")]
         scenario: String,
-        /// A failure file written by `sweep`.
-        #[arg(long)]
+        /// A failure file written by `sweep` or `shrink`: its whole spec is run.
+        #[arg(long, conflicts_with = "seed")]
         file: Option<PathBuf>,
         #[arg(long)]
         trace: Option<PathBuf>,
     },
     /// Runs a seed twice (once on another thread) and compares trace hashes.
     CheckDeterminism {
-        #[arg(long, value_parser = parse_seed)]
+        #[arg(long, value_parser = seed_arg)]
         seed: u64,
         #[arg(long, default_value = "swarm")]
         scenario: String,
     },
     /// Minimises a failing seed's fault schedule and workload; writes a failure file.
     Shrink {
-        #[arg(long, value_parser = parse_seed)]
+        #[arg(long, value_parser = seed_arg)]
         seed: u64,
         #[arg(long, default_value = "swarm")]
         scenario: String,
@@ -106,40 +97,64 @@ enum Cmd {
     Scenarios,
 }
 
-fn parse_seed(s: &str) -> Result<u64, String> {
-    let r = match s.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    r.map_err(|e| format!("bad seed {s:?}: {e}"))
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// `A..B` (B exclusive, above A), or `random`: seeds drawn from a master seed (printed;
+    /// set it with --master-seed), until --budget or Ctrl-C.
+    #[arg(long, required_unless_present = "resume")]
+    seeds: Option<SeedsArg>,
+    /// The master seed of `--seeds random`.
+    #[arg(long, value_parser = seed_arg)]
+    master_seed: Option<u64>,
+    #[arg(long, default_value = "swarm")]
+    scenario: String,
+    /// Worker threads, at least 1 (default: the machine's cores).
+    #[arg(long, value_parser = |s: &str| plan::parse_jobs(s))]
+    jobs: Option<usize>,
+    /// `i/n` (0 <= i < n): only seeds whose index in the range is ≡ i (mod n).
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Write a JSON failure file per violating seed into this directory.
+    #[arg(long, default_value = "out/failures")]
+    failures: PathBuf,
+    /// Shrink each violating seed before writing its failure file.
+    #[arg(long)]
+    shrink: bool,
+    /// Stop at the first violating seed (for measuring time-to-detection).
+    #[arg(long)]
+    until_violation: bool,
+    /// Stop taking new seeds after this wall time (`90s`, `10m`, `2h`).
+    #[arg(long, value_parser = |s: &str| plan::parse_budget(s))]
+    budget: Option<std::time::Duration>,
+    /// Write the summary (versioned JSON, README "Running big campaigns") here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Continue the campaign of this summary: skip its seeds, add to its totals (written
+    /// back to it unless --json names another file).
+    #[arg(long)]
+    resume: Option<PathBuf>,
 }
 
-fn spec_for(scenario: &str, seed: u64) -> anyhow::Result<RunSpec> {
-    let mut spec = scenarios::by_name(scenario, seed)
-        .ok_or_else(|| anyhow::anyhow!("unknown scenario {scenario:?}; known: {}", scenarios::NAMES.join(", ")))?;
-    spec.tick_ms = TICK_MS.load(Ordering::Relaxed);
-    Ok(spec)
+fn seed_arg(s: &str) -> Result<u64, InputError> {
+    plan::parse_seed(s)
 }
 
-fn print_violations(r: &RunReport, trace_tail: &str) {
-    for v in r.violations.iter().take(10) {
-        let node = v.node.map_or_else(String::new, |n| format!(" n{n}"));
-        eprintln!(
-            "VIOLATION seed=0x{:x} scenario={} oracle={}{} t={}ms: {}",
-            r.seed, r.scenario, v.oracle, node, v.t_ms, v.message
-        );
-    }
-    if r.violations.len() > 10 {
-        eprintln!("... and {} more violations", r.violations.len() - 10);
-    }
-    if !r.violations.is_empty() {
-        eprintln!("last trace lines:\n{trace_tail}");
-        eprintln!(
-            "reproduce: psync-sim replay --seed 0x{:x} --scenario {}  (commit {})",
-            r.seed,
-            r.scenario,
-            option_env!("PSYNC_COMMIT").unwrap_or("see git log")
-        );
+/// The CLI options that, with a scenario and a seed, build a run's spec.
+#[derive(Clone, Copy)]
+struct Options {
+    tick_ms: u64,
+}
+
+impl Options {
+    fn spec(&self, scenario: &str, seed: u64) -> Result<RunSpec, InputError> {
+        let mut spec = scenarios::by_name(scenario, seed).ok_or_else(|| {
+            InputError(format!(
+                "unknown scenario {scenario:?}; known: {}",
+                scenarios::NAMES.join(", ")
+            ))
+        })?;
+        spec.tick_ms = self.tick_ms;
+        Ok(spec)
     }
 }
 
@@ -163,15 +178,12 @@ fn summary_line(r: &RunReport) -> String {
     )
 }
 
-fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool) -> anyhow::Result<ExitCode> {
+/// One run: summary, violations, then the trace file. A trace that cannot be written is
+/// an error naming the path, after the report (which is never lost).
+fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool) -> ExitCode {
     let (report, trace) = run_with_trace(spec);
     if timeline {
         print!("{}", trace.render());
-    }
-    if let Some(p) = trace_path {
-        let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
-        std::fs::write(p, serde_json::to_vec_pretty(&trace.chrome_json(&names, report.sim_ms))?)?;
-        eprintln!("trace written to {}", p.display());
     }
     for (f, fired) in &report.faults {
         if !fired {
@@ -180,208 +192,25 @@ fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool) -> anyhow::
     }
     println!("{}", summary_line(&report));
     println!("trace hash {}", report.trace_hash);
-    print_violations(&report, &trace.tail(30));
-    Ok(if report.violations.is_empty() {
+    campaign::print_violations(spec, &report, &trace.tail(30));
+    let mut code = if report.violations.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
-}
-
-fn parse_range(s: &str) -> anyhow::Result<(u64, u64)> {
-    let (a, b) = s
-        .split_once("..")
-        .ok_or_else(|| anyhow::anyhow!("--seeds wants A..B"))?;
-    Ok((
-        parse_seed(a).map_err(anyhow::Error::msg)?,
-        parse_seed(b).map_err(anyhow::Error::msg)?,
-    ))
-}
-
-/// Shrinks a failing spec, prints the sizes before and after, returns the failure file.
-fn shrink_and_report(spec: &RunSpec, budget: usize) -> Option<sim::shrink::FailureFile> {
-    let s = sim::shrink::shrink(spec, budget)?;
-    let f = &s.file;
-    println!(
-        "shrunk seed=0x{:x} oracle={}: faults {} -> {}, writers {} -> {}, fault phase {} -> {} ms ({} reruns)",
-        f.seed,
-        f.oracle,
-        f.original.0,
-        f.faults.len(),
-        f.original.1,
-        f.writers,
-        f.original.2,
-        f.fault_ms,
-        s.runs
-    );
-    for fault in &f.faults {
-        println!("  {fault}");
-    }
-    Some(s.file)
-}
-
-fn write_failure(dir: &std::path::Path, file: &sim::shrink::FailureFile) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{}-0x{:x}.json", file.scenario, file.seed));
-    std::fs::write(&path, serde_json::to_vec_pretty(file)?)?;
-    Ok(path)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn sweep(
-    seeds: &str,
-    scenario: &str,
-    jobs: Option<usize>,
-    shard: Option<&str>,
-    failures: &std::path::Path,
-    shrink: bool,
-    until_violation: bool,
-) -> anyhow::Result<ExitCode> {
-    let (a, b) = parse_range(seeds)?;
-    let (si, sn) = match shard {
-        Some(s) => {
-            let (i, n) = s.split_once('/').ok_or_else(|| anyhow::anyhow!("--shard wants i/n"))?;
-            (i.parse::<u64>()?, n.parse::<u64>()?)
-        }
-        None => (0, 1),
     };
-    let list: Vec<u64> = (a..b).filter(|s| (s - a) % sn == si).collect();
-    spec_for(scenario, a)?; // validate the name before spawning
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let bar = indicatif::ProgressBar::new(list.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {elapsed_precise} eta {eta} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let queue = Arc::new(Mutex::new(list.iter().rev().copied().collect::<Vec<u64>>()));
-    let results = Arc::new(Mutex::new(Vec::<RunReport>::new()));
-    let bad = Arc::new(AtomicU64::new(0));
-    // Wall time is only measured here, outside every simulation, for the summary table.
-    #[allow(clippy::disallowed_methods)]
-    let started = Instant::now();
-    let mut threads = Vec::new();
-    for _ in 0..jobs.max(1) {
-        let (queue, results, bar, bad) = (queue.clone(), results.clone(), bar.clone(), bad.clone());
-        let scenario = scenario.to_string();
-        let failures = failures.to_path_buf();
-        threads.push(std::thread::spawn(move || loop {
-            if until_violation && bad.load(Ordering::Relaxed) > 0 {
-                return;
+    if let Some(p) = trace_path {
+        let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
+        let json = serde_json::to_vec_pretty(&trace.chrome_json(&names, report.sim_ms)).expect("trace serializes");
+        match std::fs::write(p, json) {
+            Ok(()) => eprintln!("trace written to {}", p.display()),
+            Err(e) => {
+                eprintln!("error: cannot write trace to {}: {e}", p.display());
+                code = ExitCode::FAILURE;
             }
-            let Some(seed) = queue.lock().expect("queue").pop() else {
-                return;
-            };
-            let Ok(spec) = spec_for(&scenario, seed) else { return };
-            let (r, trace) = run_with_trace(&spec);
-            if !r.violations.is_empty() {
-                bad.fetch_add(1, Ordering::Relaxed);
-                bar.suspend(|| print_violations(&r, &trace.tail(20)));
-                let file = if shrink {
-                    bar.suspend(|| shrink_and_report(&spec, 200))
-                } else {
-                    None
-                };
-                let file = file.unwrap_or_else(|| sim::shrink::FailureFile::unshrunk(&spec, &r));
-                if let Ok(p) = write_failure(&failures, &file) {
-                    bar.suspend(|| {
-                        eprintln!(
-                            "failure file: {}  (psync-sim replay --file {})",
-                            p.display(),
-                            p.display()
-                        )
-                    });
-                }
-            }
-            bar.set_message(format!("violating seeds: {}", bad.load(Ordering::Relaxed)));
-            bar.inc(1);
-            results.lock().expect("results").push(r);
-        }));
-    }
-    for t in threads {
-        let _ = t.join();
-    }
-    bar.finish();
-    let wall = started.elapsed().as_secs_f64();
-    let mut results = Arc::try_unwrap(results)
-        .map_err(|_| anyhow::anyhow!("threads alive"))?
-        .into_inner()?;
-    results.sort_by_key(|r| r.seed);
-    print_summary(&results, wall, jobs);
-    Ok(if results.iter().all(|r| r.violations.is_empty()) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
-    let mut by_oracle = std::collections::BTreeMap::<sim::oracle::OracleId, u64>::new();
-    let mut cov = Coverage::default();
-    let mut checks = sim::oracle::Checks::default();
-    let mut sim_ms = 0u64;
-    let mut unfired = 0usize;
-    for r in results {
-        for v in &r.violations {
-            *by_oracle.entry(v.oracle).or_default() += 1;
         }
-        cov.merge(&r.coverage);
-        checks.merge(&r.checks);
-        sim_ms += r.sim_ms;
-        unfired += r.faults.iter().filter(|(_, f)| !f).count();
     }
-    let sim_s = sim_ms as f64 / 1000.0;
-    println!("runs                 {}", results.len());
-    println!(
-        "violating runs       {}",
-        results.iter().filter(|r| !r.violations.is_empty()).count()
-    );
-    for (o, n) in &by_oracle {
-        println!("  violations[{o}]  {n}");
-    }
-    println!("simulated seconds    {sim_s:.1}");
-    println!("wall seconds         {wall:.2} ({jobs} jobs)");
-    println!("sim/wall ratio       {:.1}x", sim_s / wall.max(1e-9));
-    println!("seeds per second     {:.2}", results.len() as f64 / wall.max(1e-9));
-    println!("faults never fired   {unfired}");
-    let (writes, ttl_writes) = results
-        .iter()
-        .fold((0, 0), |(w, t), r| (w + r.stats.ok_writes, t + r.stats.expiry_writes));
-    println!("client writes        {writes} ({ttl_writes} set, changed or dropped a TTL)");
-    let c = &checks;
-    println!(
-        "checks: acked writes WAITs {} (empty {}), survived {}, expected losses {}",
-        c.wait, c.empty_waits, c.survived_waits, c.expected_losses
-    );
-    println!(
-        "checks: reads judged {} (unjudgeable {}), read-back keys {}, stream commands modelled {} (histories not followed {})",
-        c.reads, c.reads_unchecked, c.readback_keys, c.stream_commands, c.model_unknown
-    );
-    println!(
-        "checks: digests vs stream {}, dataset changes at one offset {}, transfers done {} failed {}",
-        c.model_prefix, c.dataset_changes, c.transfers_done, c.transfers_failed
-    );
-    println!(
-        "checks: PSYNC requests judged {}, avoidable full syncs {}",
-        c.psync_requests, c.avoidable_full_syncs
-    );
-    println!(
-        "coverage ReplState   {:?} ({}/16)",
-        cov.repl_states,
-        cov.repl_states.len()
-    );
-    println!(
-        "coverage SlaveState  {:?} ({}/4)",
-        cov.slave_states,
-        cov.slave_states.len()
-    );
-    println!("coverage PSYNC       {:?}", cov.psync);
-    println!("coverage faults      {:?}", cov.faults);
-    println!(
-        "coverage links       fragmented writes {}, cuts {}, corrupted writes {}",
-        cov.fragmented_writes, cov.cuts, cov.corrupted_writes
-    );
+    code
 }
-
 /// Log timestamps on the simulated clock of the host that logs (never wall time).
 struct SimTime;
 
@@ -394,112 +223,230 @@ impl tracing_subscriber::fmt::time::FormatTime for SimTime {
     }
 }
 
-fn main() -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_timer(SimTime)
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    TICK_MS.store(cli.tick_ms.max(1), Ordering::Relaxed);
+/// Set by Ctrl-C: the sweep stops taking seeds and prints its partial summary. A second
+/// Ctrl-C exits at once.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn sweep(a: SweepArgs, opts: Options) -> anyhow::Result<ExitCode> {
+    let resumed = a.resume.as_deref().map(campaign::load).transpose()?;
+    let (seeds, shard) = match (&resumed, a.seeds) {
+        (Some(r), None) => {
+            let p = r
+                .plans
+                .first()
+                .ok_or_else(|| InputError("the resumed summary has no plan".into()))?;
+            anyhow::ensure!(
+                r.plans.len() == 1,
+                InputError("--resume continues one sweep, not a merge of several plans".into())
+            );
+            (p.seeds, a.shard.unwrap_or(p.shard))
+        }
+        (_, Some(SeedsArg::Range { start, end })) => (Seeds::Range { start, end }, a.shard.unwrap_or(Shard::ALL)),
+        (_, Some(SeedsArg::Random)) => {
+            let master = a.master_seed.unwrap_or_else(campaign::draw_master_seed);
+            (Seeds::Random { master }, a.shard.unwrap_or(Shard::ALL))
+        }
+        (None, None) => unreachable!("clap requires --seeds or --resume"),
+    };
+    if a.master_seed.is_some() && !matches!(seeds, Seeds::Random { .. }) {
+        return Err(InputError("--master-seed goes with --seeds random".into()).into());
+    }
+    let first = opts.spec(&a.scenario, 0)?; // validates the scenario before spawning
+    if let Some(r) = &resumed {
+        let mine: std::collections::BTreeMap<String, String> =
+            first.identity().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        if r.identity != mine || r.plans[0].seeds != seeds || r.plans[0].shard != shard {
+            return Err(InputError(format!(
+                "--resume: the summary ran {:?} on {} shard {}, this sweep would run {:?} on {seeds} shard {shard}",
+                r.identity, r.plans[0].seeds, r.plans[0].shard, mine
+            ))
+            .into());
+        }
+    }
+    campaign::check_failures_dir(&a.failures)?;
+    if let Seeds::Random { master } = seeds {
+        println!("master seed 0x{master:x}  (same seeds: psync-sim sweep --seeds random --master-seed 0x{master:x})");
+    }
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the runs in flight, then the partial summary (Ctrl-C again quits)");
+    });
+    let spec_for = |seed: u64| {
+        let mut spec = first.clone();
+        if let Ok(s) = opts.spec(&a.scenario, seed) {
+            spec = s;
+        }
+        spec
+    };
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let sw = Sweep {
+        seeds,
+        shard,
+        skip: resumed
+            .as_ref()
+            .map(|r| r.seeds_run.iter().copied().collect())
+            .unwrap_or_default(),
+        jobs,
+        failures: a.failures.clone(),
+        shrink: a.shrink,
+        until_violation: a.until_violation,
+        budget: a.budget,
+        stop: &STOP,
+        spec_for: &spec_for,
+    };
+    let (mut summary, ended) = campaign::run(&sw);
+    if let (Some(mut r), Some(path)) = (resumed, a.resume.as_ref()) {
+        campaign::merge::merge_into(&mut r, path, &summary, Path::new("this sweep"), false)?;
+        summary = r;
+    }
+    print!("{}", campaign::table::render(&summary));
+    let json = a.json.as_ref().or(a.resume.as_ref());
+    let mut failed = summary.failure_files_unwritten > 0;
+    if let Some(p) = json {
+        match campaign::save(&summary, p) {
+            Ok(()) => eprintln!("summary written to {}", p.display()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if ended != Ended::Done && summary.plans.iter().any(|p| !p.complete) {
+        if let Some(p) = json {
+            println!("continue with: psync-sim sweep --resume {}", p.display());
+        }
+    }
+    Ok(if summary.totals.violating_runs > 0 || failed {
+        ExitCode::FAILURE
+    } else if ended == Ended::Interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn merge(files: &[PathBuf], json: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
+    let merged = campaign::merge_files(files, force)?;
+    print!("{}", campaign::table::render(&merged));
+    if let Some(p) = json {
+        campaign::save(&merged, p)?;
+        eprintln!("merged summary written to {}", p.display());
+    }
+    Ok(if merged.totals.violating_runs > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn replay_file(path: &Path, trace: Option<&PathBuf>, tick_ms: Option<u64>) -> anyhow::Result<ExitCode> {
+    let loaded = FailureFile::load(path)?;
+    for note in &loaded.notes {
+        eprintln!("note: {note}");
+    }
+    let spec = &loaded.file.spec;
+    if let Some(t) = tick_ms.filter(|t| *t != spec.tick_ms) {
+        return Err(InputError(format!(
+            "{} ran with --tick-ms {}; --tick-ms {t} would be another run (leave it out)",
+            path.display(),
+            spec.tick_ms
+        ))
+        .into());
+    }
+    eprintln!(
+        "replaying {} (spec from the file: {}; shrunk: {})",
+        path.display(),
+        spec.identity()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        loaded.file.shrunk
+    );
+    Ok(one(spec, trace, true))
+}
+
+fn shrink(spec: &RunSpec, budget: usize, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let Some(file) = campaign::shrink_and_report(spec, budget) else {
+        println!("seed 0x{:x} does not violate any oracle; nothing to shrink", spec.seed);
+        return Ok(ExitCode::SUCCESS);
+    };
+    let p = file.write_to(&out.unwrap_or_else(|| PathBuf::from("out/failures")))?;
+    println!(
+        "failure file: {}  (psync-sim replay --file {})",
+        p.display(),
+        p.display()
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+fn check_determinism(spec: RunSpec) -> anyhow::Result<ExitCode> {
+    let first = sim::run(&spec).trace_hash;
+    let second = std::thread::spawn(move || sim::run(&spec).trace_hash)
+        .join()
+        .map_err(|_| anyhow::anyhow!("second run panicked"))?;
+    println!("run 1 (main thread)  {first}");
+    println!("run 2 (other thread) {second}");
+    Ok(if first == second {
+        println!("deterministic");
+        ExitCode::SUCCESS
+    } else {
+        println!("NOT deterministic");
+        ExitCode::FAILURE
+    })
+}
+
+fn bench(parts: &str, seeds: u64, tick: u64) -> ExitCode {
+    if parts.contains('a') || parts.contains('e') {
+        sim::bench::standard(tick);
+    }
+    if parts.contains('b') {
+        sim::bench::sweep_throughput(seeds, 2, tick);
+    }
+    if parts.contains('c') {
+        sim::bench::cost_curves(tick);
+    }
+    if parts.contains('d') {
+        sim::bench::backlog_append();
+    }
+    ExitCode::SUCCESS
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let opts = Options {
+        tick_ms: cli.tick_ms.unwrap_or(1),
+    };
     match cli.cmd {
         Cmd::Run {
             seed,
             scenario,
             trace,
             timeline,
-        } => one(&spec_for(&scenario, seed)?, trace.as_ref(), timeline),
-        Cmd::Sweep {
-            seeds,
-            scenario,
-            jobs,
-            shard,
-            failures,
-            shrink,
-            until_violation,
-        } => sweep(
-            &seeds,
-            &scenario,
-            jobs,
-            shard.as_deref(),
-            &failures,
-            shrink,
-            until_violation,
-        ),
+        } => Ok(one(&opts.spec(&scenario, seed)?, trace.as_ref(), timeline)),
+        Cmd::Sweep(a) => sweep(a, opts),
+        Cmd::Merge { files, json, force } => merge(&files, json.as_deref(), force),
         Cmd::Shrink {
             seed,
             scenario,
             budget,
             out,
-        } => {
-            let spec = spec_for(&scenario, seed)?;
-            match shrink_and_report(&spec, budget) {
-                None => {
-                    println!("seed 0x{seed:x} does not violate any oracle; nothing to shrink");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(file) => {
-                    let dir = out.unwrap_or_else(|| PathBuf::from("out/failures"));
-                    let p = write_failure(&dir, &file)?;
-                    println!(
-                        "failure file: {}  (psync-sim replay --file {})",
-                        p.display(),
-                        p.display()
-                    );
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
+        } => shrink(&opts.spec(&scenario, seed)?, budget, out),
         Cmd::Replay {
             seed,
             scenario,
             file,
             trace,
-        } => {
-            let spec = match (file, seed) {
-                (Some(f), _) => {
-                    let ff: sim::shrink::FailureFile = serde_json::from_slice(&std::fs::read(&f)?)?;
-                    ff.spec()
-                        .ok_or_else(|| anyhow::anyhow!("failure file names unknown scenario {:?}", ff.scenario))?
-                }
-                (None, Some(s)) => spec_for(&scenario, s)?,
-                (None, None) => anyhow::bail!("replay needs --seed or --file"),
-            };
-            one(&spec, trace.as_ref(), true)
-        }
-        Cmd::CheckDeterminism { seed, scenario } => {
-            let spec = spec_for(&scenario, seed)?;
-            let first = sim::run(&spec).trace_hash;
-            let spec2 = spec.clone();
-            let second = std::thread::spawn(move || sim::run(&spec2).trace_hash)
-                .join()
-                .map_err(|_| anyhow::anyhow!("second run panicked"))?;
-            println!("run 1 (main thread)  {first}");
-            println!("run 2 (other thread) {second}");
-            if first == second {
-                println!("deterministic");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!("NOT deterministic");
-                Ok(ExitCode::FAILURE)
-            }
-        }
-        Cmd::Bench { parts, seeds } => {
-            let tick = TICK_MS.load(Ordering::Relaxed);
-            if parts.contains('a') || parts.contains('e') {
-                sim::bench::standard(tick);
-            }
-            if parts.contains('b') {
-                sim::bench::sweep_throughput(seeds, 2, tick);
-            }
-            if parts.contains('c') {
-                sim::bench::cost_curves(tick);
-            }
-            if parts.contains('d') {
-                sim::bench::backlog_append();
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => match (file, seed) {
+            (Some(f), _) => replay_file(&f, trace.as_ref(), cli.tick_ms),
+            (None, Some(s)) => Ok(one(&opts.spec(&scenario, s)?, trace.as_ref(), true)),
+            (None, None) => Err(InputError("replay needs --seed or --file".into()).into()),
+        },
+        Cmd::CheckDeterminism { seed, scenario } => check_determinism(opts.spec(&scenario, seed)?),
+        Cmd::Bench { parts, seeds } => Ok(bench(&parts, seeds, opts.tick_ms)),
         Cmd::Scenarios => {
             // The name is the first column: ci scripts read it with `awk '{print $1}'`.
             let width = scenarios::NAMES.iter().map(|n| n.len()).max().unwrap_or(0);
@@ -507,6 +454,29 @@ fn main() -> anyhow::Result<ExitCode> {
                 println!("{:width$}  {}", s.name, s.about);
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Whether an error is the user's input (exit status 2, as clap's own errors).
+fn is_input(e: &anyhow::Error) -> bool {
+    e.is::<InputError>()
+        || e.downcast_ref::<SummaryError>().is_some_and(SummaryError::is_input)
+        || e.downcast_ref::<FileError>()
+            .is_some_and(|f| !matches!(f, FileError::Write { .. }))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_timer(SimTime)
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(if is_input(&e) { 2 } else { 1 })
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use node::Note;
 use proto::ReplId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::nemesis::{Fault, Swarm};
 use crate::net::{Fragmentation, Net};
@@ -21,8 +21,10 @@ use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
 use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots};
 
-/// Everything that defines a run. Two runs of equal specs are identical.
-#[derive(Debug, Clone)]
+/// Everything that defines a run. Two runs of equal specs are identical. Failure files
+/// and the regression corpus store it whole: a field added later needs `#[serde(default)]`
+/// (the value older files meant) so committed files still load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSpec {
     pub seed: u64,
     pub scenario: String,
@@ -70,6 +72,27 @@ impl RunSpec {
     }
 }
 
+impl RunSpec {
+    /// The command-line options that, with the seed, name this run: what the reproduce
+    /// line prints and what `merge` compares between sweep summaries. One line per option
+    /// that changes a run (its `psync-sim` flag and value).
+    pub fn identity(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("scenario", self.scenario.clone()),
+            ("tick-ms", self.tick_ms.to_string()),
+        ]
+    }
+
+    /// The command that reruns this run from its seed and identity.
+    pub fn reproduce(&self) -> String {
+        let mut line = format!("psync-sim replay --seed 0x{:x}", self.seed);
+        for (flag, value) in self.identity() {
+            line.push_str(&format!(" --{flag} {value}"));
+        }
+        line
+    }
+}
+
 /// What a run found.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -89,7 +112,7 @@ pub struct RunReport {
 }
 
 /// A node's INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err` (I13).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCounters {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
@@ -104,11 +127,14 @@ impl SyncCounters {
 }
 
 /// What a run (or a sweep) reached.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Coverage {
     pub repl_states: BTreeSet<u8>,
     pub slave_states: BTreeSet<u8>,
+    #[serde(deserialize_with = "crate::campaign::labels")]
     pub psync: BTreeSet<&'static str>,
+    #[serde(deserialize_with = "crate::campaign::labels")]
     pub faults: BTreeSet<&'static str>,
     /// Replicas dropped for their output buffer (R39): (hard, soft) counts.
     pub obuf_drops: (u64, u64),

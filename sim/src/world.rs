@@ -117,7 +117,7 @@ impl Transport for TurmoilTransport {
 }
 
 /// Per-node settings of a topology.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NodeSpec {
     pub name: String,
     pub master: MasterConfig,

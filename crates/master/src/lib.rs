@@ -50,6 +50,7 @@ use wait::Waiter;
 
 /// Configuration (redis config names).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(default))]
 pub struct MasterConfig {
     pub repl_backlog_size: u64,
     /// Smallest backlog block; 16 KiB as redis (tests lower it to see eviction).
@@ -75,6 +76,7 @@ pub struct MasterConfig {
 /// unsent output exceeds `hard_bytes`, or stays above `soft_bytes` for more than
 /// `soft_seconds`, is closed. 0 disables a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ObufLimit {
     pub hard_bytes: u64,
     pub soft_bytes: u64,
