@@ -330,3 +330,35 @@ fn ctrl_c_prints_the_partial_summary_and_saves_it() {
     assert!(runs > 0 && runs < 100_000, "{runs}");
     assert!(t.contains(&format!("runs                 {runs}\n")), "{t}");
 }
+
+#[test]
+fn the_readme_documents_every_summary_field() {
+    let d = tempfile::tempdir().expect("tmp");
+    let out = d.path().join("s.json");
+    let o = run(&[
+        "sweep",
+        "--seeds",
+        "0..1",
+        "--jobs",
+        "1",
+        "--failures",
+        s(&d.path().join("f")),
+        "--json",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+    let section = readme
+        .split("### Summary JSON")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a Summary JSON section");
+    let v = json(&out);
+    let totals = v["totals"].as_object().expect("totals").keys();
+    for key in v.as_object().expect("object").keys().chain(totals) {
+        assert!(
+            section.contains(&format!("`{key}`")),
+            "README Summary JSON section documents `{key}`"
+        );
+    }
+}
