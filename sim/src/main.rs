@@ -253,6 +253,14 @@ fn sweep(a: SweepArgs, opts: Options) -> anyhow::Result<ExitCode> {
     }
     let first = opts.spec(&a.scenario, 0)?; // validates the scenario before spawning
     if let Some(r) = &resumed {
+        if r.commit != sim::failure::COMMIT {
+            return Err(InputError(format!(
+                "--resume: the summary was written by commit {}, this build is {}; run it with that build (or sweep anew and merge --force)",
+                r.commit,
+                sim::failure::COMMIT
+            ))
+            .into());
+        }
         let mine: std::collections::BTreeMap<String, String> =
             first.identity().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         if r.identity != mine || r.plans[0].seeds != seeds || r.plans[0].shard != shard {
@@ -273,23 +281,14 @@ fn sweep(a: SweepArgs, opts: Options) -> anyhow::Result<ExitCode> {
         }
         eprintln!("\ninterrupted: finishing the runs in flight, then the partial summary (Ctrl-C again quits)");
     });
-    let spec_for = |seed: u64| {
-        let mut spec = first.clone();
-        if let Ok(s) = opts.spec(&a.scenario, seed) {
-            spec = s;
-        }
-        spec
-    };
+    let spec_for = |seed: u64| opts.spec(&a.scenario, seed).expect("the scenario was checked above");
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let sw = Sweep {
         seeds,
         shard,
-        skip: resumed
-            .as_ref()
-            .map(|r| r.seeds_run.iter().copied().collect())
-            .unwrap_or_default(),
+        skip: resumed.as_ref().map(|r| r.seeds_run.clone()).unwrap_or_default(),
         jobs,
         failures: a.failures.clone(),
         shrink: a.shrink,

@@ -117,7 +117,7 @@ pub fn merge_into(
     let dups: Vec<u64> = other
         .seeds_run
         .iter()
-        .filter(|s| acc.seeds_run.binary_search(s).is_ok())
+        .filter(|s| acc.seeds_run.contains(s))
         .copied()
         .collect();
     if let (Some(&example), false) = (dups.first(), force) {
@@ -127,8 +127,7 @@ pub fn merge_into(
             example,
         });
     }
-    acc.seeds_run.extend_from_slice(&other.seeds_run);
-    acc.seeds_run.sort_unstable();
+    acc.seeds_run.extend(&other.seeds_run);
     acc.violating.extend(other.violating.iter().cloned());
     acc.violating.sort_by_key(|v| v.seed);
     acc.failure_files_unwritten += other.failure_files_unwritten;

@@ -125,13 +125,18 @@ pub fn run(sweep: &Sweep<'_>) -> (Summary, Ended) {
         complete: false,
     };
     let cursor = plan::Cursor::new(sweep.seeds, sweep.shard, sweep.skip.clone());
-    let bar = match cursor.remaining() {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::new_spinner(),
+    let (bar, template) = match cursor.remaining() {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            "{bar:40} {pos}/{len} seeds {elapsed_precise} eta {eta} {msg}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {pos} seeds {elapsed_precise} {msg}",
+        ),
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {elapsed_precise} eta {eta} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     // Wall time is only measured here, outside every simulation (budget, summary table).
     #[allow(clippy::disallowed_methods)]

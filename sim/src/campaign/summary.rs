@@ -115,8 +115,8 @@ pub struct Summary {
     pub identity: BTreeMap<String, String>,
     /// The seed sources and shards that ran (one per sweep merged in).
     pub plans: Vec<Plan>,
-    /// Every seed that ran, ascending.
-    pub seeds_run: Vec<u64>,
+    /// Every seed that ran, ascending (a set: random campaigns finish seeds in any order).
+    pub seeds_run: BTreeSet<u64>,
     /// Every violating seed, ascending.
     pub violating: Vec<SeedVerdict>,
     /// Violating seeds whose failure file could not be written.
@@ -140,7 +140,7 @@ impl Summary {
             tool_version: TOOL_VERSION.to_string(),
             identity: identity.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             plans: vec![plan],
-            seeds_run: Vec::new(),
+            seeds_run: BTreeSet::new(),
             violating: Vec::new(),
             failure_files_unwritten: 0,
             totals: Totals::default(),
@@ -153,8 +153,7 @@ impl Summary {
 
     /// Folds one run in (any order: everything is sorted or summed).
     pub fn add_run(&mut self, spec: &RunSpec, r: &RunReport, failure_file: Option<String>) {
-        let pos = self.seeds_run.partition_point(|s| *s < r.seed);
-        self.seeds_run.insert(pos, r.seed);
+        self.seeds_run.insert(r.seed);
         self.totals.add_run(r);
         if let Some(v) = r.violations.first() {
             let mut oracles = BTreeMap::new();
