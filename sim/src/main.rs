@@ -180,7 +180,7 @@ fn summary_line(r: &RunReport) -> String {
 
 /// One run: summary, violations, then the trace file. A trace that cannot be written is
 /// an error naming the path, after the report (which is never lost).
-fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool) -> ExitCode {
+fn one(spec: &RunSpec, reproduce: &str, trace_path: Option<&PathBuf>, timeline: bool) -> ExitCode {
     let (report, trace) = run_with_trace(spec);
     if timeline {
         print!("{}", trace.render());
@@ -192,7 +192,7 @@ fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool) -> ExitCode
     }
     println!("{}", summary_line(&report));
     println!("trace hash {}", report.trace_hash);
-    campaign::print_violations(spec, &report, &trace.tail(30));
+    campaign::print_violations(reproduce, &report, &trace.tail(30));
     let mut code = if report.violations.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -366,7 +366,16 @@ fn replay_file(path: &Path, trace: Option<&PathBuf>, tick_ms: Option<u64>) -> an
             .join(" "),
         loaded.file.shrunk
     );
-    Ok(one(spec, trace, true))
+    // The seed's line only if the seed (with the file's identity) gives exactly this spec.
+    let regenerated = Options { tick_ms: spec.tick_ms }
+        .spec(&spec.scenario, spec.seed)
+        .ok()
+        .filter(|r| serde_json::to_value(r).ok() == serde_json::to_value(spec).ok());
+    let reproduce = match regenerated {
+        Some(r) => r.reproduce(),
+        None => format!("psync-sim replay --file {}", path.display()),
+    };
+    Ok(one(spec, &reproduce, trace, true))
 }
 
 fn shrink(spec: &RunSpec, budget: usize, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -425,7 +434,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             scenario,
             trace,
             timeline,
-        } => Ok(one(&opts.spec(&scenario, seed)?, trace.as_ref(), timeline)),
+        } => {
+            let spec = opts.spec(&scenario, seed)?;
+            Ok(one(&spec, &spec.reproduce(), trace.as_ref(), timeline))
+        }
         Cmd::Sweep(a) => sweep(a, opts),
         Cmd::Merge { files, json, force } => merge(&files, json.as_deref(), force),
         Cmd::Shrink {
@@ -441,7 +453,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             trace,
         } => match (file, seed) {
             (Some(f), _) => replay_file(&f, trace.as_ref(), cli.tick_ms),
-            (None, Some(s)) => Ok(one(&opts.spec(&scenario, s)?, trace.as_ref(), true)),
+            (None, Some(s)) => {
+                let spec = opts.spec(&scenario, s)?;
+                Ok(one(&spec, &spec.reproduce(), trace.as_ref(), true))
+            }
             (None, None) => Err(InputError("replay needs --seed or --file".into()).into()),
         },
         Cmd::CheckDeterminism { seed, scenario } => check_determinism(opts.spec(&scenario, seed)?),

@@ -123,7 +123,7 @@ fn a_failing_run_keeps_its_report_when_the_trace_cannot_be_written() {
         out.contains("VIOLATION seed=0x3 scenario=swarm oracle=liveness"),
         "{out}"
     );
-    assert!(out.contains("reproduce: psync-sim replay --seed 0x3"), "{out}");
+    assert!(out.contains("reproduce: psync-sim replay --file"), "{out}");
     assert!(out.contains("cannot write trace to /nonexistent/x.json"), "{out}");
 }
 
@@ -144,8 +144,9 @@ fn the_tick_travels_to_the_reproduce_line_the_file_and_replay() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("tick-ms=4"), "{out}");
+    // Its spec is not the seed's (a crash added, 1 ms liveness): the line names the file.
     assert!(
-        out.contains("reproduce: psync-sim replay --seed 0x3 --scenario swarm --tick-ms 4"),
+        out.contains(&format!("reproduce: psync-sim replay --file {}  (commit", s(&file))),
         "{out}"
     );
     let seeded = run(&["run", "--seed", "3", "--tick-ms", "4"]);
@@ -163,6 +164,11 @@ fn the_tick_travels_to_the_reproduce_line_the_file_and_replay() {
         .expect("write");
     let o = run(&["replay", "--file", s(&plain)]);
     assert_eq!(trace_hash(&text(&o)), trace_hash(&text(&seeded)));
+    // The seed's own line (what sweeps print and store) carries the tick.
+    assert_eq!(
+        spec.reproduce(),
+        "psync-sim replay --seed 0x3 --scenario swarm --tick-ms 4"
+    );
     let tick1 = run(&["run", "--seed", "3"]);
     assert_ne!(
         trace_hash(&text(&tick1)),

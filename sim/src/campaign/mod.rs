@@ -52,8 +52,9 @@ pub enum Ended {
     FirstViolation,
 }
 
-/// Prints a run's violations (first ten), the last trace lines and the reproduce line.
-pub fn print_violations(spec: &RunSpec, r: &RunReport, trace_tail: &str) {
+/// Prints a run's violations (first ten), the last trace lines and the command that
+/// reruns it (`RunSpec::reproduce`, or `replay --file` for a spec the seed does not give).
+pub fn print_violations(reproduce: &str, r: &RunReport, trace_tail: &str) {
     for v in r.violations.iter().take(10) {
         let node = v.node.map_or_else(String::new, |n| format!(" n{n}"));
         eprintln!(
@@ -66,7 +67,7 @@ pub fn print_violations(spec: &RunSpec, r: &RunReport, trace_tail: &str) {
     }
     if !r.violations.is_empty() {
         eprintln!("last trace lines:\n{trace_tail}");
-        eprintln!("reproduce: {}  (commit {})", spec.reproduce(), crate::failure::COMMIT);
+        eprintln!("reproduce: {reproduce}  (commit {})", crate::failure::COMMIT);
     }
 }
 
@@ -195,7 +196,8 @@ fn one_seed(sh: &Shared<'_>, seed: u64) {
     let mut unwritten = false;
     if !r.violations.is_empty() {
         sh.bad.fetch_add(1, Ordering::Relaxed);
-        sh.bar.suspend(|| print_violations(&spec, &r, &trace.tail(20)));
+        sh.bar
+            .suspend(|| print_violations(&spec.reproduce(), &r, &trace.tail(20)));
         let shrunk = if sh.sweep.shrink {
             sh.bar.suspend(|| shrink_and_report(&spec, 200))
         } else {
