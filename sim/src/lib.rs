@@ -5,9 +5,11 @@
 //! (timeline, hash, Chrome JSON), `run` (one run), `scenarios` (named runs and swarm).
 
 pub mod bench;
+pub mod compare;
 pub mod nemesis;
 pub mod net;
 pub mod oracle;
+pub mod rules;
 pub mod run;
 pub mod scenarios;
 pub mod shrink;

@@ -18,11 +18,17 @@ struct Cli {
     /// latencies are rounded to the tick. Part of the run's identity: replay with the same.
     #[arg(long, global = true, default_value_t = 1)]
     tick_ms: u64,
+    /// The PSYNC rule set every node decides by (`psync-sim rules` lists them); for
+    /// `compare`, a comma-separated list. Part of a run's identity: replay and shrink with
+    /// the same.
+    #[arg(long, global = true, default_value = "redis-7.0")]
+    rules: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 static TICK_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+static RULES: std::sync::OnceLock<sim::rules::RuleSetRef> = std::sync::OnceLock::new();
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -104,6 +110,29 @@ enum Cmd {
     },
     /// Lists the named scenarios: name, then what it does.
     Scenarios,
+    /// Lists the PSYNC rule sets `--rules` accepts.
+    Rules,
+    /// The same seeds under each rule set of `--rules A,B[,C…]`, side by side: violations
+    /// per oracle (first one shrunk), full/partial syncs, bytes, convergence, losses.
+    Compare {
+        /// `A..B` (B exclusive).
+        #[arg(long)]
+        seeds: String,
+        #[arg(long, default_value = "swarm")]
+        scenario: String,
+        /// Threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Also write the comparison as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Reruns allowed when shrinking each oracle's first counterexample (0: no shrink).
+        #[arg(long, default_value_t = 200)]
+        shrink_budget: usize,
+        /// Where the shrunk counterexamples' failure files go.
+        #[arg(long, default_value = "out/compare")]
+        out: PathBuf,
+    },
 }
 
 fn parse_seed(s: &str) -> Result<u64, String> {
@@ -118,6 +147,7 @@ fn spec_for(scenario: &str, seed: u64) -> anyhow::Result<RunSpec> {
     let mut spec = scenarios::by_name(scenario, seed)
         .ok_or_else(|| anyhow::anyhow!("unknown scenario {scenario:?}; known: {}", scenarios::NAMES.join(", ")))?;
     spec.tick_ms = TICK_MS.load(Ordering::Relaxed);
+    spec.rules = RULES.get().copied().unwrap_or_default();
     Ok(spec)
 }
 
@@ -135,9 +165,14 @@ fn print_violations(r: &RunReport, trace_tail: &str) {
     if !r.violations.is_empty() {
         eprintln!("last trace lines:\n{trace_tail}");
         eprintln!(
-            "reproduce: psync-sim replay --seed 0x{:x} --scenario {}  (commit {})",
+            "reproduce: psync-sim replay --seed 0x{:x} --scenario {}{}  (commit {})",
             r.seed,
             r.scenario,
+            if r.rules.is_default() {
+                String::new()
+            } else {
+                format!(" --rules {}", r.rules)
+            },
             option_env!("PSYNC_COMMIT").unwrap_or("see git log")
         );
     }
@@ -402,7 +437,35 @@ fn main() -> anyhow::Result<ExitCode> {
         .init();
     let cli = Cli::parse();
     TICK_MS.store(cli.tick_ms.max(1), Ordering::Relaxed);
+    let rules = match sim::rules::parse_list(&cli.rules) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: --rules: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if !matches!(cli.cmd, Cmd::Compare { .. }) {
+        if rules.len() != 1 {
+            eprintln!("error: --rules takes one rule set here (a list only for `compare`)");
+            return Ok(ExitCode::from(2));
+        }
+        let _ = RULES.set(rules[0]);
+    }
     match cli.cmd {
+        Cmd::Rules => {
+            for r in master::rules::ALL {
+                println!("{}", r.name());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Compare {
+            seeds,
+            scenario,
+            jobs,
+            json,
+            shrink_budget,
+            out,
+        } => compare(rules, &seeds, scenario, jobs, json, shrink_budget, &out),
         Cmd::Run {
             seed,
             scenario,
@@ -509,4 +572,70 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `psync-sim compare`: the campaign, the table, the counterexamples' failure files, JSON.
+fn compare(
+    rules: Vec<sim::rules::RuleSetRef>,
+    seeds: &str,
+    scenario: String,
+    jobs: Option<usize>,
+    json: Option<PathBuf>,
+    shrink_budget: usize,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let (start, end) = parse_range(seeds)?;
+    if start >= end {
+        eprintln!("error: --seeds {seeds}: empty range");
+        return Ok(ExitCode::from(2));
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        eprintln!("error: --jobs 0: at least one thread is needed");
+        return Ok(ExitCode::from(2));
+    }
+    let spec = sim::compare::CompareSpec {
+        rules: rules.clone(),
+        seeds: (start, end),
+        scenario,
+        tick_ms: TICK_MS.load(Ordering::Relaxed),
+        jobs,
+        shrink_budget,
+    };
+    let bar = indicatif::ProgressBar::new((end - start) * rules.len() as u64);
+    let report = match sim::compare::compare(&spec, &|col, done| {
+        bar.set_position(col as u64 * (end - start) + done);
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    bar.finish_and_clear();
+    print!("{}", sim::compare::render(&report));
+    for c in &report.columns {
+        for (oracle, v) in &c.oracles {
+            let Some(file) = v.first.as_ref().and_then(|x| x.file.as_ref()) else {
+                continue;
+            };
+            let name = format!("{}-{oracle}-{}-0x{:x}.json", c.rules, file.scenario, file.seed);
+            let written = std::fs::create_dir_all(out)
+                .and_then(|()| std::fs::write(out.join(&name), serde_json::to_vec_pretty(file)?))
+                .map(|()| out.join(&name));
+            match written {
+                Ok(p) => println!("{} / {oracle}: psync-sim replay --file {}", c.rules, p.display()),
+                Err(e) => eprintln!("error: could not write the {} / {oracle} counterexample: {e:#}", c.rules),
+            }
+        }
+    }
+    if let Some(path) = json {
+        let text = serde_json::to_vec_pretty(&report)?;
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: could not write {}: {e}", path.display());
+            return Ok(ExitCode::from(1));
+        }
+        println!("comparison written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -17,6 +17,7 @@ use crate::nemesis::{Fault, Swarm};
 use crate::net::{Fragmentation, Net};
 use crate::oracle::clients::Position;
 use crate::oracle::{NodeView, Oracle, OracleId, Violation};
+use crate::rules::RuleSetRef;
 use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
 use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots};
@@ -43,6 +44,9 @@ pub struct RunSpec {
     pub bytes_per_ms: u64,
     /// Node-to-node connections that deliver at seed-drawn boundaries (`None`: whole writes).
     pub fragment: Option<Fragmentation>,
+    /// The PSYNC rule set every node decides by (issue 15); not drawn from the seed, so
+    /// the same seed under two rule sets has the same topology, workload and faults.
+    pub rules: RuleSetRef,
 }
 
 impl RunSpec {
@@ -66,6 +70,7 @@ impl RunSpec {
             stop_when_converged: true,
             bytes_per_ms: crate::net::DEFAULT_BYTES_PER_MS,
             fragment: None,
+            rules: RuleSetRef::default(),
         }
     }
 }
@@ -86,6 +91,10 @@ pub struct RunReport {
     /// Per node: INFO's sync counters at the end (a crashed node's are zero).
     pub counters: Vec<SyncCounters>,
     pub swarm: Option<Vec<&'static str>>,
+    /// The rule set the run decided by (issue 15).
+    pub rules: RuleSetRef,
+    /// What replication cost (full and partial syncs, bytes), for comparing rule sets.
+    pub costs: crate::oracle::costs::Costs,
 }
 
 /// A node's INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err` (I13).
@@ -175,7 +184,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
             .iter()
             .enumerate()
             .map(|(i, n)| NodeSlot {
-                spec: n.clone(),
+                spec: n.with_rules(spec.rules.0),
                 handle: None,
                 replicaof: spec.topology[i].map(|p| names[p].clone()),
                 boots: 0,
@@ -215,7 +224,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     let mut h = Harness {
         slots,
         shared,
-        oracle: Oracle::default(),
+        oracle: Oracle::with_rules(spec.rules.0),
         trace: Trace::default(),
         coverage: Coverage::default(),
         digested: BTreeMap::new(),
@@ -224,6 +233,11 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         names,
         net: net.clone(),
     };
+    if !spec.rules.is_default() {
+        // Part of the run's identity (issue 15); omitted for redis 7.0 so default runs keep
+        // their trace hashes.
+        h.trace.push(0, None, Kind::Event, format!("rules {}", spec.rules));
+    }
     let repl_timeout_ms = spec.nodes.iter().map(|n| n.replica.repl_timeout_s).max().unwrap_or(60) * 1000;
     // R58 fails a transfer after repl-timeout without a byte; the cron checks once a
     // second; the rest is slack for moving the bytes themselves.
@@ -302,6 +316,8 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         stats: h.shared.stats.borrow().clone(),
         counters,
         swarm: spec.swarm.as_ref().map(Swarm::enabled),
+        rules: spec.rules,
+        costs: h.oracle.costs,
     };
     (report, h.trace)
 }
@@ -557,7 +573,7 @@ impl Harness {
                         let text = format!("slave {conn} dropped: output buffer {used} over {kind} limit {limit}");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
-                    master::Observation::Fed { .. } => {}
+                    master::Observation::Fed { .. } | master::Observation::RdbSent { .. } => {}
                     master::Observation::WaitReply { conn, offset, acked } => {
                         self.oracle.check_wait(t, i, boot, *conn, *offset, *acked);
                         self.trace

@@ -25,6 +25,9 @@ pub struct FailureFile {
     pub fault_ms: u64,
     /// Sizes before shrinking: (faults, writers, fault_ms).
     pub original: (usize, usize, u64),
+    /// The rule set the run decided by (redis 7.0 in files older than rule sets).
+    #[serde(default)]
+    pub rules: crate::rules::RuleSetRef,
 }
 
 impl FailureFile {
@@ -40,6 +43,7 @@ impl FailureFile {
             mean_gap_ms: spec.workload.mean_gap_ms,
             fault_ms: spec.fault_ms,
             original: (spec.faults.len(), spec.workload.writers, spec.fault_ms),
+            rules: spec.rules,
         }
     }
 
@@ -56,6 +60,7 @@ impl FailureFile {
         spec.workload.readers = self.readers;
         spec.workload.mean_gap_ms = self.mean_gap_ms;
         spec.fault_ms = self.fault_ms;
+        spec.rules = self.rules;
     }
 }
 
@@ -76,10 +81,17 @@ fn fails(spec: &RunSpec, oracle: OracleId, runs: &mut usize) -> Option<RunReport
 
 /// Minimises a failing spec for the first violated oracle. `budget` caps the reruns.
 pub fn shrink(spec: &RunSpec, budget: usize) -> Option<Shrunk> {
-    let mut runs = 0;
-    runs += 1;
     let first = run(spec);
     let oracle = first.violations.first()?.oracle;
+    shrink_for(spec, oracle, budget).map(|mut s| {
+        s.runs += 1;
+        s
+    })
+}
+
+/// Minimises a spec that violates `oracle`, keeping that oracle violated.
+pub fn shrink_for(spec: &RunSpec, oracle: OracleId, budget: usize) -> Option<Shrunk> {
+    let mut runs = 0;
     let original = (spec.faults.len(), spec.workload.writers, spec.fault_ms);
     let (mut cur, used) = shrink_while(spec, budget, |r| r.violations.iter().any(|v| v.oracle == oracle));
     runs += used;
@@ -121,6 +133,7 @@ pub fn shrink(spec: &RunSpec, budget: usize) -> Option<Shrunk> {
         mean_gap_ms: cur.workload.mean_gap_ms,
         fault_ms: cur.fault_ms,
         original,
+        rules: cur.rules,
     };
     Some(Shrunk { file, runs, report })
 }

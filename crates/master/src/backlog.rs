@@ -177,6 +177,23 @@ impl ReplBacklog {
         held.max(self.block_capacity(u64::MAX))
     }
 
+    /// Drops the bytes after `end` (which must be held or the current end), so the next
+    /// append continues at `end + 1`. Only a rule set under trial rewinds a stream (B2's
+    /// 6.0.0 design); redis 7.0 never does.
+    pub fn truncate_to(&mut self, end: u64) {
+        assert!(end + 1 >= self.off && end <= self.end_offset(), "truncate_to outside the backlog");
+        self.histlen = end + 1 - self.off;
+        while let Some(tail) = self.blocks.back_mut() {
+            if tail.repl_offset > end {
+                self.blocks.pop_back();
+            } else {
+                tail.buf.truncate((end + 1 - tail.repl_offset) as usize);
+                break;
+            }
+        }
+        self.check();
+    }
+
     fn check(&self) {
         // The sums below would cost O(blocks) per append in release builds.
         if !cfg!(debug_assertions) {
