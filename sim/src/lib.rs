@@ -18,3 +18,8 @@ pub mod workload;
 pub mod world;
 
 pub use run::{run, run_with_trace, Coverage, RunReport, RunSpec, SyncCounters};
+
+/// The README's Rust examples compile and run as doc tests (the rule-set example).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -453,8 +453,9 @@ fn main() -> anyhow::Result<ExitCode> {
     }
     match cli.cmd {
         Cmd::Rules => {
+            let width = master::rules::names().iter().map(|n| n.len()).max().unwrap_or(0);
             for r in master::rules::ALL {
-                println!("{}", r.name());
+                println!("{:width$}  {}", r.name(), r.summary());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -625,7 +626,10 @@ fn compare(
                 .map(|()| out.join(&name));
             match written {
                 Ok(p) => println!("{} / {oracle}: psync-sim replay --file {}", c.rules, p.display()),
-                Err(e) => eprintln!("error: could not write the {} / {oracle} counterexample: {e:#}", c.rules),
+                Err(e) => eprintln!(
+                    "error: could not write the {} / {oracle} counterexample: {e:#}",
+                    c.rules
+                ),
             }
         }
     }

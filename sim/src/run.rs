@@ -161,6 +161,8 @@ pub(crate) struct Harness {
     pub(crate) held: BTreeSet<(usize, usize)>,
     pub(crate) names: Vec<String>,
     pub(crate) net: Rc<Net>,
+    /// The old master a split-brain failover left behind, until it rejoins.
+    pub(crate) stale: Option<usize>,
 }
 
 /// Runs one simulation.
@@ -232,6 +234,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         held: BTreeSet::new(),
         names,
         net: net.clone(),
+        stale: None,
     };
     if !spec.rules.is_default() {
         // Part of the run's identity (issue 15); omitted for redis 7.0 so default runs keep

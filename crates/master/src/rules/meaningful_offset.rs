@@ -19,6 +19,10 @@ impl RuleSet for MeaningfulOffset600 {
         "meaningful-offset-6.0.0"
     }
 
+    fn summary(&self) -> &'static str {
+        "redis 6.0.0-6.0.3: a demoted master cuts trailing PINGs from its offset (B2, withdrawn)"
+    }
+
     fn demoted_position(&self, replid: ReplId, offset: u64, backlog: Option<&ReplBacklog>) -> Option<(ReplId, u64)> {
         let ping = PING_BYTES.len() as u64;
         let mut off = offset;

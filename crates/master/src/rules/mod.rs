@@ -48,6 +48,11 @@ pub trait RuleSet: std::fmt::Debug + Send + Sync {
     /// The registry name (`--rules NAME`); part of a run's identity.
     fn name(&self) -> &'static str;
 
+    /// One line for `psync-sim rules`: what the design is, and which redis shipped it.
+    fn summary(&self) -> &'static str {
+        ""
+    }
+
     /// R23: the answer to `PSYNC id off` in `state`.
     fn decide(&self, state: &PsyncState, id: &[u8], off: i64) -> PsyncDecision {
         decide(state, id, off)

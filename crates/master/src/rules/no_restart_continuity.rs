@@ -13,6 +13,10 @@ impl RuleSet for NoRestartContinuity {
         "no-restart-continuity"
     }
 
+    fn summary(&self) -> &'static str {
+        "redis 7.0 without R68: a restarted master starts a fresh history (safe, costly)"
+    }
+
     fn master_restart_continuity(&self) -> bool {
         false
     }

@@ -17,6 +17,10 @@ impl RuleSet for Psync1 {
         "psync1"
     }
 
+    fn summary(&self) -> &'static str {
+        "redis 2.8-3.2: no replid2, no own cached master, no RDB continuity (safe, costly)"
+    }
+
     fn promotion(&self) -> Promotion {
         Promotion::NewHistory
     }

@@ -13,6 +13,10 @@ impl RuleSet for Redis70 {
         "redis-7.0"
     }
 
+    fn summary(&self) -> &'static str {
+        "redis 7.0 as the spec states it (the default; what psync-node speaks)"
+    }
+
     fn is_redis_7_0(&self) -> bool {
         true
     }

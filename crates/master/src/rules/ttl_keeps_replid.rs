@@ -14,6 +14,10 @@ impl RuleSet for TtlKeepsReplid {
         "ttl-keeps-replid"
     }
 
+    fn summary(&self) -> &'static str {
+        "the backlog freed by repl-backlog-ttl keeps the id (B6, the hazard replicationCron warns of)"
+    }
+
     fn ttl_frees_history(&self) -> bool {
         false
     }
