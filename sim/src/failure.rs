@@ -102,6 +102,9 @@ struct LegacyFile {
     mean_gap_ms: u64,
     fault_ms: u64,
     original: (usize, usize, u64),
+    /// Files written after rule sets arrived name theirs (redis 7.0 before).
+    #[serde(default)]
+    rules: crate::rules::RuleSetRef,
 }
 
 /// A loaded file and what the reader should know about it.
@@ -210,6 +213,7 @@ impl LegacyFile {
         spec.workload.readers = self.readers;
         spec.workload.mean_gap_ms = self.mean_gap_ms;
         spec.fault_ms = self.fault_ms;
+        spec.rules = self.rules;
         let original = Sizes {
             faults: self.original.0,
             writers: self.original.1,

@@ -7,10 +7,12 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod compare;
 pub mod failure;
 pub mod nemesis;
 pub mod net;
 pub mod oracle;
+pub mod rules;
 pub mod run;
 pub mod scenarios;
 pub mod shrink;
@@ -19,3 +21,8 @@ pub mod workload;
 pub mod world;
 
 pub use run::{run, run_with_trace, Coverage, RunReport, RunSpec, SyncCounters};
+
+/// The README's Rust examples compile and run as doc tests (the rule-set example).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

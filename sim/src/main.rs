@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Parser, Subcommand};
 use sim::campaign::{self, plan, Ended, InputError, Seeds, SeedsArg, Shard, SummaryError, Sweep};
 use sim::failure::{FailureFile, FileError};
+use sim::rules::RuleSetRef;
 use sim::run::{run_with_trace, RunReport, RunSpec};
 use sim::scenarios;
 
@@ -19,6 +20,11 @@ struct Cli {
     /// line and failure files carry it.
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     tick_ms: Option<u64>,
+    /// The PSYNC rule set every node decides by (`psync-sim rules` lists them; default
+    /// redis-7.0); for `compare`, a comma-separated list. Part of a run's identity: the
+    /// reproduce line and failure files carry it.
+    #[arg(long, global = true)]
+    rules: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -95,6 +101,29 @@ enum Cmd {
     },
     /// Lists the named scenarios: name, then what it does.
     Scenarios,
+    /// Lists the PSYNC rule sets `--rules` accepts.
+    Rules,
+    /// The same seeds under each rule set of `--rules A,B[,C…]`, side by side: violations
+    /// per oracle (first one shrunk), full/partial syncs, bytes, convergence, losses.
+    Compare {
+        /// `A..B` (B exclusive).
+        #[arg(long)]
+        seeds: SeedsArg,
+        #[arg(long, default_value = "swarm")]
+        scenario: String,
+        /// Threads, at least 1 (default: all cores).
+        #[arg(long, value_parser = |s: &str| plan::parse_jobs(s))]
+        jobs: Option<usize>,
+        /// Also write the comparison as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Reruns allowed when shrinking each oracle's first counterexample (0: no shrink).
+        #[arg(long, default_value_t = 200)]
+        shrink_budget: usize,
+        /// Where the shrunk counterexamples' failure files go.
+        #[arg(long, default_value = "out/compare")]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -143,6 +172,7 @@ fn seed_arg(s: &str) -> Result<u64, InputError> {
 #[derive(Clone, Copy)]
 struct Options {
     tick_ms: u64,
+    rules: RuleSetRef,
 }
 
 impl Options {
@@ -154,6 +184,7 @@ impl Options {
             ))
         })?;
         spec.tick_ms = self.tick_ms;
+        spec.rules = self.rules;
         Ok(spec)
     }
 }
@@ -342,13 +373,21 @@ fn merge(files: &[PathBuf], json: Option<&Path>, force: bool) -> anyhow::Result<
     })
 }
 
-fn replay_file(path: &Path, trace: Option<&PathBuf>, tick_ms: Option<u64>) -> anyhow::Result<ExitCode> {
+fn replay_file(path: &Path, trace: Option<&PathBuf>, cli: &Cli) -> anyhow::Result<ExitCode> {
     let loaded = FailureFile::load(path)?;
     for note in &loaded.notes {
         eprintln!("note: {note}");
     }
     let spec = &loaded.file.spec;
-    if let Some(t) = tick_ms.filter(|t| *t != spec.tick_ms) {
+    if let Some(r) = cli.rules.as_deref().filter(|r| r.trim() != spec.rules.name()) {
+        return Err(InputError(format!(
+            "{} ran with --rules {}; --rules {r} would be another run (leave it out)",
+            path.display(),
+            spec.rules
+        ))
+        .into());
+    }
+    if let Some(t) = cli.tick_ms.filter(|t| *t != spec.tick_ms) {
         return Err(InputError(format!(
             "{} ran with --tick-ms {}; --tick-ms {t} would be another run (leave it out)",
             path.display(),
@@ -367,10 +406,13 @@ fn replay_file(path: &Path, trace: Option<&PathBuf>, tick_ms: Option<u64>) -> an
         loaded.file.shrunk
     );
     // The seed's line only if the seed (with the file's identity) gives exactly this spec.
-    let regenerated = Options { tick_ms: spec.tick_ms }
-        .spec(&spec.scenario, spec.seed)
-        .ok()
-        .filter(|r| serde_json::to_value(r).ok() == serde_json::to_value(spec).ok());
+    let regenerated = Options {
+        tick_ms: spec.tick_ms,
+        rules: spec.rules,
+    }
+    .spec(&spec.scenario, spec.seed)
+    .ok()
+    .filter(|r| serde_json::to_value(r).ok() == serde_json::to_value(spec).ok());
     let reproduce = match regenerated {
         Some(r) => r.reproduce(),
         None => format!("psync-sim replay --file {}", path.display()),
@@ -425,10 +467,49 @@ fn bench(parts: &str, seeds: u64, tick: u64) -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rules = sim::rules::parse_list(cli.rules.as_deref().unwrap_or("redis-7.0"))
+        .map_err(|e| InputError(format!("--rules: {e}")))?;
+    if !matches!(cli.cmd, Cmd::Compare { .. }) && rules.len() != 1 {
+        return Err(InputError("--rules takes one rule set here (a list only for `compare`)".into()).into());
+    }
     let opts = Options {
         tick_ms: cli.tick_ms.unwrap_or(1),
+        rules: rules[0],
     };
+    match &cli.cmd {
+        Cmd::Replay {
+            file: Some(f), trace, ..
+        } => return replay_file(f, trace.as_ref(), &cli),
+        Cmd::Compare {
+            seeds,
+            scenario,
+            jobs,
+            json,
+            shrink_budget,
+            out,
+        } => {
+            return compare(
+                rules,
+                *seeds,
+                scenario.clone(),
+                *jobs,
+                json.clone(),
+                *shrink_budget,
+                out,
+                opts,
+            )
+        }
+        _ => {}
+    }
     match cli.cmd {
+        Cmd::Rules => {
+            let width = master::rules::names().iter().map(|n| n.len()).max().unwrap_or(0);
+            for r in master::rules::ALL {
+                println!("{:width$}  {}", r.name(), r.summary());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Compare { .. } => unreachable!("handled above"),
         Cmd::Run {
             seed,
             scenario,
@@ -452,7 +533,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             trace,
         } => match (file, seed) {
-            (Some(f), _) => replay_file(&f, trace.as_ref(), cli.tick_ms),
+            (Some(_), _) => unreachable!("handled above"),
             (None, Some(s)) => {
                 let spec = opts.spec(&scenario, s)?;
                 Ok(one(&spec, &spec.reproduce(), trace.as_ref(), true))
@@ -493,4 +574,71 @@ fn main() -> ExitCode {
             ExitCode::from(if is_input(&e) { 2 } else { 1 })
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    rules: Vec<RuleSetRef>,
+    seeds: SeedsArg,
+    scenario: String,
+    jobs: Option<usize>,
+    json: Option<PathBuf>,
+    shrink_budget: usize,
+    out: &Path,
+    opts: Options,
+) -> anyhow::Result<ExitCode> {
+    let SeedsArg::Range { start, end } = seeds else {
+        return Err(InputError("compare needs --seeds A..B".into()).into());
+    };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let spec = sim::compare::CompareSpec {
+        rules: rules.clone(),
+        seeds: (start, end),
+        scenario,
+        tick_ms: opts.tick_ms,
+        jobs,
+        shrink_budget,
+    };
+    let bar = indicatif::ProgressBar::new((end - start) * rules.len() as u64);
+    let report = match sim::compare::compare(&spec, &|col, done| {
+        bar.set_position(col as u64 * (end - start) + done);
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    bar.finish_and_clear();
+    print!("{}", sim::compare::render(&report));
+    for c in &report.columns {
+        for (oracle, v) in &c.oracles {
+            let Some(file) = v.first.as_ref().and_then(|x| x.file.as_ref()) else {
+                continue;
+            };
+            let name = format!(
+                "{}-{oracle}-{}-0x{:x}.json",
+                c.rules, file.spec.scenario, file.spec.seed
+            );
+            let written = std::fs::create_dir_all(out)
+                .and_then(|()| std::fs::write(out.join(&name), serde_json::to_vec_pretty(file)?))
+                .map(|()| out.join(&name));
+            match written {
+                Ok(p) => println!("{} / {oracle}: psync-sim replay --file {}", c.rules, p.display()),
+                Err(e) => eprintln!(
+                    "error: could not write the {} / {oracle} counterexample: {e:#}",
+                    c.rules
+                ),
+            }
+        }
+    }
+    if let Some(path) = json {
+        let text = serde_json::to_vec_pretty(&report)?;
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: could not write {}: {e}", path.display());
+            return Ok(ExitCode::from(1));
+        }
+        println!("comparison written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

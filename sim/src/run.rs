@@ -17,6 +17,7 @@ use crate::nemesis::{Fault, Swarm};
 use crate::net::{Fragmentation, Net};
 use crate::oracle::clients::Position;
 use crate::oracle::{NodeView, Oracle, OracleId, Violation};
+use crate::rules::RuleSetRef;
 use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
 use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots};
@@ -45,6 +46,10 @@ pub struct RunSpec {
     pub bytes_per_ms: u64,
     /// Node-to-node connections that deliver at seed-drawn boundaries (`None`: whole writes).
     pub fragment: Option<Fragmentation>,
+    /// The PSYNC rule set every node decides by (issue 15); not drawn from the seed, so
+    /// the same seed under two rule sets has the same topology, workload and faults.
+    #[serde(default)]
+    pub rules: RuleSetRef,
 }
 
 impl RunSpec {
@@ -68,6 +73,7 @@ impl RunSpec {
             stop_when_converged: true,
             bytes_per_ms: crate::net::DEFAULT_BYTES_PER_MS,
             fragment: None,
+            rules: RuleSetRef::default(),
         }
     }
 }
@@ -80,6 +86,7 @@ impl RunSpec {
         vec![
             ("scenario", self.scenario.clone()),
             ("tick-ms", self.tick_ms.to_string()),
+            ("rules", self.rules.to_string()),
         ]
     }
 
@@ -109,6 +116,10 @@ pub struct RunReport {
     /// Per node: INFO's sync counters at the end (a crashed node's are zero).
     pub counters: Vec<SyncCounters>,
     pub swarm: Option<Vec<&'static str>>,
+    /// The rule set the run decided by (issue 15).
+    pub rules: RuleSetRef,
+    /// What replication cost (full and partial syncs, bytes), for comparing rule sets.
+    pub costs: crate::oracle::costs::Costs,
 }
 
 /// A node's INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err` (I13).
@@ -178,6 +189,8 @@ pub(crate) struct Harness {
     pub(crate) held: BTreeSet<(usize, usize)>,
     pub(crate) names: Vec<String>,
     pub(crate) net: Rc<Net>,
+    /// The old master a split-brain failover left behind, until it rejoins.
+    pub(crate) stale: Option<usize>,
 }
 
 /// Runs one simulation.
@@ -201,7 +214,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
             .iter()
             .enumerate()
             .map(|(i, n)| NodeSlot {
-                spec: n.clone(),
+                spec: n.with_rules(spec.rules.0),
                 handle: None,
                 replicaof: spec.topology[i].map(|p| names[p].clone()),
                 boots: 0,
@@ -241,7 +254,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     let mut h = Harness {
         slots,
         shared,
-        oracle: Oracle::default(),
+        oracle: Oracle::with_rules(spec.rules.0),
         trace: Trace::default(),
         coverage: Coverage::default(),
         digested: BTreeMap::new(),
@@ -249,7 +262,13 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         held: BTreeSet::new(),
         names,
         net: net.clone(),
+        stale: None,
     };
+    if !spec.rules.is_default() {
+        // Part of the run's identity (issue 15); omitted for redis 7.0 so default runs keep
+        // their trace hashes.
+        h.trace.push(0, None, Kind::Event, format!("rules {}", spec.rules));
+    }
     let repl_timeout_ms = spec.nodes.iter().map(|n| n.replica.repl_timeout_s).max().unwrap_or(60) * 1000;
     // R58 fails a transfer after repl-timeout without a byte; the cron checks once a
     // second; the rest is slack for moving the bytes themselves.
@@ -328,6 +347,8 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         stats: h.shared.stats.borrow().clone(),
         counters,
         swarm: spec.swarm.as_ref().map(Swarm::enabled),
+        rules: spec.rules,
+        costs: h.oracle.costs,
     };
     (report, h.trace)
 }
@@ -583,7 +604,7 @@ impl Harness {
                         let text = format!("slave {conn} dropped: output buffer {used} over {kind} limit {limit}");
                         self.trace.push(t, Some(i), Kind::Event, text);
                     }
-                    master::Observation::Fed { .. } => {}
+                    master::Observation::Fed { .. } | master::Observation::RdbSent { .. } => {}
                     master::Observation::WaitReply { conn, offset, acked } => {
                         self.oracle.check_wait(t, i, boot, *conn, *offset, *acked);
                         self.trace

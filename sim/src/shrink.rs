@@ -27,10 +27,17 @@ fn fails(spec: &RunSpec, oracle: OracleId, runs: &mut usize) -> Option<RunReport
 
 /// Minimises a failing spec for the first violated oracle. `budget` caps the reruns.
 pub fn shrink(spec: &RunSpec, budget: usize) -> Option<Shrunk> {
-    let mut runs = 0;
-    runs += 1;
     let first = run(spec);
     let oracle = first.violations.first()?.oracle;
+    shrink_for(spec, oracle, budget).map(|mut s| {
+        s.runs += 1;
+        s
+    })
+}
+
+/// Minimises a spec that violates `oracle`, keeping that oracle violated.
+pub fn shrink_for(spec: &RunSpec, oracle: OracleId, budget: usize) -> Option<Shrunk> {
+    let mut runs = 0;
     let original = Sizes::of(spec);
     let (mut cur, used) = shrink_while(spec, budget, |r| r.violations.iter().any(|v| v.oracle == oracle));
     runs += used;

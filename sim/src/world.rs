@@ -149,6 +149,13 @@ impl NodeSpec {
             snapshot_delay_ms: 100,
         }
     }
+
+    /// This node deciding by `rules` (the run's rule set, issue 15).
+    pub fn with_rules(&self, rules: master::rules::Rules) -> NodeSpec {
+        let mut n = self.clone();
+        n.master.rules = rules;
+        n
+    }
 }
 
 /// What the harness knows about one node across boots.

@@ -167,7 +167,7 @@ fn the_tick_travels_to_the_reproduce_line_the_file_and_replay() {
     // The seed's own line (what sweeps print and store) carries the tick.
     assert_eq!(
         spec.reproduce(),
-        "psync-sim replay --seed 0x3 --scenario swarm --tick-ms 4"
+        "psync-sim replay --seed 0x3 --scenario swarm --tick-ms 4 --rules redis-7.0"
     );
     let tick1 = run(&["run", "--seed", "3"]);
     assert_ne!(
@@ -200,6 +200,7 @@ fn a_sweep_summary_records_the_tick_and_the_commit() {
     assert_eq!(v["version"], 1);
     assert_eq!(v["identity"]["tick-ms"], "2");
     assert_eq!(v["identity"]["scenario"], "swarm");
+    assert_eq!(v["identity"]["rules"], "redis-7.0");
     assert_eq!(v["commit"], sim::failure::COMMIT);
     assert_eq!(v["seeds_run"], serde_json::json!([0, 1, 2]));
     assert_eq!(v["totals"]["runs"], 3);

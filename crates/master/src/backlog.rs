@@ -177,6 +177,26 @@ impl ReplBacklog {
         held.max(self.block_capacity(u64::MAX))
     }
 
+    /// Drops the bytes after `end` (which must be held or the current end), so the next
+    /// append continues at `end + 1`. Only a rule set under trial rewinds a stream (B2's
+    /// 6.0.0 design); redis 7.0 never does.
+    pub fn truncate_to(&mut self, end: u64) {
+        assert!(
+            end + 1 >= self.off && end <= self.end_offset(),
+            "truncate_to outside the backlog"
+        );
+        self.histlen = end + 1 - self.off;
+        while let Some(tail) = self.blocks.back_mut() {
+            if tail.repl_offset > end {
+                self.blocks.pop_back();
+            } else {
+                tail.buf.truncate((end + 1 - tail.repl_offset) as usize);
+                break;
+            }
+        }
+        self.check();
+    }
+
     fn check(&self) {
         // The sums below would cost O(blocks) per append in release builds.
         if !cfg!(debug_assertions) {
@@ -210,6 +230,23 @@ impl ReplBacklog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rewinding rule set (B2's design) cuts the tail; appends continue from the cut,
+    /// across block boundaries, and I5 (`first + histlen = end + 1`) holds throughout.
+    #[test]
+    fn truncate_to_cuts_the_tail_across_blocks() {
+        let mut b = ReplBacklog::new(0, 64, 4);
+        b.append(b"abcdefghij");
+        b.truncate_to(7);
+        assert_eq!((b.first_byte_offset(), b.histlen(), b.end_offset()), (1, 7, 7));
+        assert_eq!(b.range_from(5), Some(b"efg".to_vec()));
+        b.append(b"XY");
+        assert_eq!(b.range_from(6), Some(b"fgXY".to_vec()));
+        b.truncate_to(b.end_offset());
+        assert_eq!(b.end_offset(), 9);
+        b.truncate_to(0);
+        assert_eq!((b.histlen(), b.range_from(1)), (0, Some(vec![])));
+    }
 
     /// R11/R19: an empty backlog serves exactly its next offset, with no bytes.
     #[test]

@@ -76,8 +76,11 @@ impl<R: RngCore> Master<R> {
             && ttl > 0
             && now.0.saturating_sub(self.repl_no_slaves_since.0) > ttl
         {
-            // B6: freeing the backlog must change the id, or a stale offset could match.
-            self.new_history(crate::HistoryChange::BacklogTtl);
+            // B6: freeing the backlog must change the id, or a stale offset could match
+            // (unless the rule set under trial says otherwise).
+            if self.cfg.rules.ttl_frees_history() {
+                self.new_history(crate::HistoryChange::BacklogTtl);
+            }
             self.backlog = None;
         }
     }

@@ -158,6 +158,7 @@ impl<R: RngCore> Master<R> {
                     let mut out = format!("${}\r\n", payload.len()).into_bytes();
                     out.extend_from_slice(&payload);
                     self.set_state(conn, SlaveState::SendBulk);
+                    self.observe_rdb_sent(conn, out.len());
                     self.actions.push(Action::SendBulk {
                         conn,
                         bytes: out.into(),
@@ -169,6 +170,7 @@ impl<R: RngCore> Master<R> {
                     let mut out = format!("$EOF:{mark}\r\n").into_bytes();
                     out.extend_from_slice(&payload);
                     out.extend_from_slice(&mark.0);
+                    self.observe_rdb_sent(conn, out.len());
                     self.actions.push(Action::SendRdb {
                         conn,
                         bytes: out.into(),
@@ -244,6 +246,16 @@ impl<R: RngCore> Master<R> {
             || max_idle >= self.cfg.repl_diskless_sync_delay_s * 1000
         {
             self.start_bgsave();
+        }
+    }
+}
+
+impl<R: RngCore> Master<R> {
+    /// Reports a payload's size for cost accounting (`Observation::RdbSent`).
+    fn observe_rdb_sent(&mut self, conn: ConnId, bytes: usize) {
+        if self.cfg.observe_stream {
+            let bytes = bytes as u64;
+            self.actions.push(Action::Observe(Observation::RdbSent { conn, bytes }));
         }
     }
 }

@@ -27,6 +27,7 @@ mod fullsync;
 pub mod psync;
 mod replicas;
 mod replid;
+pub mod rules;
 mod stream;
 mod wait;
 
@@ -70,6 +71,12 @@ pub struct MasterConfig {
     /// only the simulator's stream oracles need it, and a server must not queue a copy
     /// per write that nobody drains.
     pub observe_stream: bool,
+    /// The PSYNC rule set the core decides by ([`rules::Redis70`] unless a design is
+    /// being tried).
+    // A reference to code, not data: a recorded config names its rule set elsewhere
+    // (the simulator's RunSpec) and loads with the default here.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub rules: rules::Rules,
 }
 
 /// An output-buffer limit as redis's `client-output-buffer-limit` class line: a client whose
@@ -114,6 +121,7 @@ impl Default for MasterConfig {
             min_replicas_max_lag_s: 10,
             replica_obuf_limit: ObufLimit::REPLICA_DEFAULT,
             observe_stream: false,
+            rules: &rules::Redis70,
         }
     }
 }
@@ -192,6 +200,9 @@ pub enum Observation {
         bytes: Bytes,
         generated: bool,
     },
+    /// A full-sync payload of `bytes` (framing included) was handed to replica `conn` (R31,
+    /// R32): what a full sync costs on the wire. Only with `observe_stream`.
+    RdbSent { conn: ConnId, bytes: u64 },
     /// replid changed (R4 events only, I9).
     ReplidChanged {
         replid: ReplId,
@@ -223,6 +234,9 @@ pub enum HistoryChange {
     FirstReplicaNoBacklog,
     /// R16: the backlog was freed after its TTL: a new id (B6).
     BacklogTtl,
+    /// The offset moved back under the same id: never in redis 7.0, only under a rule set
+    /// whose demotion rewinds (B2's 6.0.0 "meaningful offset").
+    Rewind,
 }
 
 impl HistoryChange {
@@ -236,6 +250,7 @@ impl HistoryChange {
             HistoryChange::RestartAsMaster => "restart-as-master",
             HistoryChange::FirstReplicaNoBacklog => "first-replica-no-backlog",
             HistoryChange::BacklogTtl => "backlog-ttl",
+            HistoryChange::Rewind => "rewind",
         }
     }
 

@@ -152,7 +152,7 @@ impl<R: RngCore> Master<R> {
         };
         let state = self.psync_state();
         let decision = if is_psync {
-            decide(&state, &id, off)
+            self.cfg.rules.decide(&state, &id, off)
         } else {
             PsyncDecision::Full(FullReason::Sync)
         };

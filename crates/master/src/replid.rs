@@ -7,6 +7,7 @@
 //! Must never: change an id without observing it, draw an id from anything but the
 //! injected RNG, or move `master_repl_offset` except to a position a history change names.
 
+use crate::rules::Promotion;
 use crate::HistoryChange;
 use proto::{Millis, ReplId};
 use rand_core::RngCore;
@@ -51,10 +52,13 @@ impl<R: RngCore> Master<R> {
         self.observe_replid(why);
     }
 
-    /// R62 (`REPLICAOF NO ONE` on a replica): shift, disconnect all replicas, reset SELECT,
+    /// R62 (`REPLICAOF NO ONE` on a replica): shift (or what the rule set's promotion says), disconnect all replicas, reset SELECT,
     /// start the no-replicas clock. The backlog is kept.
     pub fn promote(&mut self, now: Millis) {
-        self.shift_replid(HistoryChange::Promotion);
+        match self.cfg.rules.promotion() {
+            Promotion::Shift => self.shift_replid(HistoryChange::Promotion),
+            Promotion::NewHistory => self.new_history(HistoryChange::Promotion),
+        }
         self.disconnect_all_replicas("promoted: replicas must PSYNC again (R62)");
         self.slaveseldb = -1;
         self.repl_no_slaves_since = now;
@@ -86,6 +90,21 @@ impl<R: RngCore> Master<R> {
         self.second_replid_offset = -1;
         self.observe_replid(HistoryChange::FullSyncLoaded);
         self.ensure_backlog();
+        self.check();
+    }
+
+    /// Rewinds the stream to `offset` under the same id, dropping the backlog's bytes after
+    /// it: never in redis 7.0; what a rule set's demotion may ask (B2's 6.0.0 design cut
+    /// trailing PINGs this way). Observed, so the oracles see the offset move back.
+    pub fn rewind(&mut self, offset: u64) {
+        let offset = offset.min(self.master_repl_offset);
+        self.master_repl_offset = offset;
+        match self.backlog.as_mut() {
+            Some(b) if offset + 1 >= b.first_byte_offset() => b.truncate_to(offset),
+            Some(_) => self.backlog = Some(self.new_backlog()),
+            None => {}
+        }
+        self.observe_replid(HistoryChange::Rewind);
         self.check();
     }
 

@@ -249,6 +249,15 @@ impl<R: RngCore> Node<R> {
                 as_replica: replicaof.is_some(),
             });
         }
+        // R67/R68 unless the rule set under trial forgoes restart continuity: then the
+        // stored history is not restored and the node starts a fresh one.
+        let rules = self.cfg.master.rules;
+        let continuity = if replicaof.is_some() {
+            rules.replica_restart_continuity()
+        } else {
+            rules.master_restart_continuity()
+        };
+        let info = info.filter(|_| continuity);
         match (info, &replicaof) {
             (Some(i), Some(_)) => {
                 self.master.restore_from_rdb(i.repl_id, i.repl_offset, true, now);
@@ -346,9 +355,28 @@ impl<R: RngCore> Node<R> {
         }
         self.master_addr = Some((host, port));
         let myself = from_myself.then(|| (self.master.replid(), self.master.master_repl_offset()));
+        let myself = myself.and_then(|_| self.demoted_position(now));
         self.replica.replicaof(now, myself);
         self.master.set_upstream(Upstream::NotConnected);
         self.pump_replica(now);
+    }
+
+    /// R60/R61: the position a master turned replica asks to continue from, as the rule set
+    /// says (redis 7.0: its own replid and offset). A position before its offset rewinds the
+    /// node there, its backlog starting anew (B2's design).
+    fn demoted_position(&mut self, now: Millis) -> Option<(proto::ReplId, u64)> {
+        let (id, offset) = (self.master.replid(), self.master.master_repl_offset());
+        let (pos_id, pos) = self
+            .cfg
+            .master
+            .rules
+            .demoted_position(id, offset, self.master.backlog())?;
+        if pos_id == id && pos < offset {
+            self.master.rewind(pos);
+        } else if (pos_id, pos) != (id, offset) {
+            self.master.restore_from_rdb(pos_id, pos, true, now);
+        }
+        Some((pos_id, pos))
     }
 
     /// `REPLICAOF NO ONE` (R62).

@@ -68,7 +68,10 @@ impl Harness {
                 down
             }
             FaultKind::Save { node } => self.control(node, |nd, now| nd.save(now)),
-            FaultKind::Failover { to } => self.failover(t, to),
+            FaultKind::Failover { to } => self.failover(t, to, false),
+            FaultKind::SplitFailover { to } => self.failover(t, to, true),
+            FaultKind::StaleWrite => self.stale_write(t),
+            FaultKind::RejoinStale => self.rejoin_stale(),
             FaultKind::Freeze { node, ms } => {
                 self.oracle.transfers.frozen(node, ms);
                 self.control(node, move |nd, _| nd.freeze(ms))
@@ -164,13 +167,17 @@ impl Harness {
     }
 
     /// Sentinel-style failover: promote `to`, repoint every other node at it.
-    fn failover(&mut self, t: u64, to: usize) -> bool {
-        if self.shared.current_master.get() == to || self.handle(to).is_none() {
+    /// Promotes `to` and repoints the others at it; `split`: all but the current master,
+    /// which stays a master for its side of a split brain (`self.stale`).
+    fn failover(&mut self, t: u64, to: usize, split: bool) -> bool {
+        let old = self.shared.current_master.get();
+        if old == to || self.handle(to).is_none() {
             return false;
         }
         self.control(to, |nd, now| nd.replicaof_no_one(now));
         let target = self.names[to].clone();
-        for i in 0..self.names.len() {
+        self.stale = (split && self.handle(old).is_some()).then_some(old);
+        for i in (0..self.names.len()).filter(|i| self.stale != Some(*i)) {
             let mut s = self.slots.borrow_mut();
             s[i].replicaof = (i != to).then(|| target.clone());
             drop(s);
@@ -184,6 +191,24 @@ impl Harness {
         self.shared.current_master.set(to);
         self.oracle.loss_event(t);
         true
+    }
+
+    /// One write by a client on the stale master's side (it answers as a master).
+    fn stale_write(&mut self, t: u64) -> bool {
+        let Some(m) = self.stale else { return false };
+        let argv = ["SET", &format!("stale:{t}"), "from-the-old-side"].map(|a| bytes::Bytes::from(a.to_string()));
+        self.control(m, move |nd, now| nd.run_as_client(now, &argv))
+    }
+
+    /// The stale master is reachable again: repointed at the current master.
+    fn rejoin_stale(&mut self) -> bool {
+        let Some(m) = self.stale.take() else { return false };
+        let to = self.shared.current_master.get();
+        let host = self.names[to].clone();
+        self.slots.borrow_mut()[m].replicaof = Some(host.clone());
+        self.control(m, move |nd, now| {
+            nd.replicaof(now, host, PORT);
+        })
     }
 
     /// End of the fault phase: repair every link, restart crashed nodes, make sure every
@@ -219,6 +244,7 @@ impl Harness {
     /// Liveness needs one tree: if faults left several top-level masters, the writers'
     /// current master wins and the others are repointed at it (as Sentinel would).
     fn settle_topology(&mut self) {
+        self.stale = None; // every node follows the current master from here on
         let tops: Vec<usize> = (0..self.names.len())
             .filter(|i| self.slots.borrow()[*i].replicaof.is_none())
             .collect();

@@ -72,6 +72,17 @@ pub enum FaultKind {
     Failover {
         to: usize,
     },
+    /// Sentinel-style failover that cannot reach the old master (a split brain): promote
+    /// `to`, repoint every other live node but the current master, which stays a master
+    /// for the clients still on its side until [`FaultKind::RejoinStale`].
+    SplitFailover {
+        to: usize,
+    },
+    /// A client still on the old master's side of a split brain writes one key there
+    /// (no effect unless a [`FaultKind::SplitFailover`] left a stale master).
+    StaleWrite,
+    /// Sentinel reaches the stale master again and repoints it at the current one.
+    RejoinStale,
     /// `REPLICAOF NO ONE` on one node only (writers stay where they are).
     Promote {
         node: usize,
@@ -152,7 +163,7 @@ impl FaultKind {
             | CutLink { node, .. } => Some(vec![node]),
             Repoint { node, to } => Some(vec![node, to]),
             PauseWrites { .. } => Some(Vec::new()),
-            Failover { .. } | BigWrite { .. } => None,
+            Failover { .. } | BigWrite { .. } | SplitFailover { .. } | StaleWrite | RejoinStale => None,
         }
     }
 
@@ -172,6 +183,9 @@ impl FaultKind {
             FaultKind::Restart { .. } => "restart",
             FaultKind::Save { .. } => "save",
             FaultKind::Failover { .. } => "failover",
+            FaultKind::SplitFailover { .. } => "split-failover",
+            FaultKind::StaleWrite => "stale-write",
+            FaultKind::RejoinStale => "rejoin-stale",
             FaultKind::KillLink { .. } => "kill-link",
             FaultKind::Promote { .. } => "promote",
             FaultKind::Freeze { .. } => "freeze",
@@ -425,11 +439,33 @@ fn cut_episode(rng: &mut ChaCha8Rng, out: &mut Vec<Fault>, a: usize, t: u64, unt
     }
 }
 
+/// A split-brain failover at `t`: the old master keeps clients that write to it now and
+/// then, and rejoins later. With a short `repl-backlog-ttl` it outlives its backlog first
+/// (R16), so what its rejoining PSYNC may continue depends on the id change (B6).
+fn split_brain(rng: &mut ChaCha8Rng, out: &mut Vec<Fault>, to: usize, t: u64, end_ms: u64) {
+    out.push(Fault {
+        at_ms: t,
+        kind: FaultKind::SplitFailover { to },
+    });
+    let rejoin = (t + rng.gen_range(1000..6000)).min(end_ms.saturating_sub(1)).max(t + 1);
+    for _ in 0..rng.gen_range(1..4) {
+        out.push(Fault {
+            at_ms: rng.gen_range(t..rejoin),
+            kind: FaultKind::StaleWrite,
+        });
+    }
+    out.push(Fault {
+        at_ms: rejoin,
+        kind: FaultKind::RejoinStale,
+    });
+}
+
 /// Generates a fault schedule over `[start_ms, end_ms)` for `nodes` nodes. Every episode
 /// that breaks something also schedules its repair before `end_ms`, so the liveness
 /// phase starts from a healed world (the run also heals everything at `end_ms`).
 pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end_ms: u64) -> Vec<Fault> {
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, "nemesis"));
+    let mut split = ChaCha8Rng::seed_from_u64(derive_seed(seed, "split-brain"));
     let families: Vec<Family> = swarm.families().filter(|f| f.is_episode()).collect();
     let mut out = Vec::new();
     let mut t = start_ms + rng.gen_range(0..swarm.mean_gap_ms.max(1));
@@ -515,6 +551,9 @@ pub fn swarm_schedule(seed: u64, swarm: &Swarm, nodes: usize, start_ms: u64, end
                     kind: FaultKind::Restart { node: a },
                 });
             }
+            // A third of the failovers leave the old master behind (split brain) from a
+            // stream of their own: the other draws keep their meaning.
+            Family::Failovers if split.gen_bool(0.3) => split_brain(&mut split, &mut out, a, t, end_ms),
             Family::Failovers => out.push(Fault {
                 at_ms: t,
                 kind: FaultKind::Failover { to: a },

@@ -167,7 +167,9 @@ impl super::Oracle {
         };
         let (off, decision) = (*off, *decision);
         let sync = decision == PsyncDecision::Full(master::FullReason::Sync);
-        if let Some(v) = requester.filter(|_| !sync) {
+        // R45 and R67/R68 are redis 7.0's requests: another rule set may ask otherwise.
+        let conformance = self.redis_7_0();
+        if let Some(v) = requester.filter(|_| !sync && conformance) {
             self.checks.psync_requests += 1;
             if let Some(msg) = self.efficiency.restore_pending(v.idx) {
                 self.violate(t_ms, super::OracleId::Efficiency, Some(v.idx), msg);
@@ -176,7 +178,7 @@ impl super::Oracle {
                 self.violate(t_ms, super::OracleId::Efficiency, Some(idx), msg);
             }
         }
-        if let Some(msg) = self.efficiency.restore_pending(idx) {
+        if let Some(msg) = self.efficiency.restore_pending(idx).filter(|_| conformance) {
             self.violate(t_ms, super::OracleId::Efficiency, Some(idx), msg);
         }
         let (msg, avoidable) = self.efficiency.decided(idx, st, id, off, decision);
@@ -200,7 +202,8 @@ impl super::Oracle {
         offset: u64,
     ) {
         self.efficiency.ids(idx, replid, replid2, second);
-        if let Some(msg) = self.efficiency.changed(idx, why, replid, replid2, second, offset) {
+        let restore = self.efficiency.changed(idx, why, replid, replid2, second, offset);
+        if let Some(msg) = restore.filter(|_| self.redis_7_0()) {
             self.violate(t_ms, super::OracleId::Efficiency, Some(idx), msg);
         }
     }

@@ -16,6 +16,7 @@
 mod backlog;
 mod checks;
 pub mod clients;
+pub mod costs;
 mod dataset;
 pub mod efficiency;
 mod ids;
@@ -33,6 +34,7 @@ mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::rules::RuleSetRef;
 use master::Observation as MObs;
 use proto::{ConnId, ReplId};
 use replica::ReplState;
@@ -118,9 +120,28 @@ pub struct Oracle {
     pub violations: Vec<Violation>,
     pub checks: Checks,
     pub converged_at: Option<u64>,
+    /// The rule set the run decides by: the psync oracle judges the core against it, and
+    /// redis 7.0's conformance checks apply only under redis 7.0 (issue 15).
+    pub rules: RuleSetRef,
+    /// What replication cost so far (not judged; compared across rule sets).
+    pub costs: costs::Costs,
 }
 
 impl Oracle {
+    /// Oracles for a run under `rules`.
+    pub fn with_rules(rules: master::rules::Rules) -> Oracle {
+        Oracle {
+            rules: RuleSetRef(rules),
+            ..Oracle::default()
+        }
+    }
+
+    /// Whether redis 7.0's own rules are under test (its independent PSYNC model and the
+    /// R45/R67/R68 conformance checks apply only then).
+    pub(crate) fn redis_7_0(&self) -> bool {
+        self.rules.is_default()
+    }
+
     /// Records a violation (the harness reports its own checks through it too).
     pub(crate) fn violate(&mut self, t_ms: u64, oracle: OracleId, node: Option<usize>, message: String) {
         self.violations.push(Violation {
@@ -141,8 +162,10 @@ impl Oracle {
 
     /// Feeds a master-core observation of node `idx`.
     pub fn master_obs(&mut self, t_ms: u64, idx: usize, o: &MObs) {
+        self.costs.observe(o);
         match o {
             MObs::Psync { .. } => self.check_psync(t_ms, idx, o),
+            MObs::RdbSent { .. } => {}
             MObs::ReplidChanged { .. } => self.check_history_change(t_ms, idx, o),
             MObs::ReplicasDisconnected { .. } => {}
             MObs::ObufLimit { .. } => self.check_obuf_limit(t_ms, idx, o),

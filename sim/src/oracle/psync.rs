@@ -1,6 +1,7 @@
 //! The psync oracle: every PSYNC decision equals a plain reference model of R23
-//! ([`model_accepts`], written independently of the master core's `psync::decide`), and every
-//! CONTINUE delivers exactly `offset..end` (I4).
+//! ([`model_accepts`], written independently of the master core's `psync::decide`) when the
+//! run's rule set is redis 7.0, or what the run's own rule set decides otherwise (the core
+//! does what the design says); and every CONTINUE delivers exactly `offset..end` (I4).
 //!
 //! Owns: the reference model. Must never: share code with `master::psync::decide` (an
 //! independent model is the point), or judge anything but the master's own decision.
@@ -42,18 +43,35 @@ impl Oracle {
             return;
         };
         self.checks.psync += 1;
-        let model = model_accepts(state, id, *offset);
         let real = *decision == PsyncDecision::Continue;
-        if model != real {
-            let msg = format!(
-                "PSYNC {} {} decided {:?} but the model says {} (state {:?})",
-                String::from_utf8_lossy(id),
-                offset,
-                decision,
-                if model { "CONTINUE" } else { "FULLRESYNC" },
-                state
-            );
-            self.violate(t_ms, OracleId::Psync, Some(idx), msg);
+        if self.redis_7_0() {
+            let model = model_accepts(state, id, *offset);
+            if model != real {
+                let msg = format!(
+                    "PSYNC {} {} decided {:?} but the model says {} (state {:?})",
+                    String::from_utf8_lossy(id),
+                    offset,
+                    decision,
+                    if model { "CONTINUE" } else { "FULLRESYNC" },
+                    state
+                );
+                self.violate(t_ms, OracleId::Psync, Some(idx), msg);
+            }
+        } else {
+            // Another design: the core must do what its own rule set says.
+            let want = self.rules.0.decide(state, id, *offset);
+            if want != *decision {
+                let msg = format!(
+                    "PSYNC {} {} decided {:?} but rule set {} says {:?} (state {:?})",
+                    String::from_utf8_lossy(id),
+                    offset,
+                    decision,
+                    self.rules,
+                    want,
+                    state
+                );
+                self.violate(t_ms, OracleId::Psync, Some(idx), msg);
+            }
         }
         if real {
             self.watch_continue(idx, *conn, *offset);

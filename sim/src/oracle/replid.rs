@@ -5,6 +5,7 @@
 //! Owns: the history links. Must never: shorten a link (a late adopter of an id inherited
 //! less than its creator), or follow a link past the offset it covers.
 
+use master::rules::Promotion;
 use master::{HistoryChange, Observation as MObs};
 use proto::ReplId;
 
@@ -25,8 +26,17 @@ impl Oracle {
             return;
         };
         // R3 (shiftReplicationId): the old history is valid up to and including
-        // the current offset, so a PSYNC for the next byte may continue (B5).
-        let shifted = why.shifts();
+        // the current offset, so a PSYNC for the next byte may continue (B5). A rule set
+        // may promote without a shift (a new history: no replid2 at all).
+        let new_history = *why == HistoryChange::Promotion && self.rules.0.promotion() == Promotion::NewHistory;
+        if new_history && (*replid2 != ReplId::ZERO || *second_replid_offset != -1) {
+            let msg = format!(
+                "rule set {} promotes to a new history, but the promotion left replid2 {replid2} second {second_replid_offset}",
+                self.rules
+            );
+            self.violate(t_ms, OracleId::Replid, Some(idx), msg);
+        }
+        let shifted = why.shifts() && !new_history;
         if shifted && *second_replid_offset != *master_repl_offset as i64 + 1 {
             let msg = format!(
                 "R3: {why} set second_replid_offset {second_replid_offset}, expected offset {} + 1",
@@ -34,12 +44,13 @@ impl Oracle {
             );
             self.violate(t_ms, OracleId::Replid, Some(idx), msg);
         }
-        if *second_replid_offset > 0 && (why.shifts() || *why == HistoryChange::RestartAsMaster) {
+        if *second_replid_offset > 0 && (shifted || *why == HistoryChange::RestartAsMaster) {
             self.link(t_ms, idx, *replid, *replid2, (*second_replid_offset - 1) as u64);
         }
         // R16 / R27: a master renames its history but keeps its dataset, so what
-        // was written under the old id is still there (no PSYNC continuity though).
-        if why.renames() {
+        // was written under the old id is still there (no PSYNC continuity though); so
+        // does a promotion to a new history.
+        if why.renames() || new_history {
             self.link(t_ms, idx, *replid, *old_replid, *master_repl_offset);
         }
         if matches!(why, HistoryChange::Promotion | HistoryChange::RestartAsMaster) {
