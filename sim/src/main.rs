@@ -260,48 +260,8 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 fn sweep(a: SweepArgs, opts: Options) -> anyhow::Result<ExitCode> {
     let resumed = a.resume.as_deref().map(campaign::load).transpose()?;
-    let (seeds, shard) = match (&resumed, a.seeds) {
-        (Some(r), None) => {
-            let p = r
-                .plans
-                .first()
-                .ok_or_else(|| InputError("the resumed summary has no plan".into()))?;
-            anyhow::ensure!(
-                r.plans.len() == 1,
-                InputError("--resume continues one sweep, not a merge of several plans".into())
-            );
-            (p.seeds, a.shard.unwrap_or(p.shard))
-        }
-        (_, Some(SeedsArg::Range { start, end })) => (Seeds::Range { start, end }, a.shard.unwrap_or(Shard::ALL)),
-        (_, Some(SeedsArg::Random)) => {
-            let master = a.master_seed.unwrap_or_else(campaign::draw_master_seed);
-            (Seeds::Random { master }, a.shard.unwrap_or(Shard::ALL))
-        }
-        (None, None) => unreachable!("clap requires --seeds or --resume"),
-    };
-    if a.master_seed.is_some() && !matches!(seeds, Seeds::Random { .. }) {
-        return Err(InputError("--master-seed goes with --seeds random".into()).into());
-    }
     let first = opts.spec(&a.scenario, 0)?; // validates the scenario before spawning
-    if let Some(r) = &resumed {
-        if r.commit != sim::failure::COMMIT {
-            return Err(InputError(format!(
-                "--resume: the summary was written by commit {}, this build is {}; run it with that build (or sweep anew and merge --force)",
-                r.commit,
-                sim::failure::COMMIT
-            ))
-            .into());
-        }
-        let mine: std::collections::BTreeMap<String, String> =
-            first.identity().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        if r.identity != mine || r.plans[0].seeds != seeds || r.plans[0].shard != shard {
-            return Err(InputError(format!(
-                "--resume: the summary ran {:?} on {} shard {}, this sweep would run {:?} on {seeds} shard {shard}",
-                r.identity, r.plans[0].seeds, r.plans[0].shard, mine
-            ))
-            .into());
-        }
-    }
+    let (seeds, shard) = campaign::plan_for(resumed.as_ref(), a.seeds, a.shard, a.master_seed, &first.identity())?;
     campaign::check_failures_dir(&a.failures)?;
     if let Seeds::Random { master } = seeds {
         println!("master seed 0x{master:x}  (same seeds: psync-sim sweep --seeds random --master-seed 0x{master:x})");
@@ -328,7 +288,17 @@ fn sweep(a: SweepArgs, opts: Options) -> anyhow::Result<ExitCode> {
         stop: &STOP,
         spec_for: &spec_for,
     };
-    let (mut summary, ended) = campaign::run(&sw);
+    let (summary, ended) = campaign::run(&sw);
+    finish_sweep(summary, ended, resumed, &a)
+}
+
+/// After a sweep: add to the resumed summary, print the table, save the JSON, exit status.
+fn finish_sweep(
+    mut summary: campaign::Summary,
+    ended: Ended,
+    resumed: Option<campaign::Summary>,
+    a: &SweepArgs,
+) -> anyhow::Result<ExitCode> {
     if let (Some(mut r), Some(path)) = (resumed, a.resume.as_ref()) {
         campaign::merge::merge_into(&mut r, path, &summary, Path::new("this sweep"), false)?;
         summary = r;

@@ -108,6 +108,60 @@ pub fn check_failures_dir(dir: &Path) -> Result<(), InputError> {
         })
 }
 
+/// What `sweep` runs, from its flags (`--seeds`, `--shard`, `--master-seed`) or from a
+/// summary to resume, which must be this build's, of one plan and of the same identity.
+pub fn plan_for(
+    resumed: Option<&Summary>,
+    seeds: Option<SeedsArg>,
+    shard: Option<Shard>,
+    master_seed: Option<u64>,
+    identity: &[(&'static str, String)],
+) -> Result<(Seeds, Shard), InputError> {
+    let seeds = match (seeds, resumed) {
+        (Some(SeedsArg::Range { start, end }), _) => Seeds::Range { start, end },
+        (Some(SeedsArg::Random), _) => Seeds::Random {
+            master: master_seed.unwrap_or_else(draw_master_seed),
+        },
+        (None, Some(r)) => match r.plans.as_slice() {
+            [p] => p.seeds,
+            _ => {
+                return Err(InputError(
+                    "--resume continues one sweep, not a merge of several".into(),
+                ))
+            }
+        },
+        (None, None) => {
+            return Err(InputError(
+                "sweep needs --seeds A..B, --seeds random or --resume FILE".into(),
+            ))
+        }
+    };
+    if master_seed.is_some() && !matches!(seeds, Seeds::Random { .. }) {
+        return Err(InputError("--master-seed goes with --seeds random".into()));
+    }
+    let shard = shard
+        .or(resumed.and_then(|r| r.plans.first()).map(|p| p.shard))
+        .unwrap_or(Shard::ALL);
+    let Some(r) = resumed else { return Ok((seeds, shard)) };
+    if r.commit != crate::failure::COMMIT {
+        return Err(InputError(format!(
+            "--resume: the summary was written by commit {}, this build is {}; resume with that build (or sweep anew and merge --force)",
+            r.commit,
+            crate::failure::COMMIT
+        )));
+    }
+    let mine: std::collections::BTreeMap<String, String> =
+        identity.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let theirs = r.plans.first().map(|p| (p.seeds, p.shard));
+    if r.identity != mine || theirs != Some((seeds, shard)) {
+        return Err(InputError(format!(
+            "--resume: the summary ran {:?} on {:?}, this sweep would run {mine:?} on {seeds} shard {shard}",
+            r.identity, theirs
+        )));
+    }
+    Ok((seeds, shard))
+}
+
 struct Shared<'a> {
     cursor: Mutex<plan::Cursor>,
     summary: Mutex<Summary>,
