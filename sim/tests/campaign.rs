@@ -268,6 +268,10 @@ fn random_campaigns_print_their_master_seed_stop_at_the_budget_and_resume() {
     let mut sorted = draws.clone();
     sorted.sort_unstable();
     assert_eq!(ran, sorted);
+    // Another identity is another campaign: refused before running.
+    let o = run(&["sweep", "--resume", s(&state), "--tick-ms", "2", "--failures", s(&f)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--resume: the summary ran"), "{}", text(&o));
     let o = run(&[
         "sweep",
         "--resume",
