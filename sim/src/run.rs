@@ -654,7 +654,7 @@ impl Harness {
             // Read back every key of every node against the stream (issue 13a/b).
             for v in views {
                 if let Some(h) = self.handle(v.idx) {
-                    let data = dataset(&h.node.borrow().keyspace());
+                    let data = dataset(h.node.borrow().keyspace());
                     self.oracle.readback(t, v, &data);
                 }
             }
