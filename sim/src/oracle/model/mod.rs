@@ -50,7 +50,6 @@ struct History {
     unknown_from: Option<u64>,
 }
 
-
 /// A problem the model found in a generated stream (the caller turns it into a violation).
 #[derive(Debug, Clone)]
 pub struct StreamFault {
@@ -68,7 +67,6 @@ pub struct StreamModel {
     pub commands: u64,
     pub unknown: Vec<String>,
 }
-
 
 impl StreamModel {
     /// A history starting from a whole dataset (replaces any earlier one of that id).
