@@ -458,7 +458,7 @@ impl Harness {
                 offset,
                 entries,
                 stream_db,
-            } => o.model.base(*replid, *offset, entries, *stream_db),
+            } => o.rebase(t, i, *replid, *offset, entries, *stream_db),
             Note::Master(M::Fed {
                 replid,
                 end,
