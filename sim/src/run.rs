@@ -372,8 +372,8 @@ impl Harness {
             let boot = self.slots.borrow()[i].boots;
             let mut nd = h.node.borrow_mut();
             notes_all.push((i, boot, nd.drain_notes()));
-            let replid = nd.master.replid();
-            let offset = nd.master.master_repl_offset();
+            let replid = nd.master().replid();
+            let offset = nd.master().master_repl_offset();
             // Masters define history, so they digest every new position; a replica only
             // where a master already recorded one (nothing to compare with otherwise), plus
             // once a simulated second to catch data changing without the offset (I18).
@@ -383,7 +383,7 @@ impl Harness {
                 None => (true, 0),
             };
             let due = (moved && (top_level || self.oracle.knows(replid, offset))) || t >= last_at + 1000;
-            let digest = due.then(|| nd.keyspace.fingerprint());
+            let digest = due.then(|| nd.keyspace().fingerprint());
             if due || moved {
                 let at = if due { t } else { last_at };
                 self.digested.insert(i, (boot, replid, offset, at));
@@ -393,21 +393,21 @@ impl Harness {
                 boot,
                 replid,
                 offset,
-                backlog: nd.master.backlog().map(|b| crate::oracle::BacklogView {
+                backlog: nd.master().backlog().map(|b| crate::oracle::BacklogView {
                     first_byte: b.first_byte_offset(),
                     histlen: b.histlen(),
                     size: b.size(),
                     block_capacity: b.max_block_capacity(),
                 }),
                 top_level: nd.master_addr().is_none(),
-                repl_state: nd.replica.state(),
+                repl_state: nd.replica().state(),
                 online_replicas: nd
-                    .master
+                    .master()
                     .replicas()
                     .filter(|r| r.state == master::SlaveState::Online)
                     .count(),
                 digest,
-                version: nd.keyspace.version(),
+                version: nd.keyspace().version(),
             });
         }
         // Stream facts first, each node's in its own order, before anything is judged:
@@ -426,7 +426,7 @@ impl Harness {
         for v in views.iter_mut().filter(|v| !v.top_level && v.digest.is_none()) {
             if fresh.contains(&(v.replid, v.offset)) {
                 if let Some(h) = self.handle(v.idx) {
-                    v.digest = Some(h.node.borrow().keyspace.fingerprint());
+                    v.digest = Some(h.node.borrow().keyspace().fingerprint());
                 }
             }
         }
@@ -434,7 +434,7 @@ impl Harness {
         for v in &views {
             if self.oracle.dataset_changed(v) {
                 if let Some(h) = self.handle(v.idx) {
-                    let fp = h.node.borrow().keyspace.fingerprint();
+                    let fp = h.node.borrow().keyspace().fingerprint();
                     self.oracle.check_dataset_change(t, v, fp);
                 }
             }
@@ -486,7 +486,7 @@ impl Harness {
                 offset,
                 entries,
                 stream_db,
-            } => o.model.base(*replid, *offset, entries, *stream_db),
+            } => o.rebase(t, i, *replid, *offset, entries, *stream_db),
             Note::Master(M::Fed {
                 replid,
                 end,
@@ -673,7 +673,7 @@ impl Harness {
         }
         let digests: Vec<u64> = views
             .iter()
-            .filter_map(|v| self.handle(v.idx).map(|h| h.node.borrow().keyspace.fingerprint()))
+            .filter_map(|v| self.handle(v.idx).map(|h| h.node.borrow().keyspace().fingerprint()))
             .collect();
         let first = self.oracle.converged_at.is_none();
         let done = self.oracle.check_converged(t, views, &digests, self.names.len());
@@ -682,7 +682,7 @@ impl Harness {
             // Read back every key of every node against the stream (issue 13a/b).
             for v in views {
                 if let Some(h) = self.handle(v.idx) {
-                    let data = dataset(&h.node.borrow().keyspace);
+                    let data = dataset(h.node.borrow().keyspace());
                     self.oracle.readback(t, v, &data);
                 }
             }
@@ -699,10 +699,10 @@ impl Harness {
                     let nd = h.node.borrow();
                     parts.push(format!(
                         "n{i}: {:?} replid {} off {} digest {}",
-                        nd.replica.state(),
-                        nd.master.replid(),
-                        nd.master.master_repl_offset(),
-                        &nd.keyspace.digest_hex()[..8]
+                        nd.replica().state(),
+                        nd.master().replid(),
+                        nd.master().master_repl_offset(),
+                        &nd.keyspace().digest_hex()[..8]
                     ));
                 }
             }
@@ -714,7 +714,7 @@ impl Harness {
         (0..self.names.len())
             .map(|i| match self.handle(i) {
                 Some(h) => {
-                    let c = h.node.borrow().master.counters();
+                    let c = h.node.borrow().master().counters();
                     SyncCounters {
                         sync_full: c.sync_full,
                         sync_partial_ok: c.sync_partial_ok,

@@ -123,7 +123,8 @@ impl<R: RngCore> Master<R> {
         self.next_snapshot_id += 1;
         self.child = Some(Child { id, target });
         // R66: a master with a backlog reports slaveseldb (or 0); we always have one here.
-        let stream_db = u32::try_from(self.slaveseldb.max(0)).unwrap_or(0);
+        // A replica's node replaces it with its link's db (`repl_stream_db`).
+        let stream_db = self.repl_stream_db(None);
         let offset = self.master_repl_offset;
         self.actions.push(Action::StartSnapshot {
             id,
@@ -256,6 +257,19 @@ impl<R: RngCore> Master<R> {
         if self.cfg.observe_stream {
             let bytes = bytes as u64;
             self.actions.push(Action::Observe(Observation::RdbSent { conn, bytes }));
+        }
+    }
+}
+
+impl<R: RngCore> Master<R> {
+    /// R66 (`rdbPopulateSaveInfo`): the repl-stream-db an RDB with repl info records. A
+    /// replica proxies its master's stream and never emits SELECT, so it records the db its
+    /// master link (or cached master) selected, `link_db` (`Some(None)`: none selected yet,
+    /// recorded as 0); a master records the db its own stream last selected, 0 before any.
+    pub fn repl_stream_db(&self, link_db: Option<Option<usize>>) -> u32 {
+        match link_db {
+            Some(db) => u32::try_from(db.unwrap_or(0)).unwrap_or(0),
+            None => u32::try_from(self.slaveseldb.max(0)).unwrap_or(0),
         }
     }
 }

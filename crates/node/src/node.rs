@@ -129,12 +129,15 @@ struct Client {
     out_queued: u64,
 }
 
-/// A node.
+/// A node: the only way into its cores from outside this crate (issue 14). Its cores are
+/// read through [`Node::master`], [`Node::replica`] and [`Node::keyspace`]; everything that
+/// changes them is a node operation, so the node's own rules (notes, pumps, CONFIG SET's
+/// clamps) are never skipped.
 pub struct Node<R> {
     cfg: NodeConfig,
-    pub keyspace: Keyspace,
-    pub master: Master<R>,
-    pub replica: Replica,
+    pub(crate) keyspace: Keyspace,
+    pub(crate) master: Master<R>,
+    pub(crate) replica: Replica,
     master_addr: Option<(String, u16)>,
     clients: BTreeMap<ConnId, Client>,
     snapshots: BTreeMap<u64, Bytes>,
@@ -206,6 +209,21 @@ impl<R: RngCore> Node<R> {
     /// Node configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.cfg
+    }
+
+    /// The master core, read-only (replication ids, offsets, backlog, counters).
+    pub fn master(&self) -> &Master<R> {
+        &self.master
+    }
+
+    /// The replica-link core, read-only (state, master link, cached master).
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The dataset, read-only (digests, fingerprints, values).
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.keyspace
     }
 
     /// The configured master, if this node is a replica.
@@ -289,7 +307,7 @@ impl<R: RngCore> Node<R> {
         // R66: a master with a backlog, or a replica with a (cached) master.
         if let Some(m) = self.replica.master().or(self.replica.cached()) {
             return Some(ReplInfo {
-                repl_stream_db: m.db.unwrap_or(0) as u32,
+                repl_stream_db: self.master.repl_stream_db(Some(m.db)),
                 repl_id: self.master.replid(),
                 repl_offset: self.master.master_repl_offset(),
             });
@@ -298,7 +316,7 @@ impl<R: RngCore> Node<R> {
             return None;
         }
         Some(ReplInfo {
-            repl_stream_db: u32::try_from(self.master.slaveseldb().max(0)).unwrap_or(0),
+            repl_stream_db: self.master.repl_stream_db(None),
             repl_id: self.master.replid(),
             repl_offset: self.master.master_repl_offset(),
         })
@@ -684,12 +702,9 @@ impl<R: RngCore> Node<R> {
                     offset,
                     stream_db,
                 } => {
-                    // R66: a replica's snapshot names the db its master link has selected,
-                    // because it proxies its master's stream and never emits SELECT itself.
-                    let stream_db = match self.replica.master().or(self.replica.cached()) {
-                        Some(m) => m.db.map_or(stream_db, |d| d as u32),
-                        None => stream_db,
-                    };
+                    // R66: a replica's snapshot names the db its master link has selected.
+                    let link = self.replica.master().or(self.replica.cached());
+                    let stream_db = link.map_or(stream_db, |m| self.master.repl_stream_db(Some(m.db)));
                     let info = ReplInfo {
                         repl_stream_db: stream_db,
                         repl_id: replid,

@@ -12,4 +12,4 @@ pub mod types;
 pub use rdb::{RdbDb, RdbEntry, RdbError, RdbFile, ReplInfo};
 pub use resp::{encode_command, Frame, ProtoError, Request};
 pub use stream::{LinkDecoder, LinkItem, LinkPhase, RdbFraming};
-pub use types::{ConnId, Millis, ReplId, ReplOffset};
+pub use types::{ConnId, Millis, ReplId};

@@ -6,10 +6,6 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Millis(pub u64);
 
-/// A replication stream offset: the number of stream bytes that exist / were applied (spec §1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct ReplOffset(pub u64);
-
 /// A replication id: 40 lowercase hex characters (R1), or 40 `'0'`s for "none" (R2).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReplId(pub [u8; 40]);

@@ -2,9 +2,15 @@
 //! deadlines) at `(replid, offset)` equals what the stream model gives there and what every
 //! other node had there.
 //!
+//! A node whose writes do not move its offset (no backlog, R5) re-bases its history at the
+//! same position ([`Oracle::rebase`]): harmless while no other node shares that id (redis
+//! renames on R16/R27 so none does); if one holds or inherited it, that position now names
+//! two datasets and a PSYNC between them diverges silently (B6).
+//!
 //! Owns: the first digest recorded at each position. Must never: judge a node without a
 //! backlog (R5), or replace a recorded digest (the first node to report one defines it).
 
+use node::node::BaseEntry;
 use proto::ReplId;
 
 use super::{NodeView, Oracle, OracleId};
@@ -47,5 +53,47 @@ impl Oracle {
                 }
             }
         }
+    }
+
+    /// Node `idx` starts history `replid` at `offset` from its whole dataset (boot, a rename,
+    /// writes without a backlog). Judged first: the same position re-based with other data
+    /// while another node shares the id is I3 broken (B6); then the model takes the base.
+    pub(crate) fn rebase(
+        &mut self,
+        t_ms: u64,
+        idx: usize,
+        replid: ReplId,
+        offset: u64,
+        entries: &[BaseEntry],
+        stream_db: Option<usize>,
+    ) {
+        let before = self.model.fingerprint(replid, offset);
+        self.model.base(replid, offset, entries, stream_db);
+        let (Some(before), Some(after)) = (before, self.model.fingerprint(replid, offset)) else {
+            return;
+        };
+        if before == after {
+            return;
+        }
+        let holder = self
+            .reached
+            .keys()
+            .find(|(n, r)| *n != idx && *r == replid)
+            .map(|(n, _)| *n);
+        let heir = self
+            .links
+            .iter()
+            .find(|(_, (old, _))| *old == replid)
+            .map(|(new, _)| *new);
+        let why = match (holder, heir) {
+            (Some(n), _) => format!("n{n} holds that history"),
+            (None, Some(h)) => format!("history {h} continues it"),
+            (None, None) => return,
+        };
+        let msg = format!(
+            "I3: ({replid}, {offset}) now names another dataset (fingerprint {before:016x} -> {after:016x}: \
+             written without moving the offset, R5) while {why} (B6)"
+        );
+        self.violate(t_ms, OracleId::Prefix, Some(idx), msg);
     }
 }
