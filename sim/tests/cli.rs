@@ -206,3 +206,30 @@ fn a_sweep_summary_records_the_tick_and_the_commit() {
     assert_eq!(v["totals"]["runs"], 3);
     assert_eq!(v["plans"][0]["complete"], true);
 }
+
+#[test]
+fn old_and_future_failure_files_are_handled_honestly() {
+    let d = tmp();
+    // Version 1 (before specs were saved): rebuilt from the seed, with a warning.
+    let v1 = d.path().join("v1.json");
+    let legacy = serde_json::json!({
+        "seed": 3, "scenario": "swarm", "oracle": "prefix", "faults": [],
+        "writers": 1, "readers": 0, "mean_gap_ms": 20, "fault_ms": 2000, "original": [5, 2, 10000]
+    });
+    std::fs::write(&v1, legacy.to_string()).expect("write");
+    let o = run(&["replay", "--file", s(&v1)]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("is a version-1 failure file"), "{out}");
+    assert!(out.contains("replaying"), "{out}");
+    // A newer format than this build reads: refused, naming both versions.
+    let v3 = d.path().join("v3.json");
+    std::fs::write(&v3, br#"{"format": "psync-sim-failure", "version": 3}"#).expect("write");
+    let o = run(&["replay", "--file", s(&v3)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("v3.json is a \"psync-sim-failure\" version 3 file"),
+        "{}",
+        text(&o)
+    );
+}
