@@ -27,7 +27,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1")]
     bind: String,
     /// Replicate from HOST PORT (PORT: 0-65535).
-    #[arg(long, num_args = 2, value_names = ["HOST", "PORT"])]
+    #[arg(long, num_args = 2, value_names = ["HOST", "PORT"], allow_hyphen_values = true)]
     replicaof: Option<Vec<String>>,
     #[arg(long)]
     masterauth: Option<String>,
@@ -85,7 +85,16 @@ fn replicaof(args: &Args) -> Option<(String, u16)> {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors (a busy port, an unreadable RDB) are a user's to fix: one line on stderr and
+/// exit status 1, never a backtrace (anyhow's `Debug` prints one under RUST_BACKTRACE).
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
