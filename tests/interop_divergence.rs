@@ -70,6 +70,8 @@ fn node_replica_applies_string_workloads_and_flags_what_it_cannot() {
     ] {
         call_ok(&mut m, args);
     }
+    // Propagated by redis for replicas' subscribers; no data: nothing to flag.
+    call_ok(&mut m, &["PUBLISH", "channel", "message"]);
     call_ok(&mut m, &["MULTI"]);
     call_ok(&mut m, &["INCR", "ctr"]);
     call_ok(&mut m, &["SET", "inside", "tx"]);

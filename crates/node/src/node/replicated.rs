@@ -81,6 +81,14 @@ impl<R: RngCore> Node<R> {
     /// Applies one command of the master's stream, recording it in [`Divergence`] when it
     /// is unknown here, fails, or names a database this node does not have.
     pub(super) fn apply_from_master(&mut self, now: Millis, db: usize, argv: &[Bytes]) {
+        // Redis propagates PUBLISH so replicas' subscribers get it; it changes no data,
+        // and nothing here serves pub/sub.
+        if argv
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"publish") || n.eq_ignore_ascii_case(b"spublish"))
+        {
+            return;
+        }
         if db >= DB_COUNT {
             self.divergence.record(argv, "database index out of range");
             return;
