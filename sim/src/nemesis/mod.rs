@@ -167,6 +167,24 @@ impl FaultKind {
         }
     }
 
+    /// Why this fault can have had no effect ("never fired"): the swarm draws faults
+    /// without knowing the state they will meet, so some find their target already in
+    /// that state, or down (see `nemesis::apply`).
+    pub fn no_effect_reason(&self) -> &'static str {
+        use FaultKind::*;
+        match self {
+            Partition { .. } | PartitionOneway { .. } => "the two nodes were already partitioned",
+            Heal { .. } => "the two nodes were not partitioned",
+            Hold { .. } => "the link was already held",
+            Release { .. } => "the link was not held",
+            Crash { .. } => "the node was already down",
+            Restart { .. } => "the node was up",
+            Failover { .. } => "the target was already the master, or down",
+            KillLink { .. } | CutLink { .. } => "the node was down or had no master",
+            _ => "the node was down",
+        }
+    }
+
     /// A short name for coverage tables.
     pub fn label(&self) -> &'static str {
         match self {

@@ -30,6 +30,7 @@ mod readback;
 mod replicas;
 mod replid;
 pub mod transfer;
+mod user;
 mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +44,7 @@ use serde::Serialize;
 pub use checks::Checks;
 pub use ids::OracleId;
 pub use psync::model_accepts;
+pub use user::{register_check, registered_checks, Check, CheckFactory, Finding};
 
 /// What the harness reads off one node between two simulation steps.
 #[derive(Debug, Clone)]
