@@ -6,10 +6,12 @@
 //! `cli` (the `psync-sim` command line).
 //!
 //! As a library: build a [`RunSpec`] (or take a named one from [`scenarios`]), run it with
-//! [`run`] or [`run::run_with`] (extra [`oracle::Check`]s, stop at the first violation),
+//! [`run()`] or [`run_with()`] (extra [`oracle::Check`]s, stop at the first violation),
 //! and register custom scenarios ([`scenarios::register`]) and checks
 //! ([`oracle::register_check`]) before calling [`cli::main`] from your own binary.
 //! `examples/custom_scenario.rs` does all of it.
+
+#![warn(missing_docs)]
 
 // The command line (`main.rs`, a module of this library) names the crate `sim`, as the
 // binary and users do.

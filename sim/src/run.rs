@@ -26,18 +26,27 @@ use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots};
 /// Everything that defines a run. Two runs of equal specs are identical.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
+    /// The run's seed: every random choice derives from it.
     pub seed: u64,
+    /// The scenario name (`swarm` or a named one).
     pub scenario: String,
     /// `topology[i]` = the node `i` replicates from (`None` for the initial master).
     pub topology: Vec<Option<usize>>,
+    /// Per-node settings, `n0` first.
     pub nodes: Vec<NodeSpec>,
+    /// Length of the fault phase (ms).
     pub fault_ms: u64,
+    /// Time allowed to converge after healing (ms).
     pub liveness_ms: u64,
+    /// The fault schedule, in time order.
     pub faults: Vec<Fault>,
+    /// Client writers and readers.
     pub workload: WorkloadSpec,
+    /// Simulation step (ms); part of the run's identity.
     pub tick_ms: u64,
     /// Link latency range (ms).
     pub latency_ms: (u64, u64),
+    /// The swarm draw (families and rates), for swarm runs.
     pub swarm: Option<Swarm>,
     /// Stop as soon as the liveness phase converged.
     pub stop_when_converged: bool,
@@ -79,20 +88,31 @@ impl RunSpec {
 /// What a run found.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// The seed.
     pub seed: u64,
+    /// The scenario.
     pub scenario: String,
+    /// Everything the oracles found.
     pub violations: Vec<Violation>,
+    /// SHA-1 over the trace text: same seed, same hash.
     pub trace_hash: String,
+    /// Simulated ms the run lasted.
     pub sim_ms: u64,
+    /// When every node converged, if they did.
     pub converged_at_ms: Option<u64>,
     /// When a run that stops at its first violation stopped ([`RunOptions`]).
     pub stopped_at_ms: Option<u64>,
+    /// Every scheduled fault and whether it had an effect.
     pub faults: Vec<(String, bool)>,
+    /// What the run reached.
     pub coverage: Coverage,
+    /// What the oracles judged.
     pub checks: crate::oracle::Checks,
+    /// Client-side counts.
     pub stats: Stats,
     /// Per node: INFO's sync counters at the end (a crashed node's are zero).
     pub counters: Vec<SyncCounters>,
+    /// The swarm's enabled families.
     pub swarm: Option<Vec<&'static str>>,
     /// The rule set the run decided by (issue 15).
     pub rules: RuleSetRef,
@@ -103,8 +123,11 @@ pub struct RunReport {
 /// A node's INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err` (I13).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SyncCounters {
+    /// Full resyncs served.
     pub sync_full: u64,
+    /// Partial resyncs accepted.
     pub sync_partial_ok: u64,
+    /// Partial resyncs refused.
     pub sync_partial_err: u64,
 }
 
@@ -118,9 +141,13 @@ impl SyncCounters {
 /// What a run (or a sweep) reached.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Coverage {
+    /// ReplState values reached (0..=15).
     pub repl_states: BTreeSet<u8>,
+    /// SlaveState values reached (6..=9).
     pub slave_states: BTreeSet<u8>,
+    /// PSYNC outcomes reached.
     pub psync: BTreeSet<&'static str>,
+    /// Fault kinds applied.
     pub faults: BTreeSet<&'static str>,
     /// Replicas dropped for their output buffer (R39): (hard, soft) counts.
     pub obuf_drops: (u64, u64),
@@ -129,9 +156,11 @@ pub struct Coverage {
     /// Replica-side detections: link errors (protocol, timeouts, closes) and failed
     /// transfers (CRC, short or malformed RDB).
     pub link_errors: u64,
+    /// Transfers that failed.
     pub transfer_failures: u64,
     /// Partial writes on fragmenting links, and links cut at an exact byte (issue 13 c).
     pub fragmented_writes: u64,
+    /// Links cut at an exact byte.
     pub cuts: u64,
 }
 
