@@ -363,9 +363,15 @@ pub fn run_with(spec: &RunSpec, opts: RunOptions) -> (RunReport, Trace) {
         sim_ms: now_ms,
         converged_at_ms: h.oracle.converged_at,
         stopped_at_ms,
+        // A run stopped early reports only the faults it reached.
         faults: spec
             .faults
             .iter()
+            .take(if stopped_at_ms.is_some() {
+                next
+            } else {
+                spec.faults.len()
+            })
             .zip(&fired)
             .map(|(f, b)| (f.to_string(), *b))
             .collect(),

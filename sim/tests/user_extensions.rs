@@ -127,7 +127,12 @@ fn user_check_violation_is_reported_like_a_builtin_one() {
 
 #[test]
 fn stop_at_first_violation_ends_the_run_there() {
-    let spec = user_star(7);
+    let mut spec = user_star(7);
+    let save = |at_ms| sim::nemesis::Fault {
+        at_ms,
+        kind: sim::nemesis::FaultKind::Save { node: 0 },
+    };
+    spec.faults = vec![save(500), save(2_500)];
     let opts = |stop| RunOptions {
         checks: vec![flag_at()],
         stop_at_first_violation: stop,
@@ -144,6 +149,9 @@ fn stop_at_first_violation_ends_the_run_there() {
         full.sim_ms
     );
     assert_eq!(stopped.violations.len(), 1, "no end-of-run verdicts after stopping");
+    assert_eq!(full.faults.len(), 2);
+    let reached: Vec<bool> = stopped.faults.iter().map(|(_, fired)| *fired).collect();
+    assert_eq!(reached, [true], "only the faults before the stop, none 'never fired'");
     assert!(trace.lines.iter().all(|l| l.t_ms <= t));
     assert!(trace.lines.iter().all(|l| l.text != "converged"));
 }
