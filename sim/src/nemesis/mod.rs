@@ -220,7 +220,8 @@ impl FaultKind {
             Release { .. } => "the link was not held",
             Crash { .. } => "the node was already down",
             Restart { .. } => "the node was up",
-            Failover { .. } => "the target was already the master, or down",
+            Failover { .. } | SplitFailover { .. } => "the target was already the master, or down",
+            StaleWrite | RejoinStale => "no split-brain failover had left a stale master, or it was down",
             KillLink { .. } | CutLink { .. } => "the node was down or had no master",
             _ => "the node was down",
         }
