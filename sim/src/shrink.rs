@@ -15,13 +15,21 @@ use crate::scenarios;
 /// A saved failure: the seed, the scenario and the minimised parts of its spec.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FailureFile {
+    /// The seed.
     pub seed: u64,
+    /// The scenario name (built-in or registered).
     pub scenario: String,
+    /// The oracle that failed.
     pub oracle: String,
+    /// The minimised fault schedule.
     pub faults: Vec<Fault>,
+    /// Writer clients.
     pub writers: usize,
+    /// Reader clients.
     pub readers: usize,
+    /// Mean ms between a writer's commands.
     pub mean_gap_ms: u64,
+    /// Fault phase length (ms).
     pub fault_ms: u64,
     /// Sizes before shrinking: (faults, writers, fault_ms).
     pub original: (usize, usize, u64),
@@ -67,8 +75,11 @@ impl FailureFile {
 /// Result of a shrink.
 #[derive(Debug)]
 pub struct Shrunk {
+    /// The failure file to save.
     pub file: FailureFile,
+    /// Reruns spent.
     pub runs: usize,
+    /// The shrunk run's report.
     pub report: RunReport,
 }
 
