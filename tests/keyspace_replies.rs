@@ -2,13 +2,20 @@
 //! byte-for-byte like a real redis-server 7.0, leaves the same `DEBUG DIGEST`, and
 //! propagates the same replication stream (read by a fake replica attached with PSYNC).
 //!
+//! Commands the keyspace does not have are compared too: they must get redis's exact
+//! unknown-command error (`keyspace::unknown_command`). The corpus of the newer string
+//! commands (MSET … SCAN, TIME) is in `keyspace_replies/more.rs`.
+//!
 //! Needs `redis-server` on PATH. Without it the test prints SKIPPED and passes, unless
 //! `CI=true`, where a missing server is a failure.
 
+#[path = "keyspace_replies/more.rs"]
+mod more;
+
 use bytes::Bytes;
-use node::keyspace::{Keyspace, Origin, Propagated, Role};
-use psync_tests::interop::{bulks, encode, require_redis_server, value_end, Conn, Server, TempDir};
-use std::io::Write;
+use node::keyspace::{unknown_command, Keyspace, Origin, Propagated, Role};
+use psync_tests::fake_replica::{master_repl_offset, FakeReplica};
+use psync_tests::interop::{bulks, require_redis_server, value_end, Conn, Server, TempDir};
 use std::path::Path;
 
 /// Our side's clock. Fixed so the test itself is deterministic; the corpus avoids replies
@@ -21,28 +28,33 @@ const MAX_BULK_LEN: u64 = 1024 * 1024;
 
 /// How the two replies to one command are compared.
 #[derive(Clone, Copy)]
-enum Check {
+pub(crate) enum Check {
     /// Byte-identical.
     Exact,
     /// An array whose order is redis' dict order: compared after sorting its elements.
     SortedArray,
     /// Integer replies that both lie in `lo..=hi` (PTTL depends on sub-second timing).
     IntRange(i64, i64),
+    /// A SCAN that completes in one call: the same cursor (`0`) and the same keys, whose
+    /// order is each side's own.
+    ScanAll,
+    /// TIME: ours is exactly [`NOW_MS`]; redis's is its clock, two bulks of digits.
+    Time,
 }
 
-struct Step {
+pub(crate) struct Step {
     argv: Vec<Vec<u8>>,
     check: Check,
 }
 
-fn step(args: &[&str], check: Check) -> Step {
+pub(crate) fn step(args: &[&str], check: Check) -> Step {
     Step {
         argv: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
         check,
     }
 }
 
-fn exact(args: &[&str]) -> Step {
+pub(crate) fn exact(args: &[&str]) -> Step {
     step(args, Check::Exact)
 }
 
@@ -63,72 +75,6 @@ fn start_redis(binary: &Path) -> RedisServer {
     let dir = TempDir::new("keyspace-replies");
     let server = Server::redis(binary, "redis-keyspace-replies", &dir.path, &[]);
     RedisServer { server, _dir: dir }
-}
-
-/// A fake replica: `PSYNC ? -1`, skip the RDB, then everything after is the stream.
-struct FakeReplica {
-    conn: Conn,
-    /// Replication offset at which the stream starts (from +FULLRESYNC).
-    start_offset: u64,
-}
-
-impl FakeReplica {
-    fn attach(port: u16) -> Self {
-        let mut conn = Conn::connect(port).expect("connect fake replica");
-        conn.stream
-            .write_all(&encode(&[b"PSYNC".to_vec(), b"?".to_vec(), b"-1".to_vec()]))
-            .expect("send PSYNC");
-        let line = conn.read_line();
-        let text = String::from_utf8_lossy(&line).into_owned();
-        assert!(text.starts_with("+FULLRESYNC "), "{text:?}");
-        let start_offset = text.trim_end().rsplit(' ').next().and_then(|o| o.parse().ok());
-        let start_offset = start_offset.expect("FULLRESYNC offset");
-        // Disk-based transfer (we sent no `capa eof`): newlines while BGSAVE runs, then $len.
-        let header = loop {
-            let line = conn.read_line();
-            if line != b"\r\n" && line != b"\n" {
-                break line;
-            }
-        };
-        assert_eq!(header.first(), Some(&b'$'), "{header:?}");
-        let len: usize = std::str::from_utf8(&header[1..header.len() - 2])
-            .expect("ascii")
-            .parse()
-            .expect("rdb length");
-        conn.read_exact_bytes(len);
-        Self { conn, start_offset }
-    }
-
-    /// Reads the stream up to `master_repl_offset` and returns its commands with their db,
-    /// leaving out SELECT (tracked) and the replication layer's PINGs.
-    fn commands_until(&mut self, master_repl_offset: u64) -> Vec<(usize, Vec<Vec<u8>>)> {
-        let want = usize::try_from(master_repl_offset - self.start_offset).expect("fits");
-        let raw = self.conn.read_exact_bytes(want);
-        let mut out = Vec::new();
-        let mut db = usize::MAX;
-        let mut at = 0;
-        while at < raw.len() {
-            let end = value_end(&raw, at).expect("complete command in the stream");
-            let argv = bulks(&raw[at..end]);
-            at = end;
-            if argv[0].eq_ignore_ascii_case(b"SELECT") {
-                db = std::str::from_utf8(&argv[1]).expect("ascii").parse().expect("db");
-            } else if !argv[0].eq_ignore_ascii_case(b"PING") {
-                out.push((db, argv));
-            }
-        }
-        out
-    }
-}
-
-fn master_repl_offset(conn: &mut Conn) -> u64 {
-    let info = conn.call_str(&["INFO", "replication"]);
-    let text = String::from_utf8_lossy(&info).into_owned();
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix("master_repl_offset:"))
-        .expect("master_repl_offset in INFO");
-    line.trim().parse().expect("offset")
 }
 
 /// Redis' own clock in ms (TIME), to line its absolute expiry times up with ours.
@@ -165,7 +111,24 @@ fn compare(step: &Step, ours: &[u8], theirs: &[u8]) {
                 assert!((lo..=hi).contains(&n), "{argv:?}: {n} outside {lo}..={hi}");
             }
         }
+        Check::ScanAll => assert_eq!(scan_reply(ours), scan_reply(theirs), "reply to {argv:?}"),
+        Check::Time => {
+            let want = format!("*2\r\n$10\r\n{}\r\n$1\r\n0\r\n", NOW_MS / 1000);
+            assert_eq!(show(ours), want, "our TIME");
+            let parts = bulks(theirs);
+            assert_eq!(parts.len(), 2, "redis TIME {}", show(theirs));
+            assert!(parts.iter().all(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit)));
+        }
     }
+}
+
+/// A SCAN reply as (cursor, sorted keys).
+fn scan_reply(reply: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let show = String::from_utf8_lossy(reply).into_owned();
+    assert!(reply.starts_with(b"*2\r\n"), "not a SCAN reply: {show:?}");
+    let cursor_end = value_end(reply, 4).expect("cursor");
+    let cursor = bulks(&[b"*1\r\n", &reply[4..cursor_end]].concat()).remove(0);
+    (cursor, sorted_array(&reply[cursor_end..]))
 }
 
 /// Are two propagated arguments equal, allowing absolute times that were computed from
@@ -210,11 +173,13 @@ fn keyspace_replies_match_redis_server() {
     for step in &steps {
         let theirs = redis.call(&step.argv);
         let argv: Vec<Bytes> = step.argv.iter().map(|a| Bytes::from(a.clone())).collect();
-        let out = ks
-            .execute(&mut db, &argv, NOW_MS, Role::Master, Origin::Client)
-            .unwrap_or_else(|| panic!("{:?} is a keyspace command", step.argv[0]));
-        compare(step, &out.reply, &theirs);
-        propagated.extend(out.propagate);
+        match ks.execute(&mut db, &argv, NOW_MS, Role::Master, Origin::Client) {
+            Some(out) => {
+                compare(step, &out.reply, &theirs);
+                propagated.extend(out.propagate);
+            }
+            None => compare(step, &unknown_command(&argv), &theirs),
+        }
     }
 
     // The corpus must leave an interesting dataset: keys with and without TTL, in >1 db.
@@ -234,7 +199,7 @@ fn keyspace_replies_match_redis_server() {
         .iter()
         .map(|p| (p.db, p.argv.iter().map(|a| a.to_vec()).collect()))
         .collect();
-    assert_eq!(ours.len(), stream.len(), "number of propagated commands");
+    // Element by element first: the first difference says more than the counts.
     for (i, (o, t)) in ours.iter().zip(&stream).enumerate() {
         let same =
             o.0 == t.0 && o.1.len() == t.1.len() && o.1.iter().zip(&t.1).all(|(a, b)| same_arg(a, b, redis_now_ms));
@@ -244,6 +209,7 @@ fn keyspace_replies_match_redis_server() {
         };
         assert!(same, "propagated #{i}: ours {} vs redis {}", show(o), show(t));
     }
+    assert_eq!(ours.len(), stream.len(), "number of propagated commands");
     eprintln!(
         "keyspace_replies: {} replies and {} propagated commands matched redis-server; digest {}",
         steps.len(),
@@ -262,6 +228,7 @@ fn corpus() -> Vec<Step> {
     s.extend(counter_and_append_steps());
     s.extend(expire_steps());
     s.extend(generic_steps());
+    s.extend(more::steps());
     s.extend(multi_db_steps());
     s
 }

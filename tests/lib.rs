@@ -13,6 +13,9 @@ pub mod vectors {
     include!("vectors_access.rs");
 }
 
+#[path = "support/fake_replica.rs"]
+pub mod fake_replica;
+
 pub mod interop {
     //! Helpers for the interop tests that run real processes on loopback: finding
     //! `redis-server` and the `psync-node` binary, free ports, child processes killed by

@@ -26,6 +26,7 @@ use crate::shrink::{shrink_for, FailureFile};
 /// What to compare.
 #[derive(Debug, Clone)]
 pub struct CompareSpec {
+    /// The rule sets compared, one column each.
     pub rules: Vec<RuleSetRef>,
     /// Seeds `start..end` (end exclusive).
     pub seeds: (u64, u64),
@@ -33,6 +34,7 @@ pub struct CompareSpec {
     pub scenario: String,
     /// Simulation tick (1: exact millisecond timing).
     pub tick_ms: u64,
+    /// Worker threads.
     pub jobs: usize,
     /// Reruns allowed per shrink (0: do not shrink).
     pub shrink_budget: usize,
@@ -41,9 +43,11 @@ pub struct CompareSpec {
 /// The first counterexample for one oracle under one rule set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Counterexample {
+    /// The seed.
     pub seed: u64,
     /// Faults in the seed's schedule, and after shrinking (when shrunk).
     pub faults: usize,
+    /// Faults after shrinking.
     pub shrunk_faults: Option<usize>,
     /// The shrunk failure, replayable with `psync-sim replay --file`.
     pub file: Option<FailureFile>,
@@ -58,26 +62,34 @@ pub struct Counterexample {
 pub struct OracleVerdict {
     /// Runs this oracle flagged.
     pub runs: u64,
+    /// The first counterexample found.
     pub first: Option<Counterexample>,
 }
 
 /// One rule set's column.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuleSetSummary {
+    /// The rule set's name.
     pub rules: String,
+    /// Runs made.
     pub runs: u64,
+    /// Runs with at least one violation.
     pub violating_runs: u64,
     /// Keyed by oracle label.
     pub oracles: BTreeMap<String, OracleVerdict>,
+    /// What the runs cost (full syncs, bytes, time).
     pub costs: Costs,
     /// Runs that converged, and the sum of their times from the heal to convergence.
     pub converged_runs: u64,
+    /// Sum of the converged runs' heal-to-convergence times (ms).
     pub converge_ms_total: u64,
     /// Acknowledged (WAIT) writes lost where a failover or master crash explains it.
     pub expected_losses: u64,
+    /// Client writes acknowledged.
     pub client_writes: u64,
     /// Wall seconds for the whole campaign, and until the first violating run finished.
     pub wall_s: f64,
+    /// Wall seconds until the first violating run finished.
     pub first_violation_s: Option<f64>,
 }
 
@@ -93,9 +105,13 @@ impl RuleSetSummary {
 pub struct CompareReport {
     /// Format version of this document.
     pub version: u32,
+    /// Seeds `start..end`.
     pub seeds: (u64, u64),
+    /// The scenario.
     pub scenario: String,
+    /// Simulation tick (ms).
     pub tick_ms: u64,
+    /// One column per rule set.
     pub columns: Vec<RuleSetSummary>,
 }
 

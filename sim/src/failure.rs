@@ -25,6 +25,8 @@ pub const FORMAT: &str = "psync-sim-failure";
 pub const VERSION: u32 = 2;
 
 /// Reading or writing a failure file; every error names the file.
+// Each variant is its `#[error]` message; the fields are what it names.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error("cannot read {}: {source}", path.display())]
@@ -46,12 +48,16 @@ pub enum FileError {
 /// Sizes of the spec before shrinking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sizes {
+    /// Scheduled faults.
     pub faults: usize,
+    /// Writer clients.
     pub writers: usize,
+    /// Length of the fault phase.
     pub fault_ms: u64,
 }
 
 impl Sizes {
+    /// A spec's sizes.
     pub fn of(spec: &RunSpec) -> Sizes {
         Sizes {
             faults: spec.faults.len(),
@@ -65,22 +71,28 @@ impl Sizes {
 /// oracle (and says why that is right).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expected {
+    /// The oracle's label.
     pub oracle: String,
+    /// Why the violation is right (and the file is kept).
     pub why: String,
 }
 
 /// A saved failure: the whole spec that failed, and where it came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FailureFile {
+    /// [`FORMAT`].
     pub format: String,
+    /// [`VERSION`].
     pub version: u32,
-    /// The commit and tool version that wrote the file.
+    /// The commit that wrote the file.
     pub commit: String,
+    /// The tool version that wrote it.
     pub tool_version: String,
     /// The first oracle the run broke.
     pub oracle: String,
     /// Whether `spec` was minimised; `original` are the sizes before.
     pub shrunk: bool,
+    /// The sizes before shrinking.
     pub original: Sizes,
     /// Regression corpus only: the violation replay must still find.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,6 +122,7 @@ struct LegacyFile {
 /// A loaded file and what the reader should know about it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The file (a version-1 file upgraded).
     pub file: FailureFile,
     /// E.g. "written by commit X, this build is Y", or a legacy file rebuilt from its seed.
     pub notes: Vec<String>,

@@ -3,10 +3,25 @@
 //! Modules by role (STYLE §1): `world` (turmoil hosts, transport, simulated disk),
 //! `nemesis` (fault schedules), `workload` (clients), `oracle` (checkers), `trace`
 //! (timeline, hash, Chrome JSON), `run` (one run), `scenarios` (named runs and swarm),
-//! `failure` (failure files), `campaign` (sweeps, summaries, merge).
+//! `failure` (failure files), `campaign` (sweeps, summaries, merge), `cli` (the
+//! `psync-sim` command line).
+//!
+//! As a library: build a [`RunSpec`] (or take a named one from [`scenarios`]), run it with
+//! [`run()`] or [`run_with()`] (extra [`oracle::Check`]s, stop at the first violation),
+//! and register custom scenarios ([`scenarios::register`]) and checks
+//! ([`oracle::register_check`]) before calling [`cli::main`] from your own binary.
+//! `examples/custom_scenario.rs` does all of it.
+
+#![warn(missing_docs)]
+
+// The command line (`main.rs`, a module of this library) names the crate `sim`, as the
+// binary and users do.
+extern crate self as sim;
 
 pub mod bench;
 pub mod campaign;
+#[path = "main.rs"]
+pub mod cli;
 pub mod compare;
 pub mod failure;
 pub mod nemesis;
@@ -20,7 +35,7 @@ pub mod trace;
 pub mod workload;
 pub mod world;
 
-pub use run::{run, run_with_trace, Coverage, RunReport, RunSpec, SyncCounters};
+pub use run::{run, run_with, run_with_trace, Coverage, RunOptions, RunReport, RunSpec, SyncCounters};
 
 /// The README's Rust examples compile and run as doc tests (the rule-set example).
 #[cfg(doctest)]

@@ -1,5 +1,10 @@
 //! `psync-sim`: run, sweep, merge, replay and determinism-check simulations. This file only
 //! parses arguments and wires the library's modules together (`sim::campaign` runs sweeps).
+//!
+//! It is the library module `sim::cli` (the binary, `src/bin/psync-sim.rs`, only calls
+//! [`main`]), so a user's own binary can register scenarios and checks
+//! ([`sim::scenarios::register`], [`sim::oracle::register_check`]) and then offer the
+//! same command line: `run`/`replay --scenario NAME` find what it registered.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,11 +14,16 @@ use clap::{Parser, Subcommand};
 use sim::campaign::{self, plan, Ended, InputError, Seeds, SeedsArg, Shard, SummaryError, Sweep};
 use sim::failure::{FailureFile, FileError};
 use sim::rules::RuleSetRef;
-use sim::run::{run_with_trace, RunReport, RunSpec};
+use sim::run::{run_with, RunOptions, RunReport, RunSpec};
 use sim::scenarios;
 
 #[derive(Parser)]
-#[command(name = "psync-sim", version, about = "Deterministic simulation of Redis replication")]
+#[command(
+    name = "psync-sim",
+    version,
+    about = "Deterministic simulation of Redis replication",
+    after_help = LOG_HELP
+)]
 struct Cli {
     /// Simulation tick in ms (turmoil's step; default 1). Coarser ticks run faster; timers
     /// and latencies are rounded to the tick. Part of the run's identity: the reproduce
@@ -29,21 +39,33 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// What `--help` says about seeds and logging.
+const LOG_HELP: &str = "Seeds are decimal (42) or hex with 0x (0x2a).\n\
+Logs: RUST_LOG=<target>=<level>, targets master, replica, node, proto, sim (or the package \
+names psync_master, psync_replica, psync_node, psync_proto, psync_sim), e.g. \
+RUST_LOG=master::psync=debug. Timestamps are simulated seconds; colours only on a terminal.";
+
+/// `--seed` help.
+const SEED_HELP: &str = "The run's seed: decimal (42) or hex with 0x (0x2a)";
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// One run of a seed.
+    /// One run of a seed: summary, trace hash, violations (exit 1 if any).
     Run {
-        #[arg(long, value_parser = seed_arg)]
+        #[arg(long, value_parser = seed_arg, help = SEED_HELP)]
         seed: u64,
-        /// A named scenario (default: the seed's swarm run).
+        /// A named scenario (`psync-sim scenarios` lists them; default: the seed's swarm run).
         #[arg(long, default_value = "swarm")]
         scenario: String,
-        /// Write a Chrome/Perfetto trace here.
+        /// Write a Chrome/Perfetto trace (JSON, open in ui.perfetto.dev) to this file.
         #[arg(long)]
         trace: Option<PathBuf>,
         /// Print the full timeline.
         #[arg(long)]
         timeline: bool,
+        /// Run to the end after a violation (default: stop at the first one).
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Many seeds across cores, then a summary table (and JSON with --json).
     Sweep(SweepArgs),
@@ -61,41 +83,50 @@ enum Cmd {
     },
     /// Byte-identical rerun of a seed (or a saved failure file) with the full timeline.
     Replay {
-        #[arg(long, value_parser = seed_arg)]
+        #[arg(long, value_parser = seed_arg, help = SEED_HELP)]
         seed: Option<u64>,
+        /// The seed's scenario (ignored with --file, which names its own).
         #[arg(long, default_value = "swarm")]
         scenario: String,
         /// A failure file written by `sweep` or `shrink`: its whole spec is run.
         #[arg(long, conflicts_with = "seed")]
         file: Option<PathBuf>,
+        /// Write a Chrome/Perfetto trace (JSON, open in ui.perfetto.dev) to this file.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Run to the end after a violation (default: stop at the first one).
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Runs a seed twice (once on another thread) and compares trace hashes.
     CheckDeterminism {
-        #[arg(long, value_parser = seed_arg)]
+        #[arg(long, value_parser = seed_arg, help = SEED_HELP)]
         seed: u64,
+        /// The scenario to run.
         #[arg(long, default_value = "swarm")]
         scenario: String,
     },
     /// Minimises a failing seed's fault schedule and workload; writes a failure file.
     Shrink {
-        #[arg(long, value_parser = seed_arg)]
+        #[arg(long, value_parser = seed_arg, help = SEED_HELP)]
         seed: u64,
+        /// The scenario to run.
         #[arg(long, default_value = "swarm")]
         scenario: String,
         /// Maximum number of reruns.
         #[arg(long, default_value_t = 300)]
         budget: usize,
+        /// Directory for the failure file (default: out/failures).
         #[arg(long)]
         out: Option<PathBuf>,
     },
     /// Benchmarks: (a) compression of the standard run, (b) sweep seeds/s, (c) cost
     /// curves, (d) backlog append vs memcpy, (e) peak RSS. See ci/bench-node.sh for (f).
     Bench {
-        /// Only these parts (letters a–e); default all.
-        #[arg(long, default_value = "abcde")]
+        /// Only these parts, letters a–e in any order (`--parts ad`); default all.
+        #[arg(long, default_value = "abcde", value_parser = parse_parts)]
         parts: String,
+        /// Seeds for part (b)'s sweep throughput.
         #[arg(long, default_value_t = 40)]
         seeds: u64,
     },
@@ -109,6 +140,7 @@ enum Cmd {
         /// `A..B` (B exclusive).
         #[arg(long)]
         seeds: SeedsArg,
+        /// The scenario every seed runs.
         #[arg(long, default_value = "swarm")]
         scenario: String,
         /// Threads, at least 1 (default: all cores).
@@ -132,12 +164,13 @@ struct SweepArgs {
     /// set it with --master-seed), until --budget or Ctrl-C.
     #[arg(long, required_unless_present = "resume")]
     seeds: Option<SeedsArg>,
-    /// The master seed of `--seeds random`.
+    /// The master seed of `--seeds random` (decimal or 0x-hex).
     #[arg(long, value_parser = seed_arg)]
     master_seed: Option<u64>,
+    /// The scenario every seed runs.
     #[arg(long, default_value = "swarm")]
     scenario: String,
-    /// Worker threads, at least 1 (default: the machine's cores).
+    /// Worker threads, one simulation each, at least 1 (default: the machine's cores).
     #[arg(long, value_parser = |s: &str| plan::parse_jobs(s))]
     jobs: Option<usize>,
     /// `i/n` (0 <= i < n): only seeds whose index in the range is ≡ i (mod n).
@@ -164,6 +197,16 @@ struct SweepArgs {
     resume: Option<PathBuf>,
 }
 
+fn parse_parts(s: &str) -> Result<String, String> {
+    match s.chars().find(|c| !('a'..='e').contains(c)) {
+        Some(c) => Err(format!(
+            "unknown part {c:?}: parts are letters a-e (see `psync-sim bench --help`)"
+        )),
+        None if s.is_empty() => Err("no parts: give letters a-e".to_string()),
+        None => Ok(s.to_string()),
+    }
+}
+
 fn seed_arg(s: &str) -> Result<u64, InputError> {
     plan::parse_seed(s)
 }
@@ -178,10 +221,8 @@ struct Options {
 impl Options {
     fn spec(&self, scenario: &str, seed: u64) -> Result<RunSpec, InputError> {
         let mut spec = scenarios::by_name(scenario, seed).ok_or_else(|| {
-            InputError(format!(
-                "unknown scenario {scenario:?}; known: {}",
-                scenarios::NAMES.join(", ")
-            ))
+            let known: Vec<&str> = scenarios::all().iter().map(|s| s.name).collect();
+            InputError(format!("unknown scenario {scenario:?}; known: {}", known.join(", ")))
         })?;
         spec.tick_ms = self.tick_ms;
         spec.rules = self.rules;
@@ -189,41 +230,63 @@ impl Options {
     }
 }
 
+/// One line, every field `name=value`: values are numbers, names or `a,b` lists.
 fn summary_line(r: &RunReport) -> String {
-    let unfired: Vec<&String> = r.faults.iter().filter(|(_, f)| !f).map(|(s, _)| s).collect();
-    format!(
-        "seed=0x{:x} scenario={} sim={}ms converged={:?} violations={} trace={} faults={} unfired={} psync={:?} counters={:?} writes={} prefix_checks={} obuf_drops(hard,soft)={:?}",
+    let unfired = r.faults.iter().filter(|(_, f)| !f).count();
+    let ms = |v: Option<u64>| v.map_or_else(|| "no".to_string(), |t| format!("{t}ms"));
+    let psync: Vec<&str> = r.coverage.psync.iter().copied().collect();
+    let syncs: Vec<String> = r
+        .counters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("n{i}:{}/{}/{}", c.sync_full, c.sync_partial_ok, c.sync_partial_err))
+        .collect();
+    let mut line = format!(
+        "seed=0x{:x} scenario={} sim={}ms converged={} violations={} trace={} faults={} faults_unfired={} psync={} sync_full/partial_ok/partial_err={} writes={} prefix_checks={} obuf_drops_hard={} obuf_drops_soft={}",
         r.seed,
         r.scenario,
         r.sim_ms,
-        r.converged_at_ms,
+        ms(r.converged_at_ms),
         r.violations.len(),
         &r.trace_hash[..16],
         r.faults.len(),
-        unfired.len(),
-        r.coverage.psync,
-        r.counters,
+        unfired,
+        if psync.is_empty() { "none".to_string() } else { psync.join(",") },
+        syncs.join(","),
         r.stats.ok_writes,
         r.checks.prefix,
-        r.coverage.obuf_drops
-    )
+        r.coverage.obuf_drops.0,
+        r.coverage.obuf_drops.1
+    );
+    if let Some(t) = r.stopped_at_ms {
+        line.push_str(&format!(" stopped_at_first_violation={t}ms"));
+    }
+    line
 }
 
 /// One run: summary, violations, then the trace file. A trace that cannot be written is
 /// an error naming the path, after the report (which is never lost).
-fn one(spec: &RunSpec, reproduce: &str, trace_path: Option<&PathBuf>, timeline: bool) -> ExitCode {
-    let (report, trace) = run_with_trace(spec);
+fn one(spec: &RunSpec, reproduce: &str, trace_path: Option<&PathBuf>, timeline: bool, keep_going: bool) -> ExitCode {
+    let opts = RunOptions {
+        stop_at_first_violation: !keep_going,
+        counters: trace_path.is_some(),
+        ..RunOptions::default()
+    };
+    let (report, trace) = run_with(spec, opts);
     if timeline {
         print!("{}", trace.render());
     }
-    for (f, fired) in &report.faults {
+    for ((f, fired), fault) in report.faults.iter().zip(&spec.faults) {
         if !fired {
-            println!("fault never fired: {f}");
+            println!("fault never fired: {f} ({})", fault.kind.no_effect_reason());
         }
     }
     println!("{}", summary_line(&report));
     println!("trace hash {}", report.trace_hash);
     campaign::print_violations(reproduce, &report, &trace.tail(30));
+    if let Some(t) = report.stopped_at_ms {
+        eprintln!("stopped at the first violation ({t} ms); --keep-going runs to the end");
+    }
     let mut code = if report.violations.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -242,6 +305,7 @@ fn one(spec: &RunSpec, reproduce: &str, trace_path: Option<&PathBuf>, timeline: 
     }
     code
 }
+
 /// Log timestamps on the simulated clock of the host that logs (never wall time).
 struct SimTime;
 
@@ -343,7 +407,7 @@ fn merge(files: &[PathBuf], json: Option<&Path>, force: bool) -> anyhow::Result<
     })
 }
 
-fn replay_file(path: &Path, trace: Option<&PathBuf>, cli: &Cli) -> anyhow::Result<ExitCode> {
+fn replay_file(path: &Path, trace: Option<&PathBuf>, keep_going: bool, cli: &Cli) -> anyhow::Result<ExitCode> {
     let loaded = FailureFile::load(path)?;
     for note in &loaded.notes {
         eprintln!("note: {note}");
@@ -387,7 +451,7 @@ fn replay_file(path: &Path, trace: Option<&PathBuf>, cli: &Cli) -> anyhow::Resul
         Some(r) => r.reproduce(),
         None => format!("psync-sim replay --file {}", path.display()),
     };
-    Ok(one(spec, &reproduce, trace, true))
+    Ok(one(spec, &reproduce, trace, true, keep_going))
 }
 
 fn shrink(spec: &RunSpec, budget: usize, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -448,8 +512,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match &cli.cmd {
         Cmd::Replay {
-            file: Some(f), trace, ..
-        } => return replay_file(f, trace.as_ref(), &cli),
+            file: Some(f),
+            trace,
+            keep_going,
+            ..
+        } => return replay_file(f, trace.as_ref(), *keep_going, &cli),
         Cmd::Compare {
             seeds,
             scenario,
@@ -485,9 +552,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             scenario,
             trace,
             timeline,
+            keep_going,
         } => {
             let spec = opts.spec(&scenario, seed)?;
-            Ok(one(&spec, &spec.reproduce(), trace.as_ref(), timeline))
+            Ok(one(&spec, &spec.reproduce(), trace.as_ref(), timeline, keep_going))
         }
         Cmd::Sweep(a) => sweep(a, opts),
         Cmd::Merge { files, json, force } => merge(&files, json.as_deref(), force),
@@ -502,11 +570,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             scenario,
             file,
             trace,
+            keep_going,
         } => match (file, seed) {
             (Some(_), _) => unreachable!("handled above"),
             (None, Some(s)) => {
                 let spec = opts.spec(&scenario, s)?;
-                Ok(one(&spec, &spec.reproduce(), trace.as_ref(), true))
+                Ok(one(&spec, &spec.reproduce(), trace.as_ref(), true, keep_going))
             }
             (None, None) => Err(InputError("replay needs --seed or --file".into()).into()),
         },
@@ -514,8 +583,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Bench { parts, seeds } => Ok(bench(&parts, seeds, opts.tick_ms)),
         Cmd::Scenarios => {
             // The name is the first column: ci scripts read it with `awk '{print $1}'`.
-            let width = scenarios::NAMES.iter().map(|n| n.len()).max().unwrap_or(0);
-            for s in scenarios::SCENARIOS {
+            let all = scenarios::all();
+            let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
+            for s in &all {
                 println!("{:width$}  {}", s.name, s.about);
             }
             Ok(ExitCode::SUCCESS)
@@ -531,13 +601,66 @@ fn is_input(e: &anyhow::Error) -> bool {
             .is_some_and(|f| !matches!(f, FileError::Write { .. }))
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+/// `RUST_LOG` with the package names (`psync_master`…) mapped to the library names the
+/// log targets carry (`master`…): a crate's log target is its module path, and the
+/// libraries are named `master`, `replica`, `node`, `proto`, `sim`.
+fn log_filter(env: &str) -> String {
+    env.split(',')
+        .map(|d| {
+            for (pkg, lib) in [
+                ("psync_master", "master"),
+                ("psync-master", "master"),
+                ("psync_replica", "replica"),
+                ("psync-replica", "replica"),
+                ("psync_node", "node"),
+                ("psync-node", "node"),
+                ("psync_proto", "proto"),
+                ("psync-proto", "proto"),
+                ("psync_sim", "sim"),
+                ("psync-sim", "sim"),
+            ] {
+                if let Some(rest) = d.strip_prefix(pkg) {
+                    if rest.is_empty() || rest.starts_with([':', '=', '[']) {
+                        return format!("{lib}{rest}");
+                    }
+                }
+            }
+            d.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The `psync-sim` command line on this process's arguments. Exit status: 0 all good,
+/// 1 a run violated an oracle (or was not deterministic, or an output could not be
+/// written), 2 bad usage or input, 130 a sweep interrupted by Ctrl-C.
+pub fn main() -> ExitCode {
+    main_from(std::env::args_os())
+}
+
+/// [`main`] on the given arguments (the first is the program name). Errors are printed
+/// as one line with their causes, never with a backtrace: they are the user's input.
+pub fn main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use std::io::IsTerminal;
+    let filter = log_filter(&std::env::var("RUST_LOG").unwrap_or_default());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_timer(SimTime)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
-        .init();
-    match dispatch(Cli::parse()) {
+        .try_init();
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");

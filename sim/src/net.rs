@@ -39,9 +39,19 @@ pub const DEFAULT_BYTES_PER_MS: u64 = 125_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Corruption {
     /// XOR the byte `skip` bytes from now with `mask`.
-    Flip { skip: u64, mask: u8 },
+    Flip {
+        /// Bytes from now to the flipped one.
+        skip: u64,
+        /// The XOR mask.
+        mask: u8,
+    },
     /// Drop `len` bytes starting `skip` bytes from now (a stream that skips bytes).
-    Skip { skip: u64, len: u64 },
+    Skip {
+        /// Bytes from now to the first dropped one.
+        skip: u64,
+        /// Bytes dropped.
+        len: u64,
+    },
 }
 
 /// Where a link breaks (the cutting-link nemesis). The bytes before the cut are delivered,
@@ -50,11 +60,19 @@ pub enum Corruption {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cut {
     /// Exactly `after` more bytes pass, then the link breaks.
-    After { after: u64 },
+    After {
+        /// Bytes that still pass.
+        after: u64,
+    },
     /// The next write of at least `min_len` bytes (an RDB transfer, a batch of the
     /// stream) breaks `before_end` bytes before its end: `before_end` ≤ 40 cuts a diskless
     /// transfer inside its closing `$EOF:` mark.
-    BeforeEnd { min_len: u64, before_end: u64 },
+    BeforeEnd {
+        /// The smallest write that is cut.
+        min_len: u64,
+        /// Bytes before its end where it breaks.
+        before_end: u64,
+    },
 }
 
 /// Which node-to-node connections fragment their writes.
@@ -240,6 +258,7 @@ pub struct ShapedWrite {
 }
 
 impl ShapedWrite {
+    /// Wraps a write half from `me` to `peer`, shaped by `net`.
     pub fn new(inner: OwnedWriteHalf, me: String, peer: String, net: Rc<Net>) -> Self {
         ShapedWrite {
             tokens: net.bytes_per_ms,

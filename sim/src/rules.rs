@@ -55,6 +55,7 @@ impl Eq for RuleSetRef {}
 #[derive(Debug, thiserror::Error)]
 #[error("unknown rule set {name:?}; known: {}", rules::names().join(", "))]
 pub struct UnknownRuleSet {
+    /// The name asked for.
     pub name: String,
 }
 

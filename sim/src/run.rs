@@ -12,11 +12,12 @@ use std::time::Duration;
 use node::Note;
 use proto::ReplId;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::nemesis::{Fault, Swarm};
 use crate::net::{Fragmentation, Net};
 use crate::oracle::clients::Position;
-use crate::oracle::{NodeView, Oracle, OracleId, Violation};
+use crate::oracle::{Check, NodeView, Oracle, OracleId, Violation};
 use crate::rules::RuleSetRef;
 use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
@@ -27,18 +28,27 @@ use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots};
 /// (the value older files meant) so committed files still load.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSpec {
+    /// The run's seed: every random choice derives from it.
     pub seed: u64,
+    /// The scenario name (`swarm` or a named one).
     pub scenario: String,
     /// `topology[i]` = the node `i` replicates from (`None` for the initial master).
     pub topology: Vec<Option<usize>>,
+    /// Per-node settings, `n0` first.
     pub nodes: Vec<NodeSpec>,
+    /// Length of the fault phase (ms).
     pub fault_ms: u64,
+    /// Time allowed to converge after healing (ms).
     pub liveness_ms: u64,
+    /// The fault schedule, in time order.
     pub faults: Vec<Fault>,
+    /// Client writers and readers.
     pub workload: WorkloadSpec,
+    /// Simulation step (ms); part of the run's identity.
     pub tick_ms: u64,
     /// Link latency range (ms).
     pub latency_ms: (u64, u64),
+    /// The swarm draw (families and rates), for swarm runs.
     pub swarm: Option<Swarm>,
     /// Stop as soon as the liveness phase converged.
     pub stop_when_converged: bool,
@@ -103,18 +113,31 @@ impl RunSpec {
 /// What a run found.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// The seed.
     pub seed: u64,
+    /// The scenario.
     pub scenario: String,
+    /// Everything the oracles found.
     pub violations: Vec<Violation>,
+    /// SHA-1 over the trace text: same seed, same hash.
     pub trace_hash: String,
+    /// Simulated ms the run lasted.
     pub sim_ms: u64,
+    /// When every node converged, if they did.
     pub converged_at_ms: Option<u64>,
+    /// When a run that stops at its first violation stopped ([`RunOptions`]).
+    pub stopped_at_ms: Option<u64>,
+    /// Every scheduled fault and whether it had an effect.
     pub faults: Vec<(String, bool)>,
+    /// What the run reached.
     pub coverage: Coverage,
+    /// What the oracles judged.
     pub checks: crate::oracle::Checks,
+    /// Client-side counts.
     pub stats: Stats,
     /// Per node: INFO's sync counters at the end (a crashed node's are zero).
     pub counters: Vec<SyncCounters>,
+    /// The swarm's enabled families.
     pub swarm: Option<Vec<&'static str>>,
     /// The rule set the run decided by (issue 15).
     pub rules: RuleSetRef,
@@ -125,8 +148,11 @@ pub struct RunReport {
 /// A node's INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err` (I13).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCounters {
+    /// Full resyncs served.
     pub sync_full: u64,
+    /// Partial resyncs accepted.
     pub sync_partial_ok: u64,
+    /// Partial resyncs refused.
     pub sync_partial_err: u64,
 }
 
@@ -141,10 +167,14 @@ impl SyncCounters {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Coverage {
+    /// ReplState values reached (0..=15).
     pub repl_states: BTreeSet<u8>,
+    /// SlaveState values reached (6..=9).
     pub slave_states: BTreeSet<u8>,
+    /// PSYNC outcomes reached.
     #[serde(deserialize_with = "crate::campaign::labels")]
     pub psync: BTreeSet<&'static str>,
+    /// Fault kinds applied.
     #[serde(deserialize_with = "crate::campaign::labels")]
     pub faults: BTreeSet<&'static str>,
     /// Replicas dropped for their output buffer (R39): (hard, soft) counts.
@@ -154,9 +184,11 @@ pub struct Coverage {
     /// Replica-side detections: link errors (protocol, timeouts, closes) and failed
     /// transfers (CRC, short or malformed RDB).
     pub link_errors: u64,
+    /// Transfers that failed.
     pub transfer_failures: u64,
     /// Partial writes on fragmenting links, and links cut at an exact byte (issue 13 c).
     pub fragmented_writes: u64,
+    /// Links cut at an exact byte.
     pub cuts: u64,
 }
 
@@ -193,6 +225,21 @@ pub(crate) struct Harness {
     pub(crate) stale: Option<usize>,
 }
 
+/// How to run a spec, beyond what defines the run: extra oracles, when to stop, what to
+/// record. None of it changes the simulation; a run stopped early only ends sooner.
+#[derive(Default)]
+pub struct RunOptions {
+    /// User oracles for this run, called after every step before the registered ones
+    /// ([`crate::oracle::register_check`]).
+    pub checks: Vec<Box<dyn Check>>,
+    /// End the run at the first step that found a violation (what `run` and `replay` do
+    /// unless `--keep-going`): the end-of-run checks (liveness, reads, acknowledged
+    /// writes) are skipped, so the report holds what was found up to then.
+    pub stop_at_first_violation: bool,
+    /// Record counter samples (offsets, ACKs, backlog length) for a Perfetto trace.
+    pub counters: bool,
+}
+
 /// Runs one simulation.
 pub fn run(spec: &RunSpec) -> RunReport {
     run_with_trace(spec).0
@@ -200,6 +247,13 @@ pub fn run(spec: &RunSpec) -> RunReport {
 
 /// Runs one simulation and also returns its full trace.
 pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
+    run_with(spec, RunOptions::default())
+}
+
+/// Runs one simulation with [`RunOptions`] and returns its report and trace.
+pub fn run_with(spec: &RunSpec, opts: RunOptions) -> (RunReport, Trace) {
+    let mut checks = opts.checks;
+    checks.extend(crate::oracle::registered_checks());
     let total_ms = spec.fault_ms + spec.liveness_ms;
     let mut sim = turmoil::Builder::new()
         .simulation_duration(Duration::from_millis(total_ms + 60_000))
@@ -255,7 +309,11 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         slots,
         shared,
         oracle: Oracle::with_rules(spec.rules.0),
-        trace: Trace::default(),
+        trace: if opts.counters {
+            Trace::with_counters()
+        } else {
+            Trace::default()
+        },
         coverage: Coverage::default(),
         digested: BTreeMap::new(),
         partitioned: BTreeSet::new(),
@@ -277,6 +335,7 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     let mut next = 0;
     let mut healed = false;
     let mut now_ms = 0;
+    let mut stopped_at_ms = None;
     while now_ms < total_ms {
         while next < spec.faults.len() && spec.faults[next].at_ms <= now_ms {
             fired[next] = h.apply(&mut sim, now_ms, &spec.faults[next]);
@@ -299,31 +358,26 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         now_ms = sim.elapsed().as_millis() as u64;
         let views = h.collect(now_ms);
         h.oracle.observe(now_ms, &views);
+        user_checks(&mut h.oracle, &mut checks, now_ms, &views, false);
+        if opts.counters {
+            h.sample_counters(now_ms, &views);
+        }
+        if opts.stop_at_first_violation && !h.oracle.violations.is_empty() {
+            stopped_at_ms = Some(now_ms);
+            break;
+        }
         if healed && h.check_converged(now_ms, &views) && spec.stop_when_converged {
             break;
         }
     }
-    if h.oracle.converged_at.is_none() {
-        let state = h.describe();
-        h.oracle.violations.push(Violation {
-            t_ms: now_ms,
-            oracle: OracleId::Liveness,
-            node: None,
-            message: format!("no convergence within {} ms of healing: {state}", spec.liveness_ms),
-        });
+    if stopped_at_ms.is_none() {
+        h.finish(spec, now_ms, &mut checks);
     }
-    let final_views = h.collect(now_ms);
-    let master = final_views.iter().find(|v| v.top_level).cloned();
-    h.oracle.finish_waits(now_ms, master.as_ref());
-    let reads = std::mem::take(&mut *h.shared.reads.borrow_mut());
-    h.oracle.check_reads(&reads, crate::world::EPOCH_MS);
     for v in &h.oracle.violations {
-        h.trace.push(
-            v.t_ms,
-            v.node,
-            Kind::Violation,
-            format!("VIOLATION [{}] {}", v.oracle, v.message),
-        );
+        let args = serde_json::json!({"oracle": v.oracle.label(), "message": v.message});
+        let text = format!("VIOLATION [{}] {}", v.oracle, v.message);
+        h.trace
+            .push_named(v.t_ms, v.node, Kind::Violation, text, "violation", args);
     }
     let counters = h.counters();
     h.coverage.corrupted_writes = h.net.corrupted.get();
@@ -336,9 +390,16 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
         trace_hash: h.trace.hash(),
         sim_ms: now_ms,
         converged_at_ms: h.oracle.converged_at,
+        stopped_at_ms,
+        // A run stopped early reports only the faults it reached.
         faults: spec
             .faults
             .iter()
+            .take(if stopped_at_ms.is_some() {
+                next
+            } else {
+                spec.faults.len()
+            })
             .zip(&fired)
             .map(|(f, b)| (f.to_string(), *b))
             .collect(),
@@ -353,7 +414,59 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
     (report, h.trace)
 }
 
+/// Runs the user checks over one step's views (or the final ones) and records what they
+/// found as violations under their names.
+fn user_checks(oracle: &mut Oracle, checks: &mut [Box<dyn Check>], t: u64, views: &[NodeView], last: bool) {
+    for c in checks.iter_mut() {
+        let found = if last { c.finish(t, views) } else { c.step(t, views) };
+        for f in found {
+            oracle.violate(t, OracleId::User(c.name()), f.node, f.message);
+        }
+    }
+}
+
 impl Harness {
+    /// The end-of-run checks of a run that ran to its end: liveness, acknowledged writes,
+    /// reads, and the user checks' `finish`.
+    fn finish(&mut self, spec: &RunSpec, now_ms: u64, checks: &mut [Box<dyn Check>]) {
+        if self.oracle.converged_at.is_none() {
+            let state = self.describe();
+            self.oracle.violations.push(Violation {
+                t_ms: now_ms,
+                oracle: OracleId::Liveness,
+                node: None,
+                message: format!("no convergence within {} ms of healing: {state}", spec.liveness_ms),
+            });
+        }
+        let final_views = self.collect(now_ms);
+        let master = final_views.iter().find(|v| v.top_level).cloned();
+        self.oracle.finish_waits(now_ms, master.as_ref());
+        let reads = std::mem::take(&mut *self.shared.reads.borrow_mut());
+        self.oracle.check_reads(&reads, crate::world::EPOCH_MS);
+        user_checks(&mut self.oracle, checks, now_ms, &final_views, true);
+    }
+
+    /// Counter tracks for the Perfetto trace: every node's offset and backlog length, and
+    /// each master's view of its replicas' ACKs. Reads only.
+    fn sample_counters(&mut self, t: u64, views: &[NodeView]) {
+        for v in views {
+            self.trace.sample(t, v.idx, "master_repl_offset", v.offset);
+            let histlen = v.backlog.map_or(0, |b| b.histlen);
+            self.trace.sample(t, v.idx, "repl_backlog_histlen", histlen);
+            let Some(h) = self.handle(v.idx) else { continue };
+            let acks: Vec<(String, u64)> = {
+                let nd = h.node.borrow();
+                nd.master()
+                    .replicas()
+                    .map(|r| (nd.client_ip(r.conn), r.ack_off))
+                    .collect()
+            };
+            for (peer, ack) in acks {
+                self.trace.sample(t, v.idx, &format!("ack {peer}"), ack);
+            }
+        }
+    }
+
     pub(crate) fn handle(&self, i: usize) -> Option<node::Handle<crate::world::NodeRng>> {
         let s = self.slots.borrow();
         if s[i].up {
@@ -546,12 +659,11 @@ impl Harness {
                         if let Some(peer) = peer {
                             self.oracle.continued_peer(i, *conn, peer);
                         }
-                        let text = format!(
-                            "psync {conn} {} {offset} -> {}",
-                            String::from_utf8_lossy(id),
-                            decision.label()
-                        );
-                        self.trace.push(t, Some(i), Kind::Event, text);
+                        let id = String::from_utf8_lossy(id);
+                        let text = format!("psync {conn} {id} {offset} -> {}", decision.label());
+                        let args = json!({"conn": conn.0, "replid": id, "offset": offset,
+                            "decision": decision.label(), "requester": requester.map(|v| v.idx)});
+                        self.trace.push_named(t, Some(i), Kind::Event, text, "psync", args);
                     }
                     master::Observation::SlaveState { conn, state } => {
                         if let Some(s) = state {
@@ -582,11 +694,17 @@ impl Harness {
                         self.oracle
                             .history_recorded(t, i, *why, id, id2, second, *master_repl_offset);
                         let text = format!("replid {replid} replid2 {replid2} second {second_replid_offset} ({why})");
-                        self.trace.push(t, Some(i), Kind::Event, text);
+                        let args = json!({"replid": replid.to_string(), "replid2": replid2.to_string(),
+                            "second_replid_offset": second, "why": why.to_string(),
+                            "master_repl_offset": master_repl_offset});
+                        self.trace
+                            .push_named(t, Some(i), Kind::Event, text, "replid-changed", args);
                     }
                     master::Observation::ReplicasDisconnected { count, why } => {
                         let text = format!("{count} replicas disconnected: {why}");
-                        self.trace.push(t, Some(i), Kind::Event, text);
+                        let args = json!({"count": count, "why": why.to_string()});
+                        self.trace
+                            .push_named(t, Some(i), Kind::Event, text, "replicas-disconnected", args);
                     }
                     master::Observation::ObufLimit {
                         conn,
@@ -602,13 +720,15 @@ impl Harness {
                         }
                         let kind = if *soft { "soft" } else { "hard" };
                         let text = format!("slave {conn} dropped: output buffer {used} over {kind} limit {limit}");
-                        self.trace.push(t, Some(i), Kind::Event, text);
+                        let args = json!({"conn": conn.0, "used": used, "limit": limit, "kind": kind});
+                        self.trace.push_named(t, Some(i), Kind::Event, text, "obuf-limit", args);
                     }
                     master::Observation::Fed { .. } | master::Observation::RdbSent { .. } => {}
                     master::Observation::WaitReply { conn, offset, acked } => {
                         self.oracle.check_wait(t, i, boot, *conn, *offset, *acked);
-                        self.trace
-                            .push(t, Some(i), Kind::Event, format!("wait offset {offset} acked {acked}"));
+                        let text = format!("wait offset {offset} acked {acked}");
+                        let args = json!({"offset": offset, "acked": acked});
+                        self.trace.push_named(t, Some(i), Kind::Event, text, "wait", args);
                     }
                 }
             }
@@ -642,7 +762,9 @@ impl Harness {
                         }
                         _ => {}
                     }
-                    self.trace.push(t, Some(i), Kind::Event, format!("{other:?}"))
+                    let (name, args) = replica_event(&other);
+                    self.trace
+                        .push_named(t, Some(i), Kind::Event, format!("{other:?}"), name, args)
                 }
             },
             Note::Base { replid, .. } => self.oracle.efficiency.base(i, replid),
@@ -653,8 +775,10 @@ impl Harness {
             } => self.oracle.efficiency.loaded(i, replid, offset, as_replica),
             Note::Write { .. } => {}
             Note::DatasetReplaced { keys } => {
+                let text = format!("dataset replaced ({keys} keys)");
+                let args = json!({ "keys": keys });
                 self.trace
-                    .push(t, Some(i), Kind::Event, format!("dataset replaced ({keys} keys)"))
+                    .push_named(t, Some(i), Kind::Event, text, "dataset-replaced", args)
             }
         }
     }
@@ -678,7 +802,9 @@ impl Harness {
         let first = self.oracle.converged_at.is_none();
         let done = self.oracle.check_converged(t, views, &digests, self.names.len());
         if done && first {
-            self.trace.push(t, None, Kind::Event, "converged".into());
+            let args = json!({ "t_ms": t });
+            self.trace
+                .push_named(t, None, Kind::Event, "converged".into(), "converged", args);
             // Read back every key of every node against the stream (issue 13a/b).
             for v in views {
                 if let Some(h) = self.handle(v.idx) {
@@ -736,6 +862,22 @@ fn dataset(ks: &node::keyspace::Keyspace) -> BTreeMap<crate::oracle::model::Key,
         }
     }
     out
+}
+
+/// A replica observation's stable event name and arguments (the text stays its Debug
+/// form, which the trace hash covers).
+fn replica_event(o: &replica::Observation) -> (&'static str, serde_json::Value) {
+    use replica::Observation as R;
+    match o {
+        R::State { from, to } => ("repl-state", json!({"from": repl_name(*from), "to": repl_name(*to)})),
+        R::Continue { replid, offset } => ("continue", json!({"replid": replid.to_string(), "offset": offset})),
+        R::FullSync { replid, offset } => (
+            "full-sync-loaded",
+            json!({"replid": replid.to_string(), "offset": offset}),
+        ),
+        R::LinkError { state, reason } => ("link-error", json!({"state": repl_name(*state), "reason": reason})),
+        R::TransferFailed { reason } => ("transfer-failed", json!({ "reason": reason })),
+    }
 }
 
 fn slave_name(s: master::SlaveState) -> &'static str {

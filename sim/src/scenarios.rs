@@ -18,6 +18,7 @@ fn at(at_ms: u64, kind: FaultKind) -> Fault {
 /// A named scenario: what `psync-sim scenarios` lists and `--scenario` runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
+    /// What `--scenario` takes.
     pub name: &'static str,
     /// One line: what happens and what must hold.
     pub about: &'static str,
@@ -26,7 +27,8 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    const fn new(name: &'static str, build: fn(u64) -> RunSpec, about: &'static str) -> Scenario {
+    /// A scenario: its name, the constructor of a seed's run, one line on what happens.
+    pub const fn new(name: &'static str, build: fn(u64) -> RunSpec, about: &'static str) -> Scenario {
         Scenario { name, about, build }
     }
 }
@@ -114,9 +116,44 @@ const fn names() -> [&'static str; SCENARIOS.len()] {
     out
 }
 
-/// A named scenario's run of `seed` (or `None` for an unknown name).
+/// Scenarios a user's program registered ([`register`]), after the built-in ones.
+static REGISTERED: std::sync::RwLock<Vec<Scenario>> = std::sync::RwLock::new(Vec::new());
+
+/// A scenario name already taken, by a built-in or an earlier registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameTaken(pub &'static str);
+
+impl std::fmt::Display for NameTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "scenario name {:?} is already taken", self.0)
+    }
+}
+
+impl std::error::Error for NameTaken {}
+
+/// Registers a custom scenario for this process: [`by_name`], failure files and the
+/// `psync-sim` command line ([`crate::cli::main`], called from the user's own binary) then
+/// find it by name like a built-in one, so `run`/`replay --scenario NAME` reproduce it.
+/// The constructor must set the spec's `scenario` to the same name.
+pub fn register(s: Scenario) -> Result<(), NameTaken> {
+    let mut reg = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    if SCENARIOS.iter().chain(reg.iter()).any(|k| k.name == s.name) {
+        return Err(NameTaken(s.name));
+    }
+    reg.push(s);
+    Ok(())
+}
+
+/// Every scenario: the built-in ones in listing order, then the registered ones.
+pub fn all() -> Vec<Scenario> {
+    let reg = REGISTERED.read().unwrap_or_else(|e| e.into_inner());
+    SCENARIOS.iter().chain(reg.iter()).copied().collect()
+}
+
+/// A named scenario's run of `seed` (or `None` for an unknown name); registered
+/// scenarios included.
 pub fn by_name(name: &str, seed: u64) -> Option<RunSpec> {
-    SCENARIOS.iter().find(|s| s.name == name).map(|s| (s.build)(seed))
+    all().into_iter().find(|s| s.name == name).map(|s| (s.build)(seed))
 }
 
 /// The swarm run of a seed: 1–3 replicas (sometimes chained), drawn fault families

@@ -13,8 +13,11 @@ use crate::run::{run, RunReport, RunSpec};
 /// Result of a shrink.
 #[derive(Debug)]
 pub struct Shrunk {
+    /// The failure file to save.
     pub file: FailureFile,
+    /// Reruns spent.
     pub runs: usize,
+    /// The shrunk run's report.
     pub report: RunReport,
 }
 

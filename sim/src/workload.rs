@@ -23,11 +23,15 @@ use crate::world::{derive_seed, PORT};
 /// Workload parameters.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WorkloadSpec {
+    /// Writer clients.
     pub writers: usize,
+    /// Reader clients.
     pub readers: usize,
     /// Mean ms between a writer's commands.
     pub mean_gap_ms: u64,
+    /// Keys per db.
     pub keys: usize,
+    /// Dbs written (from db 0).
     pub dbs: usize,
     /// Probability that a write is followed by `WAIT 1 <ms>`.
     pub wait_prob: f64,
@@ -58,7 +62,9 @@ pub struct Shared {
     pub stop: Cell<bool>,
     /// Writers pause until this simulated time (ms since start).
     pub paused_until_ms: Cell<u64>,
+    /// Node names, by index.
     pub names: RefCell<Vec<String>>,
+    /// Client-side counts.
     pub stats: RefCell<Stats>,
     /// `requirepass` of the nodes, if any: clients AUTH first.
     pub auth: RefCell<Option<Bytes>>,
@@ -88,11 +94,17 @@ async fn connect(shared: &Shared, name: &str, buf: &mut Vec<u8>) -> Option<TcpSt
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Stats {
+    /// Commands sent.
     pub commands: u64,
+    /// Writes acknowledged OK.
     pub ok_writes: u64,
+    /// Error replies.
     pub errors: u64,
+    /// Reconnects.
     pub reconnects: u64,
+    /// WAITs sent.
     pub waits: u64,
+    /// Reads sent.
     pub reads: u64,
     /// Writes that set, change or drop a TTL (every R72 form; issue 13d coverage).
     pub expiry_writes: u64,

@@ -45,6 +45,7 @@ pub fn sim_now() -> Millis {
 pub struct TurmoilTransport {
     /// This host's name (the `from` of a corrupting link).
     pub me: String,
+    /// The shared network shaping.
     pub net: Rc<Net>,
 }
 
@@ -119,10 +120,15 @@ impl Transport for TurmoilTransport {
 /// Per-node settings of a topology.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NodeSpec {
+    /// Host name (`n0`…).
     pub name: String,
+    /// Master-core config.
     pub master: MasterConfig,
+    /// Replica-core config.
     pub replica: ReplicaConfig,
+    /// `requirepass`, if set.
     pub requirepass: Option<Bytes>,
+    /// Delay before a snapshot is ready (ms).
     pub snapshot_delay_ms: u64,
 }
 
@@ -160,6 +166,7 @@ impl NodeSpec {
 
 /// What the harness knows about one node across boots.
 pub struct NodeSlot {
+    /// Its settings.
     pub spec: NodeSpec,
     /// The live runtime handle; `None` while crashed.
     pub handle: Option<Handle<NodeRng>>,

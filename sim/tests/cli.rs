@@ -1,235 +1,221 @@
-//! The built `psync-sim` binary as a user (or a CI job) runs it: inputs that are CI traps
-//! are errors with exit status 2 (issue 18.4), no report is lost to an unwritable output
-//! (18.5), the tick travels to the reproduce line and replay (18.2), and the summary
-//! counts runs and violations separately and lists violating seeds (18.6).
+//! Issue 18 items 3, 7, 8 and 9 as tests of the built `psync-sim` binary: errors without
+//! backtraces and with exit status 2, a labelled summary line, working `RUST_LOG` targets
+//! without colours off a terminal, help for every option, `bench --parts` checked,
+//! unfired faults explained, a Perfetto file written, and the README's examples valid.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use sim::failure::FailureFile;
-use sim::nemesis::{Fault, FaultKind};
+const BIN: &str = env!("CARGO_BIN_EXE_psync-sim");
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_psync-sim"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("psync-sim starts")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+/// Runs the binary; returns (exit status, stdout, stderr).
+fn sim(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("RUST_LOG").env_remove("RUST_BACKTRACE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run psync-sim");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().expect("exit status"),
+        text(&out.stdout),
+        text(&out.stderr),
     )
 }
 
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("temp dir")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// A failure file whose run must fail: the seed's swarm run with a replica crashed just
-/// before the heal and 1 ms to converge after it (the liveness oracle), at `tick_ms`.
-fn failing_file(dir: &Path, tick_ms: u64) -> PathBuf {
-    let mut spec = sim::scenarios::by_name("swarm", 3).expect("swarm");
-    spec.tick_ms = tick_ms;
-    spec.liveness_ms = 1;
-    spec.faults.push(Fault {
-        at_ms: spec.fault_ms - 50,
-        kind: FaultKind::Crash { node: 1 },
-    });
-    FailureFile::new(&spec, "liveness", sim::failure::Sizes::of(&spec), false)
-        .write_to(dir)
-        .expect("write failure file")
-}
-
 #[test]
-fn ci_traps_are_errors_with_exit_status_2() {
-    let d = tmp();
-    let f = d.path().join("f");
-    let garbage = d.path().join("garbage.json");
-    std::fs::write(&garbage, b"{\"not\": \"a failure file\"}").expect("write");
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec!["sweep", "--seeds", "0..4", "--shard", "1/0"],
-            "shard count n must be at least 1",
-        ),
-        (vec!["sweep", "--seeds", "10..5"], "--seeds 10..5 is empty"),
-        (
-            vec!["sweep", "--seeds", "0..4", "--shard", "3/2"],
-            "index must be below the count",
-        ),
-        (
-            vec!["sweep", "--seeds", "0..4", "--shard", "1/2/3"],
-            "--shard wants i/n",
-        ),
-        (
-            vec!["sweep", "--seeds", "0..4", "--jobs", "0"],
-            "--jobs 0 would run nothing",
-        ),
-        (
-            vec!["sweep", "--seeds", "0..4", "--budget", "soon"],
-            "--budget wants a duration",
-        ),
-        (
-            vec!["sweep", "--seeds", "0..4", "--failures", "/proc/nope"],
-            "--failures /proc/nope",
-        ),
-        (
-            vec!["sweep", "--seeds", "0..4", "--master-seed", "1", "--failures", s(&f)],
-            "--master-seed goes with --seeds random",
-        ),
-        (
-            vec!["sweep", "--seeds", "0..4", "--scenario", "nope", "--failures", s(&f)],
-            "unknown scenario \"nope\"",
-        ),
-        (
-            vec!["replay", "--file", s(&garbage)],
-            "garbage.json is not a psync-sim failure file",
-        ),
-        (
-            vec!["replay", "--file", "/nonexistent/f.json"],
-            "cannot read /nonexistent/f.json",
-        ),
-        (
-            vec!["merge", s(&garbage)],
-            "garbage.json is not a psync-sim sweep summary",
-        ),
-        (vec!["run", "--seed", "0", "--tick-ms", "0"], "--tick-ms"),
+fn user_mistakes_exit_2_without_a_backtrace() {
+    let cases: &[&[&str]] = &[
+        &["run", "--seed", "1", "--scenario", "nope"],
+        &["replay", "--file", "/nonexistent/failure.json"],
+        &["replay"],
+        &["run", "--seed", "zz"],
+        &["bench", "--parts", "z"],
+        &["run"],
     ];
-    for (args, want) in cases {
-        let o = run(&args);
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(2), "{args:?} exits 2:\n{out}");
-        assert!(out.contains(want), "{args:?} says {want:?}:\n{out}");
-        assert!(!out.contains("panicked"), "{args:?} panicked:\n{out}");
+    for args in cases {
+        let (code, out, err) = sim(args, &[("RUST_BACKTRACE", "1")]);
+        assert_eq!(code, 2, "{args:?}: exit 2\n{out}{err}");
+        assert!(
+            !err.contains("backtrace") && !err.contains("Backtrace"),
+            "{args:?}:\n{err}"
+        );
+        assert!(err.contains("error"), "{args:?} says what is wrong:\n{err}");
+        assert!(err.lines().count() <= 8, "{args:?}: a short message:\n{err}");
     }
-    assert!(!Path::new("/proc/nope").exists());
-}
-
-#[test]
-fn a_failing_run_keeps_its_report_when_the_trace_cannot_be_written() {
-    let d = tmp();
-    let file = failing_file(d.path(), 1);
-    let o = run(&["replay", "--file", s(&file), "--trace", "/nonexistent/x.json"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let (_, _, err) = sim(
+        &["run", "--seed", "1", "--scenario", "nope"],
+        &[("RUST_BACKTRACE", "1")],
+    );
     assert!(
-        out.contains("VIOLATION seed=0x3 scenario=swarm oracle=liveness"),
-        "{out}"
-    );
-    assert!(out.contains("reproduce: psync-sim replay --file"), "{out}");
-    assert!(out.contains("cannot write trace to /nonexistent/x.json"), "{out}");
-}
-
-fn trace_hash(out: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix("trace hash "))
-        .unwrap_or_else(|| panic!("no trace hash in:\n{out}"))
-        .to_string()
-}
-
-#[test]
-fn the_tick_travels_to_the_reproduce_line_the_file_and_replay() {
-    let d = tmp();
-    // The file's whole spec runs: tick 4 and the 1 ms liveness phase, which the seed's
-    // regenerated spec does not have (it converges).
-    let file = failing_file(d.path(), 4);
-    let o = run(&["replay", "--file", s(&file)]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("tick-ms=4"), "{out}");
-    // Its spec is not the seed's (a crash added, 1 ms liveness): the line names the file.
-    assert!(
-        out.contains(&format!("reproduce: psync-sim replay --file {}  (commit", s(&file))),
-        "{out}"
-    );
-    let seeded = run(&["run", "--seed", "3", "--tick-ms", "4"]);
-    assert_eq!(seeded.status.code(), Some(0), "{}", text(&seeded));
-    assert_ne!(trace_hash(&out), trace_hash(&text(&seeded)));
-    // Another tick than the file's is another run: refused.
-    let o = run(&["replay", "--file", s(&file), "--tick-ms", "1"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("ran with --tick-ms 4"), "{}", text(&o));
-    // An unmodified spec at tick 4 replays to the hash of `run --seed --tick-ms 4`.
-    let mut spec = sim::scenarios::by_name("swarm", 3).expect("swarm");
-    spec.tick_ms = 4;
-    let plain = FailureFile::new(&spec, "none", sim::failure::Sizes::of(&spec), false)
-        .write_to(&d.path().join("plain"))
-        .expect("write");
-    let o = run(&["replay", "--file", s(&plain)]);
-    assert_eq!(trace_hash(&text(&o)), trace_hash(&text(&seeded)));
-    // The seed's own line (what sweeps print and store) carries the tick.
-    assert_eq!(
-        spec.reproduce(),
-        "psync-sim replay --seed 0x3 --scenario swarm --tick-ms 4 --rules redis-7.0"
-    );
-    let tick1 = run(&["run", "--seed", "3"]);
-    assert_ne!(
-        trace_hash(&text(&tick1)),
-        trace_hash(&text(&seeded)),
-        "the tick changes the run"
+        err.starts_with("error: unknown scenario \"nope\"; known: swarm,"),
+        "{err}"
     );
 }
 
 #[test]
-fn a_sweep_summary_records_the_tick_and_the_commit() {
-    let d = tmp();
-    let json = d.path().join("s.json");
-    let o = run(&[
+fn bench_parts_are_checked() {
+    let (code, _, err) = sim(&["bench", "--parts", "az"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown part 'z'"), "{err}");
+    let (code, _, _) = sim(&["bench", "--parts", ""], &[]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn summary_line_has_labelled_fields_and_unfired_faults_say_why() {
+    let (code, out, err) = sim(&["run", "--seed", "1"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let summary = out.lines().find(|l| l.starts_with("seed=")).expect("summary line");
+    for bad in ["Some(", "None", "{", "(", "[", "\""] {
+        assert!(!summary.contains(bad), "{bad:?} in {summary}");
+    }
+    for field in summary.split(' ') {
+        let (k, v) = field.split_once('=').unwrap_or_else(|| panic!("unlabelled {field:?}"));
+        assert!(!k.is_empty() && !v.is_empty(), "{field:?}");
+    }
+    for label in ["seed=0x1", "scenario=swarm", "converged=", "violations=0", "sync_full/"] {
+        assert!(summary.contains(label), "{label} in {summary}");
+    }
+    // Swarm seed 1 schedules faults that meet their target already in that state.
+    let count: usize = summary
+        .split(' ')
+        .find_map(|f| f.strip_prefix("faults_unfired="))
+        .and_then(|n| n.parse().ok())
+        .expect("faults_unfired=N");
+    let unfired: Vec<&str> = out.lines().filter(|l| l.starts_with("fault never fired:")).collect();
+    assert!(count > 0 && unfired.len() == count, "{count}: {unfired:?}");
+    for l in unfired {
+        let why = l.rsplit_once(" (").map(|(_, w)| w).unwrap_or("");
+        assert!(why.starts_with("the ") || why.starts_with("no "), "says why: {l}");
+    }
+}
+
+#[test]
+fn rust_log_targets_work_by_library_and_package_name_without_colours() {
+    let args = ["run", "--seed", "1", "--scenario", "full-sync-disk"];
+    for filter in ["psync_master=debug", "master=debug", "psync-master::psync=debug"] {
+        let (code, _, err) = sim(&args, &[("RUST_LOG", filter)]);
+        assert_eq!(code, 0);
+        assert!(
+            err.lines().any(|l| l.contains("DEBUG") && l.contains("master::psync")),
+            "{filter} logs the master's PSYNC decisions:\n{err}"
+        );
+        assert!(!err.contains('\u{1b}'), "no ANSI escapes off a terminal");
+    }
+    let (_, _, err) = sim(&args, &[("RUST_LOG", "psync_replica=debug")]);
+    assert!(err.contains("DEBUG replica") && !err.contains(" master::"), "{err}");
+    let (_, _, quiet) = sim(&args, &[]);
+    assert!(!quiet.contains("DEBUG"), "{quiet}");
+    let (_, help, _) = sim(&["--help"], &[]);
+    assert!(help.contains("RUST_LOG") && help.contains("psync_master"), "{help}");
+}
+
+/// Every option of every command has a help text.
+#[test]
+fn every_option_has_help() {
+    let commands = [
+        "",
+        "run",
         "sweep",
-        "--seeds",
-        "0..3",
-        "--jobs",
-        "1",
-        "--tick-ms",
-        "2",
-        "--json",
-        s(&json),
-        "--failures",
-        s(&d.path().join("f")),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("parse");
-    assert_eq!(v["format"], "psync-sim-sweep");
-    assert_eq!(v["version"], 1);
-    assert_eq!(v["identity"]["tick-ms"], "2");
-    assert_eq!(v["identity"]["scenario"], "swarm");
-    assert_eq!(v["identity"]["rules"], "redis-7.0");
-    assert_eq!(v["commit"], sim::failure::COMMIT);
-    assert_eq!(v["seeds_run"], serde_json::json!([0, 1, 2]));
-    assert_eq!(v["totals"]["runs"], 3);
-    assert_eq!(v["plans"][0]["complete"], true);
+        "replay",
+        "check-determinism",
+        "shrink",
+        "bench",
+        "scenarios",
+    ];
+    for c in commands {
+        let args: Vec<&str> = c.split_whitespace().chain(["--help"]).collect();
+        let (code, out, _) = sim(&args, &[]);
+        assert_eq!(code, 0, "{c} --help");
+        let options = out.split("Options:").nth(1).unwrap_or_else(|| panic!("{c}: {out}"));
+        for line in options.lines().filter(|l| l.trim_start().starts_with('-')) {
+            let spec_and_help = line.trim();
+            let help = spec_and_help.split_once("  ").map(|(_, h)| h.trim()).unwrap_or("");
+            assert!(!help.is_empty(), "`psync-sim {c}`: option without help: {line:?}");
+        }
+    }
+    let (_, out, _) = sim(&["run", "--help"], &[]);
+    for s in ["0x2a", "--keep-going", "Perfetto"] {
+        assert!(out.contains(s), "run --help mentions {s}:\n{out}");
+    }
+    let (_, out, _) = sim(&["sweep", "--help"], &[]);
+    assert!(out.contains("Worker threads"), "{out}");
 }
 
 #[test]
-fn old_and_future_failure_files_are_handled_honestly() {
-    let d = tmp();
-    // Version 1 (before specs were saved): rebuilt from the seed, with a warning.
-    let v1 = d.path().join("v1.json");
-    let legacy = serde_json::json!({
-        "seed": 3, "scenario": "swarm", "oracle": "prefix", "faults": [],
-        "writers": 1, "readers": 0, "mean_gap_ms": 20, "fault_ms": 2000, "original": [5, 2, 10000]
-    });
-    std::fs::write(&v1, legacy.to_string()).expect("write");
-    let o = run(&["replay", "--file", s(&v1)]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("is a version-1 failure file"), "{out}");
-    assert!(out.contains("replaying"), "{out}");
-    // A newer format than this build reads: refused, naming both versions.
-    let v3 = d.path().join("v3.json");
-    std::fs::write(&v3, br#"{"format": "psync-sim-failure", "version": 3}"#).expect("write");
-    let o = run(&["replay", "--file", s(&v3)]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("v3.json is a \"psync-sim-failure\" version 3 file"),
-        "{}",
-        text(&o)
+fn scenarios_have_one_line_descriptions() {
+    let (code, out, _) = sim(&["scenarios"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.lines().count() >= 30);
+    for l in out.lines() {
+        let (name, about) = l.split_once(' ').expect("name and description");
+        assert!(!name.is_empty() && about.trim().len() > 10, "{l}");
+    }
+}
+
+#[test]
+fn trace_option_writes_a_perfetto_file() {
+    let path = std::env::temp_dir().join(format!("psync-sim-cli-trace-{}.json", std::process::id()));
+    let p = path.to_str().expect("utf-8 path");
+    let (code, _, err) = sim(
+        &[
+            "run",
+            "--seed",
+            "1",
+            "--scenario",
+            "partial-after-partition",
+            "--trace",
+            p,
+        ],
+        &[],
     );
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("trace file")).expect("JSON");
+    let _ = std::fs::remove_file(&path);
+    let events = json["traceEvents"].as_array().expect("events");
+    assert!(events.iter().any(|e| e["ph"] == "M" && e["name"] == "thread_name"));
+    assert!(events
+        .iter()
+        .any(|e| e["ph"] == "C" && e["name"] == "master_repl_offset"));
+    assert!(events.iter().any(|e| e["ph"] == "X" && e["name"] == "partition"));
+    assert!(events.iter().any(|e| e["ph"] == "s"));
+}
+
+/// The README's `psync-sim` examples parse (every command and option exists) and name
+/// input files that exist, or mark them as placeholders (`<...>`).
+#[test]
+fn readme_examples_are_valid_commands() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
+    let joined = readme.replace("\\\n", " ");
+    let examples: Vec<&str> = joined
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or("").trim())
+        .filter(|l| l.starts_with("psync-sim "))
+        .collect();
+    assert!(examples.len() >= 8, "{examples:?}");
+    for ex in examples {
+        let words: Vec<&str> = ex.split_whitespace().skip(1).collect();
+        for w in words.windows(2).filter(|w| w[0] == "--file") {
+            let exists = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .join(w[1])
+                .exists();
+            assert!(exists || w[1].contains('<'), "{ex}: {} does not exist", w[1]);
+        }
+        // Placeholders become a value of the right shape before parsing.
+        let args: Vec<String> = words
+            .iter()
+            .map(|w| {
+                if w.contains('<') {
+                    "x.json".to_string()
+                } else {
+                    w.to_string()
+                }
+            })
+            .chain(["--help".to_string()])
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = sim(&args, &[]);
+        assert_eq!(code, 0, "README example `{ex}` does not parse:\n{out}{err}");
+    }
 }

@@ -159,7 +159,7 @@ impl<R: RngCore> Master<R> {
             || self.good_replicas(now) >= self.cfg.min_replicas_to_write
     }
 
-    /// Drops every attached replica (I14). Unlike [`Master::remove_replica`] it leaves the
+    /// Drops every attached replica (I14). Unlike `Master::remove_replica` it leaves the
     /// no-replicas clock alone: its callers are history changes (R47, R50 on a replica,
     /// whose backlog TTL does not run, R16) and promotion (R62), which starts the clock
     /// itself even when no replica was attached.

@@ -1,5 +1,5 @@
-//! ROLE, INFO and CONFIG GET/SET: how a node reports its replication state, with redis
-//! 7.0's field names and meanings (spec §2 INFO notes, R19, R39a).
+//! ROLE and INFO: how a node reports itself and its replication state, with redis 7.0's
+//! sections, field names and meanings (spec §2 INFO notes, R19, R39a).
 //!
 //! Owns: formatting only. Must never change replication state except through the cores'
 //! configuration setters.
@@ -7,12 +7,10 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use master::ObufLimit;
 use proto::{Frame, Millis};
 use rand_core::RngCore;
 use replica::ReplState;
 
-use crate::keyspace::glob::stringmatch;
 use crate::node::Node;
 
 fn bulk(s: impl Into<Bytes>) -> Frame {
@@ -108,6 +106,14 @@ pub fn replication_section<R: RngCore>(node: &Node<R>, now: Millis) -> String {
         s,
         "repl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\n"
     );
+    // Not redis fields: a replica never diverges silently (node/replicated.rs).
+    let d = node.divergence();
+    let _ = write!(
+        s,
+        "unapplied_master_commands:{}\r\ndataset_divergent:{}\r\n",
+        d.unapplied(),
+        u8::from(d.divergent())
+    );
     s
 }
 
@@ -128,250 +134,86 @@ pub fn clients_section<R: RngCore>(node: &Node<R>) -> String {
     format!("# Clients\r\nconnected_clients:{n}\r\nclient_recent_max_input_buffer:{max}\r\n")
 }
 
-/// `INFO [section]`: clients, replication and stats are what we have.
+/// The `# Server` section: the fields of redis 7.0's that describe this process (no OS,
+/// compiler or allocator facts), in redis's order. `process_id` only when known (the
+/// simulator's processes have none).
+pub fn server_section<R: RngCore>(node: &Node<R>, now: Millis) -> String {
+    let uptime_s = now.0.saturating_sub(node.started().0) / 1000;
+    let mut s = String::from("# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n");
+    s.push_str("redis_git_dirty:0\r\nredis_mode:standalone\r\narch_bits:64\r\n");
+    if let Some(pid) = node.config().process_id {
+        let _ = write!(s, "process_id:{pid}\r\n");
+    }
+    let _ = write!(s, "run_id:{}\r\ntcp_port:{}\r\n", node.run_id(), node.config().port);
+    let _ = write!(s, "server_time_usec:{}\r\n", now.0.saturating_mul(1000));
+    let _ = write!(
+        s,
+        "uptime_in_seconds:{uptime_s}\r\nuptime_in_days:{}\r\n",
+        uptime_s / 86_400
+    );
+    s.push_str("hz:10\r\nconfigured_hz:10\r\n");
+    let _ = write!(s, "psync_node_version:{}\r\n", env!("CARGO_PKG_VERSION"));
+    s
+}
+
+/// The `# Keyspace` section: `dbN:keys=,expires=,avg_ttl=` for each non-empty db, as
+/// redis 7.0. `keys` and `expires` count stored keys (logically expired ones too, as
+/// redis's dict sizes do); `avg_ttl` is the exact mean remaining TTL in ms of the keys
+/// with a future deadline, where redis reports a running estimate from active expiry.
+pub fn keyspace_section<R: RngCore>(node: &Node<R>, now: Millis) -> String {
+    let mut s = String::from("# Keyspace\r\n");
+    let now = i64::try_from(now.0).unwrap_or(i64::MAX);
+    for db in 0..crate::keyspace::DB_COUNT {
+        let keys = node.keyspace.dbsize(db);
+        if keys == 0 {
+            continue;
+        }
+        let (mut expires, mut live, mut ttl_sum) = (0u64, 0u64, 0i128);
+        for (_, e) in node.keyspace.iter_db(db) {
+            if let Some(at) = e.expire_ms {
+                expires += 1;
+                if at > now {
+                    live += 1;
+                    ttl_sum += i128::from(at - now);
+                }
+            }
+        }
+        let avg = if live == 0 { 0 } else { ttl_sum / i128::from(live) };
+        let _ = write!(s, "db{db}:keys={keys},expires={expires},avg_ttl={avg}\r\n");
+    }
+    s
+}
+
+/// The sections INFO knows, in redis's order (what `INFO` / `all` / `everything` print).
+const SECTIONS: [&str; 5] = ["server", "clients", "stats", "replication", "keyspace"];
+
+fn section<R: RngCore>(node: &Node<R>, now: Millis, name: &str) -> String {
+    match name {
+        "server" => server_section(node, now),
+        "clients" => clients_section(node),
+        "stats" => stats_section(node),
+        "replication" => replication_section(node, now),
+        _ => keyspace_section(node, now),
+    }
+}
+
+/// `INFO [section …]`: the named sections (case-insensitive, each once, in redis's
+/// order), all of them for none / `all` / `default` / `everything`; unknown names add
+/// nothing. Sections are separated by an empty line, as in redis.
 pub fn info_command<R: RngCore>(node: &Node<R>, now: Millis, argv: &[Bytes]) -> Vec<u8> {
-    let section = argv.get(1).map(|a| a.to_ascii_lowercase());
-    let text = match section.as_deref() {
-        Some(b"replication") => replication_section(node, now),
-        Some(b"stats") => stats_section(node),
-        Some(b"clients") => clients_section(node),
-        None | Some(b"all") | Some(b"default") | Some(b"everything") => {
-            format!(
-                "{}\r\n{}\r\n{}",
-                clients_section(node),
-                replication_section(node, now),
-                stats_section(node)
-            )
-        }
-        Some(_) => String::new(),
-    };
-    Frame::Bulk(Bytes::from(text)).to_bytes()
-}
-
-/// Parses a redis memory value (`16384`, `1mb`, `64k`, …).
-pub fn parse_memory(v: &[u8]) -> Option<u64> {
-    let s = std::str::from_utf8(v).ok()?.to_ascii_lowercase();
-    let units: [(&str, u64); 6] = [
-        ("gb", 1 << 30),
-        ("mb", 1 << 20),
-        ("kb", 1 << 10),
-        ("g", 1_000_000_000),
-        ("m", 1_000_000),
-        ("k", 1000),
-    ];
-    for (suffix, mul) in units {
-        if let Some(n) = s.strip_suffix(suffix) {
-            return n.parse::<u64>().ok()?.checked_mul(mul);
-        }
-    }
-    s.parse().ok()
-}
-
-fn parse_bool(v: &[u8]) -> Option<bool> {
-    match v.to_ascii_lowercase().as_slice() {
-        b"yes" => Some(true),
-        b"no" => Some(false),
-        _ => None,
-    }
-}
-
-const PARAMS: &[&str] = &[
-    "appendonly",
-    "client-output-buffer-limit",
-    "masterauth",
-    "masteruser",
-    "min-replicas-max-lag",
-    "min-replicas-to-write",
-    "repl-backlog-size",
-    "repl-backlog-ttl",
-    "repl-diskless-sync",
-    "repl-diskless-sync-delay",
-    "repl-diskless-sync-max-replicas",
-    "repl-ping-replica-period",
-    "repl-timeout",
-    "requirepass",
-    "save",
-];
-
-fn get_param<R: RngCore>(node: &Node<R>, name: &str) -> String {
-    let m = node.master.config();
-    let r = node.replica.config();
-    let yn = |b: bool| if b { "yes" } else { "no" }.to_string();
-    let text = |b: &Option<Bytes>| {
-        b.as_ref()
-            .map_or(String::new(), |v| String::from_utf8_lossy(v).into_owned())
-    };
-    match name {
-        // Read-only facts redis-benchmark asks for: no AOF, no save points.
-        "appendonly" => "no".to_string(),
-        "save" => String::new(),
-        "masterauth" => text(&r.masterauth),
-        "client-output-buffer-limit" => {
-            let l = m.replica_obuf_limit;
-            format!(
-                "normal 0 0 0 slave {} {} {} pubsub 33554432 8388608 60",
-                l.hard_bytes, l.soft_bytes, l.soft_seconds
-            )
-        }
-        "masteruser" => text(&r.masteruser),
-        "min-replicas-max-lag" => m.min_replicas_max_lag_s.to_string(),
-        "min-replicas-to-write" => m.min_replicas_to_write.to_string(),
-        "repl-backlog-size" => m.repl_backlog_size.to_string(),
-        "repl-backlog-ttl" => m.repl_backlog_ttl_s.to_string(),
-        "repl-diskless-sync" => yn(m.repl_diskless_sync),
-        "repl-diskless-sync-delay" => m.repl_diskless_sync_delay_s.to_string(),
-        "repl-diskless-sync-max-replicas" => m.repl_diskless_sync_max_replicas.to_string(),
-        "repl-ping-replica-period" => m.repl_ping_replica_period_s.to_string(),
-        "repl-timeout" => m.repl_timeout_s.to_string(),
-        "requirepass" => text(&node.config().requirepass),
-        _ => String::new(),
-    }
-}
-
-/// `<class> <hard> <soft> <seconds>` groups; returns the replica class's limit if given.
-/// Only the replica class is enforced (R39); `normal` and `pubsub` are accepted as redis
-/// would and not kept, because nothing here serves pub/sub and normal clients are unlimited.
-pub fn parse_obuf_limits(v: &[u8]) -> Result<Option<ObufLimit>, String> {
-    let bad = || {
-        "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - \
-         Wrong number of arguments in buffer limit configuration."
-            .to_string()
-    };
-    let words: Vec<&[u8]> = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).collect();
-    if words.is_empty() || !words.len().is_multiple_of(4) {
-        return Err(bad());
-    }
-    let mut replica = None;
-    for g in words.chunks(4) {
-        let class = g[0].to_ascii_lowercase();
-        let (Some(hard), Some(soft), Some(secs)) = (parse_memory(g[1]), parse_memory(g[2]), parse_memory(g[3])) else {
-            return Err(bad());
-        };
-        match class.as_slice() {
-            b"slave" | b"replica" => {
-                replica = Some(ObufLimit {
-                    hard_bytes: hard,
-                    soft_bytes: soft,
-                    soft_seconds: secs,
-                })
-            }
-            b"normal" | b"pubsub" => {}
-            _ => return Err(bad()),
-        }
-    }
-    Ok(replica)
-}
-
-/// Applies one CONFIG SET; `Err` carries redis's error text.
-fn set_param<R: RngCore>(node: &mut Node<R>, name: &str, v: &Bytes) -> Result<(), String> {
-    let bad = || {
-        format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer")
-    };
-    let num = || parse_memory(v).ok_or_else(bad);
-    match name {
-        // R15: clamped to CONFIG_REPL_BACKLOG_MIN_SIZE.
-        "repl-backlog-size" => node.master.set_backlog_size(num()?.max(master::REPL_BACKLOG_MIN_SIZE)),
-        "repl-backlog-ttl" => node.master.config_mut().repl_backlog_ttl_s = num()?,
-        "repl-diskless-sync" => {
-            node.master.config_mut().repl_diskless_sync = parse_bool(v).ok_or_else(|| {
-                format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be 'yes' or 'no'"
-                )
-            })?
-        }
-        "repl-diskless-sync-delay" => node.master.config_mut().repl_diskless_sync_delay_s = num()?,
-        "repl-diskless-sync-max-replicas" => node.master.config_mut().repl_diskless_sync_max_replicas = num()?,
-        "repl-ping-replica-period" => node.master.config_mut().repl_ping_replica_period_s = num()?.max(1),
-        "repl-timeout" => {
-            let t = num()?.max(1);
-            node.master.config_mut().repl_timeout_s = t;
-            node.replica.config_mut().repl_timeout_s = t;
-        }
-        "min-replicas-to-write" => node.master.config_mut().min_replicas_to_write = num()?,
-        "min-replicas-max-lag" => node.master.config_mut().min_replicas_max_lag_s = num()?,
-        "client-output-buffer-limit" => {
-            if let Some(l) = parse_obuf_limits(v)? {
-                node.master.config_mut().replica_obuf_limit = l;
-            }
-        }
-        "masterauth" => node.replica.config_mut().masterauth = (!v.is_empty()).then(|| v.clone()),
-        "masteruser" => node.replica.config_mut().masteruser = (!v.is_empty()).then(|| v.clone()),
-        "requirepass" => node.set_requirepass((!v.is_empty()).then(|| v.clone())),
-        _ => {
-            return Err(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ))
-        }
-    }
-    Ok(())
-}
-
-/// `CONFIG GET pattern` / `CONFIG SET name value [name value …]`.
-pub fn config_command<R: RngCore>(node: &mut Node<R>, argv: &[Bytes]) -> Vec<u8> {
-    let sub = argv.get(1).map(|a| a.to_ascii_lowercase());
-    match sub.as_deref() {
-        Some(b"get") if argv.len() >= 3 => {
-            let mut out = Vec::new();
-            for name in PARAMS {
-                if argv[2..]
-                    .iter()
-                    .any(|p| stringmatch(&p.to_ascii_lowercase(), name.as_bytes()))
-                {
-                    out.push(bulk(*name));
-                    out.push(bulk(get_param(node, name)));
-                }
-            }
-            Frame::Array(out).to_bytes()
-        }
-        Some(b"set") if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
-            for pair in argv[2..].chunks(2) {
-                let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-                if let Err(e) = set_param(node, &name, &pair[1]) {
-                    return Frame::Error(Bytes::from(e)).to_bytes();
-                }
-            }
-            b"+OK\r\n".to_vec()
-        }
-        Some(b"resetstat") => b"+OK\r\n".to_vec(),
-        Some(b"get") | Some(b"set") => {
-            let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
-            format!("-ERR wrong number of arguments for 'config|{sub}' command\r\n").into_bytes()
-        }
-        _ => {
-            let sub = argv
-                .get(1)
-                .map_or(String::new(), |a| String::from_utf8_lossy(a).into_owned());
-            format!("-ERR unknown subcommand '{sub}'. Try CONFIG HELP.\r\n").into_bytes()
-        }
-    }
-}
-
-#[cfg(test)]
-mod obuf_tests {
-    use super::*;
-
-    #[test]
-    fn obuf_limit_lines_parse_like_redis_conf() {
-        let l = parse_obuf_limits(b"normal 0 0 0 replica 1mb 256kb 10 pubsub 32mb 8mb 60").unwrap();
-        assert_eq!(
-            l,
-            Some(ObufLimit {
-                hard_bytes: 1024 * 1024,
-                soft_bytes: 256 * 1024,
-                soft_seconds: 10
-            })
-        );
-        assert_eq!(parse_obuf_limits(b"slave 0 0 0").unwrap(), Some(ObufLimit::NONE));
-        assert_eq!(parse_obuf_limits(b"normal 0 0 0").unwrap(), None);
-        for bad in [
-            &b""[..],
-            b"replica 1mb 2mb",
-            b"replica x 0 0",
-            b"master 0 0 0",
-            b"replica 1 2 3 4",
-        ] {
-            let e = parse_obuf_limits(bad).unwrap_err();
-            assert!(e.contains("client-output-buffer-limit"), "{e}");
-        }
-    }
+    let asked: Vec<String> = argv
+        .iter()
+        .skip(1)
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let all = asked.is_empty()
+        || asked
+            .iter()
+            .any(|a| matches!(a.as_str(), "all" | "default" | "everything"));
+    let text: Vec<String> = SECTIONS
+        .iter()
+        .filter(|s| all || asked.iter().any(|a| a == *s))
+        .map(|s| section(node, now, s))
+        .collect();
+    Frame::Bulk(Bytes::from(text.join("\r\n"))).to_bytes()
 }

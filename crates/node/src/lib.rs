@@ -1,4 +1,5 @@
 //! The node: keyspace, both replication roles and the IO adapters that drive them.
+pub mod config;
 pub mod info;
 pub mod keyspace;
 pub mod node;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use master::MasterConfig;
 use node::runtime::{Runtime, RuntimeConfig, Transport};
 use node::tcp::TokioTransport;
@@ -26,8 +26,8 @@ struct Args {
     port: u16,
     #[arg(long, default_value = "127.0.0.1")]
     bind: String,
-    /// Replicate from HOST PORT.
-    #[arg(long, num_args = 2, value_names = ["HOST", "PORT"])]
+    /// Replicate from HOST PORT (PORT: 0-65535).
+    #[arg(long, num_args = 2, value_names = ["HOST", "PORT"], allow_hyphen_values = true)]
     replicaof: Option<Vec<String>>,
     #[arg(long)]
     masterauth: Option<String>,
@@ -55,12 +55,46 @@ struct Args {
     dir: PathBuf,
     #[arg(long, default_value = "dump.rdb")]
     dbfilename: String,
-    /// Seed for replids and EOF marks (default: from the clock and pid).
-    #[arg(long)]
+    /// Seed for replids and EOF marks, decimal or 0x-hex as psync-sim takes it (default:
+    /// from the clock and pid).
+    #[arg(long, value_parser = parse_seed)]
     seed: Option<u64>,
 }
 
-fn main() -> anyhow::Result<()> {
+/// A seed as `psync-sim` takes it: decimal, or hex after `0x`.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("bad seed {s:?} (decimal or 0x-hex u64): {e}"))
+}
+
+/// `--replicaof HOST PORT`, or clap's usage error (exit status 2) naming the bad port.
+fn replicaof(args: &Args) -> Option<(String, u16)> {
+    let v = args.replicaof.as_ref()?;
+    let (host, port) = (&v[0], &v[1]);
+    match port.parse::<u16>() {
+        Ok(p) => Some((host.clone(), p)),
+        Err(_) => Args::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid PORT {port:?} for '--replicaof {host} {port}': expected a TCP port 0-65535"),
+            )
+            .exit(),
+    }
+}
+
+/// Errors (a busy port, an unreadable RDB) are a user's to fix: one line on stderr and
+/// exit status 1, never a backtrace (anyhow's `Debug` prints one under RUST_BACKTRACE).
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -73,12 +107,10 @@ fn main() -> anyhow::Result<()> {
     let seed = args
         .seed
         .unwrap_or_else(|| transport.now().0 ^ (u64::from(std::process::id()) << 32));
-    let replicaof = match &args.replicaof {
-        Some(v) => Some((v[0].clone(), v[1].parse::<u16>()?)),
-        None => None,
-    };
+    let replicaof = replicaof(&args);
     let obuf = match &args.client_output_buffer_limit {
-        Some(v) => node::info::parse_obuf_limits(v.as_bytes()).map_err(|e| anyhow::anyhow!(e))?,
+        Some(v) => node::config::parse_obuf_limits(v.as_bytes())
+            .map_err(|e| anyhow::anyhow!("--client-output-buffer-limit: {e}"))?,
         None => None,
     };
     let cfg = NodeConfig {
@@ -102,6 +134,7 @@ fn main() -> anyhow::Result<()> {
             ..ReplicaConfig::default()
         },
         record_notes: false,
+        process_id: Some(std::process::id()),
         ..NodeConfig::default()
     };
     let now = transport.now();
@@ -127,7 +160,19 @@ fn main() -> anyhow::Result<()> {
         },
         node,
     );
-    eprintln!("psync-node listening on {}:{}", args.bind, args.port);
-    local.block_on(&rt, runtime.run())?;
+    let addr = format!("{}:{}", args.bind, args.port);
+    let listening = std::cell::Cell::new(false);
+    let announce = || {
+        listening.set(true);
+        eprintln!("psync-node listening on {addr}");
+    };
+    local.block_on(&rt, runtime.run_with(announce)).map_err(|e| {
+        let what = if listening.get() {
+            "stopped serving"
+        } else {
+            "cannot listen on"
+        };
+        anyhow::anyhow!("psync-node {what} {addr}: {e}")
+    })?;
     Ok(())
 }

@@ -15,7 +15,14 @@ use rand_core::RngCore;
 use replica::{ReplState, Replica, ReplicaConfig};
 use tracing::{debug, warn};
 
-use crate::keyspace::{Keyspace, Origin, Role, DB_COUNT};
+use crate::keyspace::{Keyspace, Origin, Propagated, Role, DB_COUNT};
+
+mod commands;
+mod replicated;
+mod session;
+
+pub use replicated::Divergence;
+pub use session::{command_count, command_names};
 
 /// Node configuration.
 #[derive(Debug, Clone)]
@@ -29,6 +36,8 @@ pub struct NodeConfig {
     /// Per-client query buffer limit (`client-query-buffer-limit`, 1 GiB in redis; we are
     /// stricter because nothing we serve needs more).
     pub query_buffer_max: usize,
+    /// INFO `process_id`: the real process's pid (psync-node); `None` in the simulator.
+    pub process_id: Option<u32>,
     /// Keep [`Note`]s for [`Node::drain_notes`]. The simulator's oracles drain them after
     /// every event; a server nobody drains must not record them (one per write would
     /// grow without bound).
@@ -43,6 +52,7 @@ impl Default for NodeConfig {
             master: MasterConfig::default(),
             replica: ReplicaConfig::default(),
             query_buffer_max: 64 * 1024 * 1024,
+            process_id: None,
             record_notes: true,
         }
     }
@@ -127,6 +137,10 @@ struct Client {
     ip: String,
     /// Output bytes queued for the socket (RDB transfers excluded).
     out_queued: u64,
+    /// The open MULTI, if any.
+    multi: Option<session::Multi>,
+    /// CLIENT SETNAME.
+    name: Option<Bytes>,
 }
 
 /// A node: the only way into its cores from outside this crate (issue 14). Its cores are
@@ -151,6 +165,16 @@ pub struct Node<R> {
     max_input_buffer: usize,
     /// Flip a byte of the next snapshot sent (simulates corruption in flight).
     corrupt_next_snapshot: bool,
+    /// While an EXEC runs: its client and the replies of its commands so far.
+    capture: Option<(ConnId, Vec<u8>)>,
+    /// While an EXEC runs: what its commands propagate, wrapped once at the end.
+    exec_ops: Option<Vec<Propagated>>,
+    /// Commands from the master this node could not apply (a replica never diverges
+    /// silently).
+    divergence: Divergence,
+    /// INFO `run_id`, and when the process started (INFO `uptime_in_seconds`).
+    run_id: String,
+    started: Millis,
 }
 
 impl<R: RngCore> Node<R> {
@@ -173,7 +197,13 @@ impl<R: RngCore> Node<R> {
             freeze_ms: None,
             max_input_buffer: 0,
             corrupt_next_snapshot: false,
+            capture: None,
+            exec_ops: None,
+            divergence: Divergence::default(),
+            run_id: String::new(),
+            started: now,
         };
+        node.run_id = session::run_id(&node.master.replid());
         node.note_base();
         node
     }
@@ -224,6 +254,16 @@ impl<R: RngCore> Node<R> {
     /// The dataset, read-only (digests, fingerprints, values).
     pub fn keyspace(&self) -> &Keyspace {
         &self.keyspace
+    }
+
+    /// INFO `run_id` (see `session::run_id`).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// When this node (the process) started.
+    pub fn started(&self) -> Millis {
+        self.started
     }
 
     /// The configured master, if this node is a replica.
@@ -304,6 +344,11 @@ impl<R: RngCore> Node<R> {
     }
 
     fn repl_info_for_save(&self) -> Option<ReplInfo> {
+        // A divergent dataset is not what the stream gives at any offset: saved without a
+        // position, a restart full-syncs instead of continuing it (and losing the flag).
+        if self.divergence.divergent() {
+            return None;
+        }
         // R66: a master with a backlog, or a replica with a (cached) master.
         if let Some(m) = self.replica.master().or(self.replica.cached()) {
             return Some(ReplInfo {
@@ -595,6 +640,12 @@ impl<R: RngCore> Node<R> {
 
     fn send(&mut self, conn: ConnId, bytes: impl Into<Bytes>) {
         let bytes = bytes.into();
+        // Inside EXEC the replies of the queued commands become one array.
+        if let Some((c, replies)) = self.capture.as_mut().filter(|(c, _)| *c == conn) {
+            debug_assert_eq!(*c, conn);
+            replies.extend_from_slice(&bytes);
+            return;
+        }
         if let Some(c) = self.clients.get_mut(&conn) {
             c.out_queued += bytes.len() as u64;
         }
@@ -658,20 +709,14 @@ impl<R: RngCore> Node<R> {
                 }
                 replica::Action::FullSyncLoaded { replid, offset, rdb } => {
                     self.keyspace = keyspace_from_rdb(&rdb);
+                    self.divergence.full_sync_loaded();
                     self.note(Note::DatasetReplaced {
                         keys: self.keyspace.len(),
                     });
                     self.master.reset_to_full_sync(replid, offset);
                 }
                 replica::Action::AdoptReplid { replid } => self.master.adopt_replid(replid),
-                replica::Action::Apply { mut db, argv } => {
-                    if db >= DB_COUNT {
-                        db = 0;
-                    }
-                    let _ = self
-                        .keyspace
-                        .execute(&mut db, &argv, now.0, Role::Replica, Origin::MasterLink);
-                }
+                replica::Action::Apply { db, argv } => self.apply_from_master(now, db, &argv),
                 replica::Action::Proxy { bytes } => self.master.handle(now, master::Event::Proxy { bytes }),
                 replica::Action::Observe(o) => self.note(Note::Replica(o)),
             }
@@ -736,24 +781,30 @@ impl<R: RngCore> Node<R> {
     // ----- client commands ---------------------------------------------------------------
 
     fn exec_client(&mut self, now: Millis, conn: ConnId, argv: Vec<Bytes>) {
-        // Lowercased on the stack: every name matched here is short, and a heap copy per
-        // command showed in psync-node's profile. Longer names go to the keyspace.
-        let mut lower = [0u8; 16];
-        let n = if argv[0].len() <= lower.len() { argv[0].len() } else { 0 };
-        lower[..n].copy_from_slice(&argv[0][..n]);
-        lower[..n].make_ascii_lowercase();
-        let name = &lower[..n];
         // Commands from an attached replica go to the master core (REPLCONF ACK).
         if self.master.is_replica(conn) {
             self.master.handle(now, master::Event::Command { conn, argv });
             self.pump_master();
             return;
         }
+        let (lower, n) = lower_name(&argv[0]);
+        let name = &lower[..n];
         let authed = self.clients.get(&conn).is_some_and(|c| c.authed);
-        if !authed && name != b"auth" {
+        // HELLO may authenticate (HELLO 2 AUTH user pass), so it answers NOAUTH itself.
+        if !authed && name != b"auth" && name != b"hello" {
             self.send(conn, &b"-NOAUTH Authentication required.\r\n"[..]);
             return;
         }
+        if self.session_command(now, conn, name, &argv) {
+            return;
+        }
+        self.dispatch(now, conn, argv);
+    }
+
+    /// Runs one client command (directly, or queued by MULTI and run by EXEC).
+    fn dispatch(&mut self, now: Millis, conn: ConnId, argv: Vec<Bytes>) {
+        let (lower, n) = lower_name(&argv[0]);
+        let name = &lower[..n];
         match name {
             b"auth" => self.auth(conn, &argv),
             b"replconf" | b"psync" | b"sync" => {
@@ -771,7 +822,7 @@ impl<R: RngCore> Node<R> {
                 self.send(conn, reply);
             }
             b"config" => {
-                let reply = crate::info::config_command(self, &argv);
+                let reply = crate::config::config_command(self, &argv);
                 self.pump_master();
                 self.send(conn, reply);
             }
@@ -787,93 +838,16 @@ impl<R: RngCore> Node<R> {
                 }
                 self.io.push(Io::Shutdown);
             }
+            b"hello" | b"client" | b"command" => self.connection_command(conn, name, &argv),
             _ => self.keyspace_command(now, conn, &argv),
         }
     }
 
-    fn auth(&mut self, conn: ConnId, argv: &[Bytes]) {
-        let reply: &[u8] = match (argv.len(), &self.cfg.requirepass) {
-            (2 | 3, None) if argv.len() == 2 => {
-                b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"
-            }
-            (2, Some(p)) | (3, Some(p)) => {
-                let user_ok = argv.len() == 2 || argv[1].as_ref() == b"default";
-                if user_ok && argv[argv.len() - 1] == p {
-                    if let Some(c) = self.clients.get_mut(&conn) {
-                        c.authed = true;
-                    }
-                    b"+OK\r\n"
-                } else {
-                    b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-                }
-            }
-            (3, None) => {
-                if argv[1].as_ref() == b"default" {
-                    b"+OK\r\n"
-                } else {
-                    b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-                }
-            }
-            _ => b"-ERR wrong number of arguments for 'auth' command\r\n",
-        };
-        self.send(conn, reply);
-    }
-
-    fn replicaof_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
-        if argv.len() != 3 {
-            let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
-            self.send(
-                conn,
-                format!("-ERR wrong number of arguments for '{name}' command\r\n").into_bytes(),
-            );
-            return;
-        }
-        if argv[1].eq_ignore_ascii_case(b"no") && argv[2].eq_ignore_ascii_case(b"one") {
-            self.replicaof_no_one(now);
-            self.send(conn, &b"+OK\r\n"[..]);
-            return;
-        }
-        let port = proto::resp::parse_i64(&argv[2]).and_then(|p| u16::try_from(p).ok());
-        let Some(port) = port else {
-            self.send(conn, &b"-ERR Invalid master port\r\n"[..]);
-            return;
-        };
-        let host = String::from_utf8_lossy(&argv[1]).into_owned();
-        let reply = self.replicaof(now, host, port);
-        self.send(conn, reply);
-    }
-
-    fn wait_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
-        if argv.len() != 3 {
-            self.send(conn, &b"-ERR wrong number of arguments for 'wait' command\r\n"[..]);
-            return;
-        }
-        if self.is_replica() {
-            self.send(conn, &b"-ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.\r\n"[..]);
-            return;
-        }
-        let n = proto::resp::parse_i64(&argv[1]);
-        let t = proto::resp::parse_i64(&argv[2]);
-        let (Some(n), Some(t)) = (n, t) else {
-            self.send(conn, &b"-ERR value is not an integer or out of range\r\n"[..]);
-            return;
-        };
-        if t < 0 {
-            self.send(conn, &b"-ERR timeout is negative\r\n"[..]);
-            return;
-        }
-        let offset = self.clients.get(&conn).map_or(0, |c| c.woff);
-        let ev = master::Event::Wait {
-            conn,
-            numreplicas: n.max(0) as u64,
-            timeout_ms: t as u64,
-            offset,
-        };
-        self.master.handle(now, ev);
-        self.pump_master();
-    }
-
     fn keyspace_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
+        if self.exec_ops.is_some() {
+            self.keyspace_command_in_exec(now, conn, argv);
+            return;
+        }
         let role = if self.is_replica() { Role::Replica } else { Role::Master };
         let Some(mut db) = self.clients.get(&conn).map(|c| c.db) else {
             return;
@@ -885,8 +859,8 @@ impl<R: RngCore> Node<R> {
         }
         match self.keyspace.execute(&mut db, argv, now.0, role, Origin::Client) {
             None => {
-                let reply = unknown_command(argv);
-                self.send(conn, reply.into_bytes());
+                let reply = crate::keyspace::unknown_command(argv);
+                self.send(conn, reply);
             }
             Some(out) => {
                 let wrote = !out.propagate.is_empty();
@@ -918,19 +892,15 @@ impl<R: RngCore> Node<R> {
 pub const UNBLOCKED_REPLY: &[u8] =
     b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
 
-/// redis 7.0's reply to an unknown command.
-pub fn unknown_command(argv: &[Bytes]) -> String {
-    let name = String::from_utf8_lossy(&argv[0]);
-    let name: String = name.chars().take(128).collect();
-    let mut args = String::new();
-    for a in argv.iter().skip(1) {
-        let a = String::from_utf8_lossy(a);
-        args.push_str(&format!("'{}' ", a.chars().take(128).collect::<String>()));
-        if args.len() >= 128 {
-            break;
-        }
-    }
-    format!("-ERR unknown command '{name}', with args beginning with: {args}\r\n")
+/// The command name lowercased on the stack: every name the node matches is short, and a
+/// heap copy per command showed in psync-node's profile. Longer names come back empty
+/// (they go to the keyspace, which compares case-insensitively).
+fn lower_name(name: &[u8]) -> ([u8; 16], usize) {
+    let mut lower = [0u8; 16];
+    let n = if name.len() <= lower.len() { name.len() } else { 0 };
+    lower[..n].copy_from_slice(&name[..n]);
+    lower[..n].make_ascii_lowercase();
+    (lower, n)
 }
 
 /// Builds a keyspace from an RDB (strings only; the loader rejects other types).

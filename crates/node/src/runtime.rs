@@ -166,8 +166,15 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
     }
 
     /// The event loop. Must run inside a `LocalSet` (turmoil hosts do).
-    pub async fn run(mut self) -> io::Result<()> {
+    pub async fn run(self) -> io::Result<()> {
+        self.run_with(|| {}).await
+    }
+
+    /// [`Runtime::run`], calling `on_listening` once the listening socket is bound (so a
+    /// server announces itself only when it can be reached).
+    pub async fn run_with(mut self, on_listening: impl FnOnce()) -> io::Result<()> {
         let listener = self.transport.bind(self.cfg.port).await?;
+        on_listening();
         let tx = self.tx.clone();
         let acceptor = tokio::task::spawn_local(async move {
             while let Ok((r, w, ip)) = T::accept(&listener).await {

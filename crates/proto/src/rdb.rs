@@ -6,7 +6,7 @@
 //! it does not understand (that is a typed `Unsupported` error).
 //!
 //! Mirrors `src/rdb.c` of redis 7.0: `rdbLoadRioWithLoadingCtx()` for [`load`] and
-//! `rdbSaveRio()` / `rdbSaveRawString()` for [`write`].
+//! `rdbSaveRio()` / `rdbSaveRawString()` for [`write()`].
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -20,7 +20,7 @@ pub const RDB_VERSION_MIN: u16 = 5;
 /// this module reads (header, AUX, SELECTDB, RESIZEDB, expiry opcodes, string encodings and
 /// EOF + CRC-64); they differ only in value types and opcodes that are rejected anyway.
 pub const RDB_VERSION_MAX: u16 = 12;
-/// The version redis 7.0 writes (`RDB_VERSION` 10); what callers pass to [`write`].
+/// The version redis 7.0 writes (`RDB_VERSION` 10); what callers pass to [`write()`].
 pub const RDB_VERSION_REDIS_7_0: u16 = 10;
 /// Number of databases in our keyspace (redis' default `databases 16`); SELECTDB beyond it
 /// is rejected rather than silently creating a db the replica cannot hold.

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use super::summary::{Summary, FORMAT, VERSION};
 
 /// Reading, writing or merging summaries; every error names the file(s).
+// Each variant is its `#[error]` message; the fields are what it names.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum SummaryError {
     #[error("cannot read {}: {source}", path.display())]

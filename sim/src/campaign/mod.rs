@@ -27,12 +27,19 @@ use crate::run::{run_with_trace, RunReport, RunSpec};
 
 /// How a sweep runs. Seeds already in `skip` (a resumed summary) are not run again.
 pub struct Sweep<'a> {
+    /// Where the seeds come from.
     pub seeds: Seeds,
+    /// Which of them to run.
     pub shard: Shard,
+    /// Seeds already run (a resume).
     pub skip: BTreeSet<u64>,
+    /// Worker threads.
     pub jobs: usize,
+    /// Where failure files go.
     pub failures: PathBuf,
+    /// Shrink each violating seed before writing its failure file.
     pub shrink: bool,
+    /// Stop taking seeds after the first violating one.
     pub until_violation: bool,
     /// Stop taking seeds after this much wall time.
     pub budget: Option<Duration>,
@@ -47,12 +54,15 @@ pub struct Sweep<'a> {
 pub enum Ended {
     /// Every seed of the plan ran.
     Done,
+    /// `--budget` ran out.
     Budget,
+    /// Ctrl-C.
     Interrupted,
+    /// `--until-violation` found one.
     FirstViolation,
 }
 
-/// Prints a run's violations (first ten), the last trace lines and the command that
+/// Prints a run's violations (first ten), the trace up to the first one and the command that
 /// reruns it (`RunSpec::reproduce`, or `replay --file` for a spec the seed does not give).
 pub fn print_violations(reproduce: &str, r: &RunReport, trace_tail: &str) {
     for v in r.violations.iter().take(10) {
@@ -66,7 +76,7 @@ pub fn print_violations(reproduce: &str, r: &RunReport, trace_tail: &str) {
         eprintln!("... and {} more violations", r.violations.len() - 10);
     }
     if !r.violations.is_empty() {
-        eprintln!("last trace lines:\n{trace_tail}");
+        eprintln!("trace up to the first violation:\n{trace_tail}");
         eprintln!("reproduce: {reproduce}  (commit {})", crate::failure::COMMIT);
     }
 }

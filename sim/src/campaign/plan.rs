@@ -28,9 +28,17 @@ pub fn parse_seed(s: &str) -> Result<u64, InputError> {
 #[serde(rename_all = "snake_case")]
 pub enum Seeds {
     /// `start..end`, end exclusive; the i-th seed is `start + i`.
-    Range { start: u64, end: u64 },
+    Range {
+        /// The first seed.
+        start: u64,
+        /// One past the last seed.
+        end: u64,
+    },
     /// Open-ended: the i-th seed is the i-th u64 of ChaCha8 seeded with `master`.
-    Random { master: u64 },
+    Random {
+        /// The seed every run's seed is drawn from.
+        master: u64,
+    },
 }
 
 impl Seeds {
@@ -68,7 +76,14 @@ impl std::fmt::Display for Seeds {
 /// `--master-seed` or is drawn, and printed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeedsArg {
-    Range { start: u64, end: u64 },
+    /// `A..B`.
+    Range {
+        /// A.
+        start: u64,
+        /// B (exclusive).
+        end: u64,
+    },
+    /// `random`.
     Random,
 }
 
@@ -95,7 +110,9 @@ impl FromStr for SeedsArg {
 /// `--shard i/n`: the seeds whose index in the source is ≡ i (mod n), 0 ≤ i < n.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Shard {
+    /// i, from 0.
     pub index: u64,
+    /// n, at least 1.
     pub count: u64,
 }
 
@@ -154,7 +171,9 @@ pub fn parse_budget(s: &str) -> Result<std::time::Duration, InputError> {
 /// A campaign's seeds: a source, one shard of it, and whether every seed of that shard ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Plan {
+    /// Where the seeds come from.
     pub seeds: Seeds,
+    /// Which of them this part ran.
     pub shard: Shard,
     /// Every seed of the shard ran (false after a budget, Ctrl-C or `--until-violation`).
     pub complete: bool,
@@ -170,6 +189,7 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The seeds of `shard` of `seeds`, without those in `skip`.
     pub fn new(seeds: Seeds, shard: Shard, skip: BTreeSet<u64>) -> Cursor {
         Cursor {
             seeds,

@@ -26,6 +26,7 @@ pub const LISTED: usize = 10;
 /// One violating seed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeedVerdict {
+    /// The seed.
     pub seed: u64,
     /// Violations per oracle label.
     pub oracles: BTreeMap<String, u64>,
@@ -40,9 +41,13 @@ pub struct SeedVerdict {
 /// The first violation of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirstViolation {
+    /// The oracle's label.
     pub oracle: String,
+    /// The node it concerns, if one.
     pub node: Option<usize>,
+    /// Simulated ms since the run started.
     pub t_ms: u64,
+    /// What was wrong.
     pub message: String,
 }
 
@@ -50,17 +55,25 @@ pub struct FirstViolation {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Totals {
+    /// Runs done.
     pub runs: u64,
+    /// Runs with at least one violation.
     pub violating_runs: u64,
     /// Every violation of every run (a run can break several oracles, or one often).
     pub violations: u64,
+    /// Violations per oracle label.
     pub violations_by_oracle: BTreeMap<String, u64>,
+    /// Simulated ms, summed.
     pub sim_ms: u64,
+    /// Scheduled faults that had nothing to act on.
     pub faults_never_fired: u64,
     /// INFO sync counters summed over every node of every run (full and partial syncs).
     pub syncs: SyncCounters,
+    /// Client-side counts (commands, acknowledged writes, TTL writes…).
     pub stats: Stats,
+    /// What each oracle judged.
     pub checks: Checks,
+    /// States, PSYNC outcomes and faults reached.
     pub coverage: Coverage,
 }
 
@@ -107,9 +120,13 @@ fn add_syncs(a: &mut SyncCounters, b: &SyncCounters) {
 /// A sweep's (or a merge's) result; the JSON written by `--json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
+    /// [`FORMAT`].
     pub format: String,
+    /// [`VERSION`].
     pub version: u32,
+    /// The commit of the build that ran it.
     pub commit: String,
+    /// The tool version of that build.
     pub tool_version: String,
     /// What, besides the seed, names each run (`RunSpec::identity`: scenario, tick-ms, …).
     pub identity: BTreeMap<String, String>,
@@ -121,10 +138,13 @@ pub struct Summary {
     pub violating: Vec<SeedVerdict>,
     /// Violating seeds whose failure file could not be written.
     pub failure_files_unwritten: u64,
+    /// Sums and unions over every run.
     pub totals: Totals,
     /// Wall seconds (for a merge: the parts' sum, i.e. machine time) and threads used.
     pub wall_s: f64,
+    /// Worker threads (summed over the parts of a merge).
     pub jobs: usize,
+    /// Simulated seconds per wall second.
     pub sim_wall_ratio: f64,
     /// Sweeps merged into this one (1 for a plain sweep).
     pub parts: u64,

@@ -126,7 +126,7 @@ impl Harness {
         }
         let mark = if fired { "" } else { " (no effect)" };
         self.trace
-            .push(t, None, Kind::Fault, format!("fault {:?}{mark}", f.kind));
+            .push_fault(t, format!("fault {:?}{mark}", f.kind), &f.kind, fired);
         fired
     }
 

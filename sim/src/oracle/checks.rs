@@ -9,19 +9,28 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Checks {
+    /// Dataset fingerprints compared between nodes at one position (I3).
     pub prefix: u64,
+    /// Offsets judged against what masters generated (I1, I19).
     pub offsets: u64,
+    /// PSYNC decisions compared with the reference model (R23).
     pub psync: u64,
+    /// Bytes of CONTINUEs checked to be exactly `offset..end` (I4).
     pub continue_bytes: u64,
+    /// Backlog bounds checked (I5, I6, R14).
     pub backlog: u64,
+    /// WAIT replies whose promise was judged.
     pub wait: u64,
+    /// Acknowledged writes lost where a failover or master crash explains it.
     pub expected_losses: u64,
+    /// Acknowledged writes found in the final history.
     pub survived_waits: u64,
     /// WAITs on a connection that had written nothing to the stream (`woff` 0, R5/R21):
     /// they promise nothing.
     pub empty_waits: u64,
     /// Reads judged against the stream model, and reads it could not judge.
     pub reads: u64,
+    /// Reads the model could not judge (a position it cannot follow).
     pub reads_unchecked: u64,
     /// Keys compared with the stream model after convergence (read-back).
     pub readback_keys: u64,
@@ -32,9 +41,11 @@ pub struct Checks {
     /// Generated stream commands the model applied, and histories (or their tails) it
     /// could not follow (an unknown command, a gap, an unknown parent).
     pub stream_commands: u64,
+    /// Histories (or their tails) the model could not follow.
     pub model_unknown: u64,
     /// Full syncs that ended (started and loaded), and transfers that failed.
     pub transfers_done: u64,
+    /// Full-sync transfers that failed.
     pub transfers_failed: u64,
     /// PSYNC requests judged against the replica's own history (R45).
     pub psync_requests: u64,

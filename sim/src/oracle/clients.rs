@@ -18,10 +18,15 @@ use super::{Oracle, OracleId};
 /// One read a workload client made (its history entry).
 #[derive(Debug, Clone)]
 pub struct ReadRecord {
+    /// The node read from.
     pub node: usize,
+    /// The db.
     pub db: usize,
+    /// The key.
     pub key: Bytes,
+    /// When the GET was sent.
     pub sent_ms: u64,
+    /// When its reply arrived.
     pub recv_ms: u64,
     /// `None` for a nil reply.
     pub value: Option<Bytes>,
@@ -30,9 +35,13 @@ pub struct ReadRecord {
 /// A node's position after a simulation step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
+    /// Simulated time.
     pub t_ms: u64,
+    /// The node's boot (restarts count up).
     pub boot: u64,
+    /// Its replid.
     pub replid: ReplId,
+    /// Its `master_repl_offset`.
     pub offset: u64,
     /// Without a backlog the offset is not a stream position (R5): nothing to judge.
     pub streamed: bool,
@@ -49,9 +58,11 @@ pub struct Clients {
 
 /// What a read check concluded.
 pub enum ReadVerdict {
+    /// The value is one the stream gave the key while the read was in flight.
     Ok,
     /// The model cannot follow some position the node held (or it held none known).
     Unchecked,
+    /// A value the stream never gave there, and why.
     Bad(String),
 }
 

@@ -42,6 +42,8 @@ pub enum OracleId {
     Transfer,
     /// WAIT promises and acknowledged writes.
     Wait,
+    /// A user-supplied [`crate::oracle::Check`], by its name.
+    User(&'static str),
 }
 
 impl OracleId {
@@ -84,10 +86,11 @@ impl OracleId {
             OracleId::Stream => "stream",
             OracleId::Transfer => "transfer",
             OracleId::Wait => "wait",
+            OracleId::User(name) => name,
         }
     }
 
-    /// The id with this label.
+    /// The built-in oracle with this label (user checks are not listed).
     pub fn from_label(s: &str) -> Option<OracleId> {
         OracleId::ALL.into_iter().find(|o| o.label() == s)
     }

@@ -30,6 +30,7 @@ mod readback;
 mod replicas;
 mod replid;
 pub mod transfer;
+mod user;
 mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,18 +44,25 @@ use serde::Serialize;
 pub use checks::Checks;
 pub use ids::OracleId;
 pub use psync::model_accepts;
+pub use user::{register_check, registered_checks, Check, CheckFactory, Finding};
 
 /// What the harness reads off one node between two simulation steps.
 #[derive(Debug, Clone)]
 pub struct NodeView {
+    /// Node index (`n0` = 0).
     pub idx: usize,
+    /// Boot count (restarts count up).
     pub boot: u64,
+    /// Its current replid.
     pub replid: ReplId,
+    /// Its `master_repl_offset`.
     pub offset: u64,
     /// The backlog's bounds, when one exists (R5: without one the offset is no stream
     /// position).
     pub backlog: Option<BacklogView>,
+    /// No master configured: a top-level master.
     pub top_level: bool,
+    /// Replica link state.
     pub repl_state: ReplState,
     /// Replicas this node sees ONLINE.
     pub online_replicas: usize,
@@ -68,7 +76,9 @@ pub struct NodeView {
 /// What the backlog oracle reads of a node's backlog (R11–R15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BacklogView {
+    /// The first byte the backlog holds (`repl_backlog_first_byte_offset`).
     pub first_byte: u64,
+    /// `repl_backlog_histlen`.
     pub histlen: u64,
     /// `repl-backlog-size` now.
     pub size: u64,
@@ -79,9 +89,13 @@ pub struct BacklogView {
 /// One broken rule.
 #[derive(Debug, Clone, Serialize)]
 pub struct Violation {
+    /// When it was found (simulated ms).
     pub t_ms: u64,
+    /// Which oracle found it.
     pub oracle: OracleId,
+    /// The node it is about, if any.
     pub node: Option<usize>,
+    /// What broke, with the values seen.
     pub message: String,
 }
 
@@ -113,12 +127,19 @@ pub struct Oracle {
     dataset_seen: BTreeMap<usize, (u64, ReplId, u64, u64)>,
     /// Nodes whose dataset was replaced by a full sync in this step.
     replaced: BTreeSet<usize>,
+    /// The stream model every dataset and read is judged against.
     pub model: model::StreamModel,
+    /// Reads and per-connection writes.
     pub clients: clients::Clients,
+    /// Full-sync transfers in flight.
     pub transfers: transfer::Transfers,
+    /// PSYNC efficiency (R45) and avoidable full syncs.
     pub efficiency: efficiency::Efficiency,
+    /// Everything found so far.
     pub violations: Vec<Violation>,
+    /// What each oracle judged.
     pub checks: Checks,
+    /// When the liveness phase converged.
     pub converged_at: Option<u64>,
     /// The rule set the run decides by: the psync oracle judges the core against it, and
     /// redis 7.0's conformance checks apply only under redis 7.0 (issue 15).

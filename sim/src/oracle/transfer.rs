@@ -49,9 +49,15 @@ const EXPLAIN_LEAD_MS: u64 = 2_000;
 
 /// What a state change meant for a transfer.
 pub enum Outcome {
+    /// Nothing ended.
     None,
+    /// A full sync finished.
     Done,
-    Failed { violation: Option<String> },
+    /// A transfer failed; a violation message when nothing explains it.
+    Failed {
+        /// Why it is a violation, or `None` when a fault explains the failure.
+        violation: Option<String>,
+    },
 }
 
 impl Transfers {

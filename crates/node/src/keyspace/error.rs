@@ -4,6 +4,9 @@
 //! Display strings are redis-server 7.0's own wording, byte for byte, because they are sent
 //! to clients as-is; that is why a few start with a capital letter.
 
+use bytes::Bytes;
+
+use super::parse::cstr;
 use super::reply;
 
 /// A command that redis would answer with an error reply.
@@ -58,6 +61,12 @@ pub enum CommandError {
         /// `argv[0]` uppercased.
         command: Vec<u8>,
     },
+    /// `shared.nokeyerr`: RENAME / RENAMENX of a missing key.
+    #[error("no such key")]
+    NoSuchKey,
+    /// `parseScanCursorOrReply()`: a SCAN cursor `strtoul()` does not take whole.
+    #[error("invalid cursor")]
+    InvalidCursor,
     /// `shared.roslaveerr`: a client write on a read-only replica.
     #[error("You can't write against a read only replica.")]
     ReadOnlyReplica,
@@ -99,4 +108,53 @@ pub enum KeyspaceError {
         /// The number of databases.
         max: usize,
     },
+}
+
+/// redis 7.0's reply to an unknown command (`processCommand()`): the name cut at 128
+/// bytes, then each argument quoted and cut so the list stays within 128 bytes (all cut at
+/// a NUL, as `%s` does), CR and LF turned into spaces.
+pub fn unknown_command(argv: &[Bytes]) -> Vec<u8> {
+    const LIMIT: usize = 128;
+    let name = argv.first().map_or(&b""[..], |a| cstr(a));
+    let mut msg = b"unknown command '".to_vec();
+    msg.extend_from_slice(name.get(..LIMIT).unwrap_or(name));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    let mut args: Vec<u8> = Vec::new();
+    for a in argv.iter().skip(1) {
+        if args.len() >= LIMIT {
+            break;
+        }
+        let a = cstr(a);
+        let room = LIMIT - args.len();
+        args.push(b'\'');
+        args.extend_from_slice(a.get(..room).unwrap_or(a));
+        args.extend_from_slice(b"' ");
+    }
+    msg.extend_from_slice(&args);
+    let mapped: Vec<u8> = msg
+        .into_iter()
+        .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .collect();
+    [&b"-ERR "[..], &mapped, b"\r\n"].concat()
+}
+
+/// `-ERR unknown subcommand '<sub>'. Try <CMD> HELP.` as `processCommand()` words it for
+/// commands with subcommands (CONFIG, CLIENT, COMMAND): the subcommand cut at a NUL and
+/// at 128 bytes, the command uppercased, CR/LF mapped to spaces.
+pub fn unknown_subcommand(argv: &[Bytes]) -> Vec<u8> {
+    let sub = argv.get(1).map_or(&b""[..], |a| cstr(a));
+    let cmd = argv.first().map_or(&b""[..], |a| cstr(a)).to_ascii_uppercase();
+    let msg = [
+        &b"unknown subcommand '"[..],
+        sub.get(..128).unwrap_or(sub),
+        b"'. Try ",
+        &cmd,
+        b" HELP.",
+    ]
+    .concat();
+    let mapped: Vec<u8> = msg
+        .into_iter()
+        .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .collect();
+    [&b"-ERR "[..], &mapped, b"\r\n"].concat()
 }

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
-use super::{expire, generic, strings, CommandError, Entry, Keyspace, Origin, Propagated, Role};
+use super::{expire, generic, keys, multikey, strings, CommandError, Entry, Keyspace, Origin, Propagated, Role};
 
 /// A command implementation: the reply bytes, or the error redis would send.
 pub(crate) type Handler = fn(&mut Exec<'_>, &[Bytes]) -> Result<Vec<u8>, CommandError>;
@@ -59,11 +59,44 @@ static COMMANDS: &[CommandSpec] = &[
     spec("flushall", -1, true, generic::flushall),
     spec("keys", 2, false, generic::keys),
     spec("debug", -2, false, generic::debug),
+    spec("setnx", 3, true, strings::setnx),
+    spec("setex", 4, true, strings::setex),
+    spec("psetex", 4, true, strings::psetex),
+    spec("getset", 3, true, strings::getset),
+    spec("getdel", 2, true, strings::getdel),
+    spec("getex", -2, true, strings::getex),
+    spec("mset", -3, true, multikey::mset),
+    spec("msetnx", -3, true, multikey::msetnx),
+    spec("mget", -2, false, multikey::mget),
+    spec("unlink", -2, true, generic::del),
+    spec("rename", 3, true, keys::rename),
+    spec("renamenx", 3, true, keys::renamenx),
+    spec("type", 2, false, keys::type_),
+    spec("scan", -2, false, keys::scan),
+    spec("time", 1, false, keys::time),
 ];
+
+/// Commands flagged `CMD_TOUCHES_ARBITRARY_KEYS` that can delete keys (KEYS only reads).
+pub(crate) fn touches_arbitrary_keys(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"scan")
+}
+
+/// The names of the keyspace commands, in table order (COMMAND COUNT, README).
+pub(crate) fn command_names() -> impl Iterator<Item = &'static str> {
+    COMMANDS.iter().map(|c| c.name)
+}
 
 /// Case-insensitive command lookup (`lookupCommand()` compares the whole name).
 pub(crate) fn lookup_command(name: &[u8]) -> Option<&'static CommandSpec> {
     COMMANDS.iter().find(|c| name.eq_ignore_ascii_case(c.name.as_bytes()))
+}
+
+/// `commandCheckArity()`: `n > 0` means exactly n arguments, `-n` at least n.
+pub(crate) fn arity_ok(arity: i32, argc: usize) -> bool {
+    match usize::try_from(arity) {
+        Ok(exact) => argc == exact,
+        Err(_) => argc >= usize::try_from(arity.unsigned_abs()).unwrap_or(usize::MAX),
+    }
 }
 
 /// `now_ms` as redis' signed `mstime_t`; saturates instead of wrapping on absurd clocks.
@@ -97,12 +130,7 @@ impl<'a> Exec<'a> {
 
     /// The `processCommand()` checks this keyspace is responsible for, then the command.
     pub(crate) fn run(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
-        let argc = argv.len();
-        let bad_arity = match usize::try_from(spec.arity) {
-            Ok(exact) => argc != exact,
-            Err(_) => argc < usize::try_from(spec.arity.unsigned_abs()).unwrap_or(usize::MAX),
-        };
-        if bad_arity {
+        if !arity_ok(spec.arity, argv.len()) {
             return Err(CommandError::WrongArity(spec.name));
         }
         // Arity is checked before this in processCommand(), so a short SET on a replica
@@ -113,27 +141,17 @@ impl<'a> Exec<'a> {
         (spec.handler)(self, argv)
     }
 
-    /// Ends the command: the selected db and what to propagate.
-    ///
-    /// Mirrors `propagatePendingCommands()`: more than one op gets wrapped in MULTI/EXEC
-    /// (MULTI in the first op's db, EXEC in the last's). A replica propagates nothing of its
-    /// own: `replicationFeedSlaves()` returns early when `masterhost` is set.
+    /// Ends the command: the selected db and what to propagate, not yet wrapped in
+    /// MULTI/EXEC (see `wrap_multi`). A replica propagates nothing of its own:
+    /// `replicationFeedSlaves()` returns early when `masterhost` is set.
     pub(crate) fn finish(self) -> (usize, Vec<Propagated>) {
-        let mut ops = self.propagate;
+        let ops = self.propagate;
         if self.role == Role::Replica {
             // I18: a replica never deletes keys on its own, so it cannot have queued a DEL
             // for an expired key (its command forms are not even recorded).
             debug_assert!(ops.is_empty(), "replica queued {ops:?}");
             return (self.db, Vec::new());
         }
-        if let (Some(first), Some(last)) = (ops.first(), ops.last()) {
-            if ops.len() > 1 {
-                let (first_db, last_db) = (first.db, last.db);
-                ops.insert(0, Propagated::new(first_db, vec![Bytes::from_static(b"MULTI")]));
-                ops.push(Propagated::new(last_db, vec![Bytes::from_static(b"EXEC")]));
-            }
-        }
-        debug_assert!(ops.len() != 2, "two ops are always wrapped into four: {ops:?}");
         (self.db, ops)
     }
 

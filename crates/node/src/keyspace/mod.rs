@@ -5,8 +5,8 @@
 //! and the exact form in which each write must be propagated (`SET ... PXAT`, `PEXPIREAT`,
 //! `DEL` for expired keys, MULTI/EXEC wrapping). It must never read a clock (time is the
 //! `now_ms` argument), never emit SELECT (the replication layer does, R71) and never touch
-//! IO. Submodules: `exec` (dispatch), `generic`/`strings`/`expire` (commands), `glob`,
-//! `digest`, `parse`, `reply`.
+//! IO. Submodules: `exec` (dispatch), `generic`/`strings`/`multikey`/`keys`/`expire`
+//! (commands), `glob`, `digest`, `parse`, `reply`.
 
 mod digest;
 mod error;
@@ -14,6 +14,8 @@ mod exec;
 mod expire;
 mod generic;
 pub mod glob;
+mod keys;
+mod multikey;
 mod parse;
 mod reply;
 mod strings;
@@ -23,7 +25,7 @@ mod tests;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
-pub use error::{CommandError, KeyspaceError};
+pub use error::{unknown_command, unknown_subcommand, CommandError, KeyspaceError};
 
 /// Number of databases, redis' default `databases 16`.
 pub const DB_COUNT: usize = 16;
@@ -239,6 +241,37 @@ impl Keyspace {
         role: Role,
         origin: Origin,
     ) -> Option<Outcome> {
+        let mut out = self.execute_unwrapped(db, argv, now_ms, role, origin)?;
+        // `CMD_TOUCHES_ARBITRARY_KEYS` (SCAN): its lazy-expiry DELs are not wrapped, like
+        // active expiry's (redis 7.0.15 `propagatePendingCommands()`).
+        if !exec::touches_arbitrary_keys(&argv[0]) {
+            out.propagate = wrap_multi(out.propagate);
+        }
+        Some(out)
+    }
+
+    /// [`Keyspace::execute`] for one command of a client's MULTI … EXEC: the ops are not
+    /// wrapped, because redis 7.0 wraps everything an EXEC propagated once, at its end
+    /// (`propagatePendingCommands()`); the caller collects them and calls [`wrap_multi`].
+    pub fn execute_in_transaction(
+        &mut self,
+        db: &mut usize,
+        argv: &[Bytes],
+        now_ms: u64,
+        role: Role,
+        origin: Origin,
+    ) -> Option<Outcome> {
+        self.execute_unwrapped(db, argv, now_ms, role, origin)
+    }
+
+    fn execute_unwrapped(
+        &mut self,
+        db: &mut usize,
+        argv: &[Bytes],
+        now_ms: u64,
+        role: Role,
+        origin: Origin,
+    ) -> Option<Outcome> {
         assert!(*db < DB_COUNT, "selected db {} out of range", *db);
         let spec = exec::lookup_command(argv.first()?)?;
         let mut ctx = exec::Exec::new(self, *db, now_ms, role, origin);
@@ -340,6 +373,45 @@ impl Entry {
     fn is_active_expired(&self, now_ms: i64) -> bool {
         self.expire_ms.is_some_and(|when| now_ms > when)
     }
+}
+
+/// Mirrors `propagatePendingCommands()`: more than one op is wrapped in MULTI … EXEC
+/// (MULTI in the first op's db, EXEC in the last's, so neither needs a SELECT of its own).
+pub fn wrap_multi(mut ops: Vec<Propagated>) -> Vec<Propagated> {
+    if let (Some(first), Some(last), true) = (ops.first(), ops.last(), ops.len() > 1) {
+        let (first_db, last_db) = (first.db, last.db);
+        ops.insert(0, Propagated::new(first_db, vec![Bytes::from_static(b"MULTI")]));
+        ops.push(Propagated::new(last_db, vec![Bytes::from_static(b"EXEC")]));
+    }
+    debug_assert!(ops.len() != 2, "two ops are always wrapped into four: {ops:?}");
+    ops
+}
+
+/// `commandCheckArity()`: `n > 0` means exactly n arguments, `-n` at least n.
+pub fn arity_ok(arity: i32, argc: usize) -> bool {
+    exec::arity_ok(arity, argc)
+}
+
+/// An error reply `-<code> <message>\r\n`, sanitised as `addReplyErrorFormat()` does.
+pub fn error_reply(code: &[u8], message: &[u8]) -> Vec<u8> {
+    reply::error(code, message)
+}
+
+/// The keyspace's command names (lowercase), in table order.
+pub fn command_names() -> impl Iterator<Item = &'static str> {
+    exec::command_names()
+}
+
+/// Whether `name` is a keyspace command, and its arity check for `argc` arguments:
+/// `None` for an unknown command, else `Some(Err(reply))` with redis's arity error or
+/// `Some(Ok(is_write))`. What MULTI checks before it queues a command (`processCommand()`).
+pub fn check_command(name: &[u8], argc: usize) -> Option<Result<bool, Vec<u8>>> {
+    let spec = exec::lookup_command(name)?;
+    Some(if exec::arity_ok(spec.arity, argc) {
+        Ok(spec.write)
+    } else {
+        Err(CommandError::WrongArity(spec.name).to_reply())
+    })
 }
 
 /// Whether `name` is a keyspace write command (rejected with -READONLY on replicas and

@@ -8,6 +8,10 @@
 pub(crate) const OK: &[u8] = b"+OK\r\n";
 /// `+PONG\r\n`, the `shared.pong` reply.
 pub(crate) const PONG: &[u8] = b"+PONG\r\n";
+/// `:1\r\n`, the `shared.cone` reply.
+pub(crate) const ONE: &[u8] = b":1\r\n";
+/// `:0\r\n`, the `shared.czero` reply.
+pub(crate) const ZERO: &[u8] = b":0\r\n";
 /// `$-1\r\n`, the RESP2 null bulk (`shared.null[2]`).
 pub(crate) const NULL_BULK: &[u8] = b"$-1\r\n";
 
@@ -64,6 +68,18 @@ pub(crate) fn array_of_bulks<'a>(items: impl ExactSizeIterator<Item = &'a [u8]>)
     out
 }
 
+/// An array whose elements are bulks or null bulks, the shape of an MGET reply.
+pub(crate) fn array_of_optional_bulks<'a>(items: impl ExactSizeIterator<Item = Option<&'a [u8]>>) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", items.len()).into_bytes();
+    for item in items {
+        match item {
+            Some(data) => push_bulk(&mut out, data),
+            None => out.extend_from_slice(NULL_BULK),
+        }
+    }
+    out
+}
+
 /// An array of status replies, the shape of a DEBUG DIGEST-VALUE reply.
 pub(crate) fn array_of_simple(items: &[Vec<u8>]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", items.len()).into_bytes();
@@ -93,6 +109,8 @@ mod tests {
         assert_eq!(array_of_bulks(keys.into_iter()), b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n");
         assert_eq!(array_of_bulks(std::iter::empty()), b"*0\r\n");
         assert_eq!(array_of_simple(&[b"ab".to_vec()]), b"*1\r\n+ab\r\n");
+        let items: [Option<&[u8]>; 2] = [Some(b"a"), None];
+        assert_eq!(array_of_optional_bulks(items.into_iter()), b"*2\r\n$1\r\na\r\n$-1\r\n");
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! String commands: SET, GET, INCR, DECR, INCRBY, DECRBY, APPEND, STRLEN.
-//! Mirrors src/t_string.c of redis 7.0.15, including how SET is rewritten for propagation.
+//! String commands: SET, SETNX, SETEX, PSETEX, GET, GETSET, GETDEL, GETEX, INCR, DECR,
+//! INCRBY, DECRBY, APPEND, STRLEN. Mirrors src/t_string.c of redis 7.0.15, including how
+//! each write is rewritten for propagation (R72: never a relative or second-based expiry).
 
 use bytes::Bytes;
 
 use super::exec::Exec;
 use super::parse::{is_opt, string2ll};
-use super::{reply, CommandError, Entry, Origin};
+use super::{reply, CommandError, Entry, Origin, Role};
 
 fn arg(argv: &[Bytes], i: usize) -> &Bytes {
     argv.get(i).expect("arity was checked before the handler ran")
@@ -20,33 +21,47 @@ enum ExpireKind {
     Pxat,
 }
 
-/// Parsed SET options (`parseExtendedStringArgumentsOrReply()`, COMMAND_SET).
+/// `parseExtendedStringArgumentsOrReply()`'s `command_type`: which options are allowed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CommandType {
+    /// SET: NX, XX, GET, KEEPTTL and the expiries.
+    Set,
+    /// GETEX: PERSIST and the expiries.
+    Get,
+}
+
+/// Parsed SET / GETEX options (`parseExtendedStringArgumentsOrReply()`).
 #[derive(Default)]
 struct SetOptions<'a> {
     nx: bool,
     xx: bool,
     get: bool,
     keepttl: bool,
+    persist: bool,
     expire: Option<(ExpireKind, &'a Bytes)>,
 }
 
-/// Parses `SET key value [opts]`. Repeating the same option is allowed (the last
-/// EX value wins); combining exclusive ones is a syntax error, as is an EX without value.
-fn parse_set_options(argv: &[Bytes]) -> Result<SetOptions<'_>, CommandError> {
+/// Parses the options from `argv[from]` on. Repeating the same option is allowed (the
+/// last EX value wins); combining exclusive ones, or an option of the other command type,
+/// is a syntax error, as is an EX without value.
+fn parse_options(argv: &[Bytes], from: usize, ty: CommandType) -> Result<SetOptions<'_>, CommandError> {
     let mut o = SetOptions::default();
-    let mut j = 3;
+    let set = ty == CommandType::Set;
+    let mut j = from;
     while let Some(opt) = argv.get(j) {
         let next = argv.get(j + 1);
         let kind = o.expire.map(|(k, _)| k);
-        let other_expire = |k: ExpireKind| o.keepttl || kind.is_some_and(|have| have != k);
-        if is_opt(opt, "nx") && !o.xx {
+        let other_expire = |k: ExpireKind| o.keepttl || o.persist || kind.is_some_and(|have| have != k);
+        if set && is_opt(opt, "nx") && !o.xx {
             o.nx = true;
-        } else if is_opt(opt, "xx") && !o.nx {
+        } else if set && is_opt(opt, "xx") && !o.nx {
             o.xx = true;
-        } else if is_opt(opt, "get") {
+        } else if set && is_opt(opt, "get") {
             o.get = true;
-        } else if is_opt(opt, "keepttl") && kind.is_none() {
+        } else if set && is_opt(opt, "keepttl") && kind.is_none() {
             o.keepttl = true;
+        } else if !set && is_opt(opt, "persist") && kind.is_none() {
+            o.persist = true;
         } else if let Some(k) = expire_word(opt).filter(|k| !other_expire(*k)) {
             let value = next.ok_or(CommandError::Syntax)?;
             o.expire = Some((k, value));
@@ -71,9 +86,10 @@ fn expire_word(opt: &[u8]) -> Option<ExpireKind> {
     .map(|(_, kind)| kind)
 }
 
-/// `getExpireMillisecondsOrReply()`: the absolute expiry in ms, or 'invalid expire time'.
-fn expire_at_ms(kind: ExpireKind, raw: &[u8], now_ms: i64) -> Result<i64, CommandError> {
-    let invalid = CommandError::InvalidExpireTime("set");
+/// `getExpireMillisecondsOrReply()`: the absolute expiry in ms, or 'invalid expire time'
+/// naming `command`.
+fn expire_at_ms(kind: ExpireKind, raw: &[u8], now_ms: i64, command: &'static str) -> Result<i64, CommandError> {
+    let invalid = CommandError::InvalidExpireTime(command);
     let value = string2ll(raw).ok_or(CommandError::NotAnInteger)?;
     let seconds = matches!(kind, ExpireKind::Ex | ExpireKind::Exat);
     if value <= 0 || (seconds && value > i64::MAX / 1000) {
@@ -89,17 +105,90 @@ fn expire_at_ms(kind: ExpireKind, raw: &[u8], now_ms: i64) -> Result<i64, Comman
     Ok(ms)
 }
 
+/// One `setGenericCommand()` call: what to store, and the replies for "set" and "not set".
+struct SetCall<'a> {
+    key: &'a Bytes,
+    value: &'a Bytes,
+    opts: SetOptions<'a>,
+    /// The command name for 'invalid expire time in ...'.
+    name: &'static str,
+    ok: &'static [u8],
+    abort: &'static [u8],
+}
+
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
-///
-/// Propagation (setGenericCommand()): any expire option becomes `SET key value PXAT <ms>`
-/// (flags dropped); otherwise GET arguments are removed and the rest is kept as sent.
 pub(crate) fn set(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
-    let opts = parse_set_options(argv)?;
+    let opts = parse_options(argv, 3, CommandType::Set)?;
+    let (key, value) = (arg(argv, 1), arg(argv, 2));
+    let call = SetCall {
+        key,
+        value,
+        opts,
+        name: "set",
+        ok: reply::OK,
+        abort: reply::NULL_BULK,
+    };
+    set_generic(ctx, argv, call)
+}
+
+/// SETNX key value: `:1` if set, `:0` if the key exists. Propagated as sent.
+pub(crate) fn setnx(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    let call = SetCall {
+        key: arg(argv, 1),
+        value: arg(argv, 2),
+        opts: SetOptions {
+            nx: true,
+            ..SetOptions::default()
+        },
+        name: "setnx",
+        ok: reply::ONE,
+        abort: reply::ZERO,
+    };
+    set_generic(ctx, argv, call)
+}
+
+/// SETEX key seconds value / PSETEX key milliseconds value: propagated as
+/// `SET key value PXAT <ms>` (R72).
+fn setex_generic(
+    ctx: &mut Exec<'_>,
+    argv: &[Bytes],
+    kind: ExpireKind,
+    name: &'static str,
+) -> Result<Vec<u8>, CommandError> {
+    let call = SetCall {
+        key: arg(argv, 1),
+        value: arg(argv, 3),
+        opts: SetOptions {
+            expire: Some((kind, arg(argv, 2))),
+            ..SetOptions::default()
+        },
+        name,
+        ok: reply::OK,
+        abort: reply::NULL_BULK,
+    };
+    set_generic(ctx, argv, call)
+}
+
+/// SETEX key seconds value.
+pub(crate) fn setex(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    setex_generic(ctx, argv, ExpireKind::Ex, "setex")
+}
+
+/// PSETEX key milliseconds value.
+pub(crate) fn psetex(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    setex_generic(ctx, argv, ExpireKind::Px, "psetex")
+}
+
+/// `setGenericCommand()`.
+///
+/// Propagation: any expire option becomes `SET key value PXAT <ms>` (flags dropped);
+/// otherwise GET arguments are removed and the rest is kept as sent.
+fn set_generic(ctx: &mut Exec<'_>, argv: &[Bytes], call: SetCall<'_>) -> Result<Vec<u8>, CommandError> {
+    let SetCall { key, value, opts, .. } = call;
     let expire_ms = match opts.expire {
-        Some((kind, raw)) => Some(expire_at_ms(kind, raw, ctx.now_ms)?),
+        Some((kind, raw)) => Some(expire_at_ms(kind, raw, ctx.now_ms, call.name)?),
         None => None,
     };
-    let (key, value) = (arg(argv, 1), arg(argv, 2));
     // Redis never needs this: its protocol parser already refuses bulks longer than
     // proto-max-bulk-len. It guards the keyspace against a node decoder configured looser
     // than the keyspace's limit, with the error redis would use for a too-long string.
@@ -110,7 +199,7 @@ pub(crate) fn set(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Command
     }
     let found = ctx.lookup(key);
     if (opts.nx && found.is_some()) || (opts.xx && found.is_none()) {
-        return Ok(if opts.get { out } else { reply::NULL_BULK.to_vec() });
+        return Ok(if opts.get { out } else { call.abort.to_vec() });
     }
     let kept_ttl = if opts.keepttl {
         found.and_then(|e| e.expire_ms)
@@ -120,20 +209,20 @@ pub(crate) fn set(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Command
     let entry = Entry::new(value.clone(), expire_ms.or(kept_ttl));
     ctx.db_map_mut().insert(key.clone(), entry);
     if ctx.propagates() {
-        ctx.propagate_command(set_propagation(argv, expire_ms, opts.get));
+        ctx.propagate_command(set_propagation(argv, key, value, expire_ms, opts.get));
     }
     if !opts.get {
-        out = reply::OK.to_vec();
+        out = call.ok.to_vec();
     }
     Ok(out)
 }
 
-fn set_propagation(argv: &[Bytes], expire_ms: Option<i64>, get: bool) -> Vec<Bytes> {
+fn set_propagation(argv: &[Bytes], key: &Bytes, value: &Bytes, expire_ms: Option<i64>, get: bool) -> Vec<Bytes> {
     if let Some(ms) = expire_ms {
         return vec![
             Bytes::from_static(b"SET"),
-            arg(argv, 1).clone(),
-            arg(argv, 2).clone(),
+            key.clone(),
+            value.clone(),
             Bytes::from_static(b"PXAT"),
             Bytes::from(ms.to_string()),
         ];
@@ -146,6 +235,66 @@ fn set_propagation(argv: &[Bytes], expire_ms: Option<i64>, get: bool) -> Vec<Byt
         .filter(|(j, a)| *j < 3 || !is_opt(a, "get"))
         .map(|(_, a)| a.clone())
         .collect()
+}
+
+/// GETSET key value: the old value, then a plain SET (the TTL is dropped); propagated as
+/// `SET key value`.
+pub(crate) fn getset(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    let (key, value) = (arg(argv, 1), arg(argv, 2));
+    let out = get_reply(ctx, key);
+    ctx.db_map_mut().insert(key.clone(), Entry::new(value.clone(), None));
+    ctx.propagate_command(vec![Bytes::from_static(b"SET"), key.clone(), value.clone()]);
+    Ok(out)
+}
+
+/// GETDEL key: the value, then the key is deleted and `DEL key` propagated.
+pub(crate) fn getdel(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    let key = arg(argv, 1);
+    let out = get_reply(ctx, key);
+    if ctx.db_map_mut().remove(key).is_some() {
+        ctx.propagate_command(vec![Bytes::from_static(b"DEL"), key.clone()]);
+    }
+    Ok(out)
+}
+
+/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]: options are parsed first, the key is
+/// looked up (missing: nil, whatever the expiry), then the expiry is validated.
+///
+/// Never propagated as sent: an absolute time already past deletes the key (`DEL key`,
+/// masters only, as `checkAlreadyExpired()`), an expiry becomes `PEXPIREAT key <ms>`, and
+/// PERSIST of a key with a TTL becomes `PERSIST key`.
+pub(crate) fn getex(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, CommandError> {
+    let opts = parse_options(argv, 2, CommandType::Get)?;
+    let key = arg(argv, 1);
+    let Some(entry) = ctx.lookup(key) else {
+        return Ok(reply::NULL_BULK.to_vec());
+    };
+    let when = match opts.expire {
+        Some((kind, raw)) => Some((kind, expire_at_ms(kind, raw, ctx.now_ms, "getex")?)),
+        None => None,
+    };
+    let out = reply::bulk(&entry.value);
+    match when {
+        Some((ExpireKind::Exat | ExpireKind::Pxat, ms)) if ms <= ctx.now_ms && ctx.role == Role::Master => {
+            ctx.db_map_mut().remove(key);
+            ctx.propagate_command(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        }
+        Some((_, ms)) => {
+            if let Some(stored) = ctx.db_map_mut().get_mut(key) {
+                stored.expire_ms = Some(ms);
+            }
+            let when = Bytes::from(ms.to_string());
+            ctx.propagate_command(vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), when]);
+        }
+        None if opts.persist && entry.expire_ms.is_some() => {
+            if let Some(stored) = ctx.db_map_mut().get_mut(key) {
+                stored.expire_ms = None;
+            }
+            ctx.propagate_command(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
+        }
+        None => {}
+    }
+    Ok(out)
 }
 
 /// The GET reply for `key` (`getGenericCommand()`), expiring it first if needed.

@@ -53,8 +53,11 @@ struct History {
 /// A problem the model found in a generated stream (the caller turns it into a violation).
 #[derive(Debug, Clone)]
 pub struct StreamFault {
+    /// The history.
     pub replid: ReplId,
+    /// The offset in it.
     pub offset: u64,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -62,9 +65,11 @@ pub struct StreamFault {
 #[derive(Debug, Default)]
 pub struct StreamModel {
     histories: BTreeMap<ReplId, History>,
+    /// Problems found, drained by the oracle.
     pub faults: Vec<StreamFault>,
     /// Commands applied, and histories the model could not follow (with why).
     pub commands: u64,
+    /// Why each history could not be followed.
     pub unknown: Vec<String>,
 }
 
