@@ -34,11 +34,16 @@ fn meaningful_offset_is_caught_and_shrinks() {
     let spec = with_rules(swarm(seed), "meaningful-offset-6.0.0");
     assert!(oracles(&spec).contains(&OracleId::Offset), "{:?}", oracles(&spec));
     let shrunk = shrink_for(&spec, OracleId::Offset, 120).expect("still violates");
-    assert!(shrunk.file.faults.len() <= 5, "{} faults", shrunk.file.faults.len());
-    assert_eq!(shrunk.file.rules.name(), "meaningful-offset-6.0.0");
-    let replayed = shrunk.file.spec().expect("scenario exists");
+    assert!(
+        shrunk.file.spec.faults.len() <= 5,
+        "{} faults",
+        shrunk.file.spec.faults.len()
+    );
+    assert_eq!(shrunk.file.spec.rules.name(), "meaningful-offset-6.0.0");
+    let json = serde_json::to_vec(&shrunk.file).expect("failure file serializes");
+    let replayed: sim::failure::FailureFile = serde_json::from_slice(&json).expect("and loads");
     assert_eq!(
-        replayed.rules.name(),
+        replayed.spec.rules.name(),
         "meaningful-offset-6.0.0",
         "the file keeps its rule set"
     );

@@ -228,7 +228,7 @@ fn counterexample(spec: &CompareSpec, rules: RuleSetRef, r: &RunReport, oracle: 
     Counterexample {
         seed: r.seed,
         faults: run_spec.faults.len(),
-        shrunk_faults: shrunk.as_ref().map(|s| s.file.faults.len()),
+        shrunk_faults: shrunk.as_ref().map(|s| s.file.spec.faults.len()),
         file: shrunk.map(|s| s.file),
         reproduce: reproduce_line(&run_spec),
         message: msg.to_string(),

@@ -3,7 +3,8 @@
 //! Modules by role (STYLE §1): `world` (turmoil hosts, transport, simulated disk),
 //! `nemesis` (fault schedules), `workload` (clients), `oracle` (checkers), `trace`
 //! (timeline, hash, Chrome JSON), `run` (one run), `scenarios` (named runs and swarm),
-//! `cli` (the `psync-sim` command line).
+//! `failure` (failure files), `campaign` (sweeps, summaries, merge), `cli` (the
+//! `psync-sim` command line).
 //!
 //! As a library: build a [`RunSpec`] (or take a named one from [`scenarios`]), run it with
 //! [`run()`] or [`run_with()`] (extra [`oracle::Check`]s, stop at the first violation),
@@ -18,9 +19,11 @@
 extern crate self as sim;
 
 pub mod bench;
+pub mod campaign;
 #[path = "main.rs"]
 pub mod cli;
 pub mod compare;
+pub mod failure;
 pub mod nemesis;
 pub mod net;
 pub mod oracle;

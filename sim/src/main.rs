@@ -1,20 +1,21 @@
-//! `psync-sim`: run, sweep, replay and determinism-check simulations. This file only
-//! parses arguments and wires the library's modules together.
+//! `psync-sim`: run, sweep, merge, replay and determinism-check simulations. This file only
+//! parses arguments and wires the library's modules together (`sim::campaign` runs sweeps).
 //!
 //! It is the library module `sim::cli` (the binary, `src/bin/psync-sim.rs`, only calls
 //! [`main`]), so a user's own binary can register scenarios and checks
 //! ([`sim::scenarios::register`], [`sim::oracle::register_check`]) and then offer the
 //! same command line: `run`/`replay --scenario NAME` find what it registered.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
-use sim::run::{run_with, run_with_trace, RunOptions, RunReport, RunSpec};
-use sim::{scenarios, Coverage};
+use sim::campaign::{self, plan, Ended, InputError, Seeds, SeedsArg, Shard, SummaryError, Sweep};
+use sim::failure::{FailureFile, FileError};
+use sim::rules::RuleSetRef;
+use sim::run::{run_with, RunOptions, RunReport, RunSpec};
+use sim::scenarios;
 
 #[derive(Parser)]
 #[command(
@@ -24,21 +25,19 @@ use sim::{scenarios, Coverage};
     after_help = LOG_HELP
 )]
 struct Cli {
-    /// Simulation tick in ms (turmoil's step). Coarser ticks run faster; timers and
-    /// latencies are rounded to the tick. Part of the run's identity: replay with the same.
-    #[arg(long, global = true, default_value_t = 1)]
-    tick_ms: u64,
-    /// The PSYNC rule set every node decides by (`psync-sim rules` lists them); for
-    /// `compare`, a comma-separated list. Part of a run's identity: replay and shrink with
-    /// the same.
-    #[arg(long, global = true, default_value = "redis-7.0")]
-    rules: String,
+    /// Simulation tick in ms (turmoil's step; default 1). Coarser ticks run faster; timers
+    /// and latencies are rounded to the tick. Part of the run's identity: the reproduce
+    /// line and failure files carry it.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    tick_ms: Option<u64>,
+    /// The PSYNC rule set every node decides by (`psync-sim rules` lists them; default
+    /// redis-7.0); for `compare`, a comma-separated list. Part of a run's identity: the
+    /// reproduce line and failure files carry it.
+    #[arg(long, global = true)]
+    rules: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
-
-static TICK_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-static RULES: std::sync::OnceLock<sim::rules::RuleSetRef> = std::sync::OnceLock::new();
 
 /// What `--help` says about seeds and logging.
 const LOG_HELP: &str = "Seeds are decimal (42) or hex with 0x (0x2a).\n\
@@ -53,7 +52,7 @@ const SEED_HELP: &str = "The run's seed: decimal (42) or hex with 0x (0x2a)";
 enum Cmd {
     /// One run of a seed: summary, trace hash, violations (exit 1 if any).
     Run {
-        #[arg(long, value_parser = parse_seed, help = SEED_HELP)]
+        #[arg(long, value_parser = seed_arg, help = SEED_HELP)]
         seed: u64,
         /// A named scenario (`psync-sim scenarios` lists them; default: the seed's swarm run).
         #[arg(long, default_value = "swarm")]
@@ -68,39 +67,29 @@ enum Cmd {
         #[arg(long)]
         keep_going: bool,
     },
-    /// Many seeds across cores, then a summary table.
-    Sweep {
-        /// `A..B` (B exclusive), each decimal or 0x-hex: `0..1000`, `0x100..0x200`.
+    /// Many seeds across cores, then a summary table (and JSON with --json).
+    Sweep(SweepArgs),
+    /// Merges sweep summaries (`sweep --json`, e.g. one per shard) into one.
+    Merge {
+        /// Summary files written by `sweep --json` (or by `merge --json`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the merged summary here.
         #[arg(long)]
-        seeds: String,
-        /// The scenario every seed runs.
-        #[arg(long, default_value = "swarm")]
-        scenario: String,
-        /// Worker threads, one simulation each (default: the machine's cores).
+        json: Option<PathBuf>,
+        /// Merge even summaries of different commits or run identities, or repeated seeds.
         #[arg(long)]
-        jobs: Option<usize>,
-        /// `i/n`: only seeds whose index ≡ i (mod n).
-        #[arg(long)]
-        shard: Option<String>,
-        /// Write a JSON failure file per violating seed into this directory.
-        #[arg(long, default_value = "out/failures")]
-        failures: PathBuf,
-        /// Shrink each violating seed before writing its failure file.
-        #[arg(long)]
-        shrink: bool,
-        /// Stop at the first violating seed (for measuring time-to-detection).
-        #[arg(long)]
-        until_violation: bool,
+        force: bool,
     },
     /// Byte-identical rerun of a seed (or a saved failure file) with the full timeline.
     Replay {
-        #[arg(long, value_parser = parse_seed, help = SEED_HELP)]
+        #[arg(long, value_parser = seed_arg, help = SEED_HELP)]
         seed: Option<u64>,
         /// The seed's scenario (ignored with --file, which names its own).
         #[arg(long, default_value = "swarm")]
         scenario: String,
-        /// A failure file written by `sweep` or `shrink`.
-        #[arg(long)]
+        /// A failure file written by `sweep` or `shrink`: its whole spec is run.
+        #[arg(long, conflicts_with = "seed")]
         file: Option<PathBuf>,
         /// Write a Chrome/Perfetto trace (JSON, open in ui.perfetto.dev) to this file.
         #[arg(long)]
@@ -111,7 +100,7 @@ enum Cmd {
     },
     /// Runs a seed twice (once on another thread) and compares trace hashes.
     CheckDeterminism {
-        #[arg(long, value_parser = parse_seed, help = SEED_HELP)]
+        #[arg(long, value_parser = seed_arg, help = SEED_HELP)]
         seed: u64,
         /// The scenario to run.
         #[arg(long, default_value = "swarm")]
@@ -119,7 +108,7 @@ enum Cmd {
     },
     /// Minimises a failing seed's fault schedule and workload; writes a failure file.
     Shrink {
-        #[arg(long, value_parser = parse_seed, help = SEED_HELP)]
+        #[arg(long, value_parser = seed_arg, help = SEED_HELP)]
         seed: u64,
         /// The scenario to run.
         #[arg(long, default_value = "swarm")]
@@ -150,11 +139,12 @@ enum Cmd {
     Compare {
         /// `A..B` (B exclusive).
         #[arg(long)]
-        seeds: String,
+        seeds: SeedsArg,
+        /// The scenario every seed runs.
         #[arg(long, default_value = "swarm")]
         scenario: String,
-        /// Threads (default: all cores).
-        #[arg(long)]
+        /// Threads, at least 1 (default: all cores).
+        #[arg(long, value_parser = |s: &str| plan::parse_jobs(s))]
         jobs: Option<usize>,
         /// Also write the comparison as JSON here.
         #[arg(long)]
@@ -168,12 +158,43 @@ enum Cmd {
     },
 }
 
-fn parse_seed(s: &str) -> Result<u64, String> {
-    let r = match s.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    r.map_err(|e| format!("bad seed {s:?}: {e}"))
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// `A..B` (B exclusive, above A), or `random`: seeds drawn from a master seed (printed;
+    /// set it with --master-seed), until --budget or Ctrl-C.
+    #[arg(long, required_unless_present = "resume")]
+    seeds: Option<SeedsArg>,
+    /// The master seed of `--seeds random` (decimal or 0x-hex).
+    #[arg(long, value_parser = seed_arg)]
+    master_seed: Option<u64>,
+    /// The scenario every seed runs.
+    #[arg(long, default_value = "swarm")]
+    scenario: String,
+    /// Worker threads, one simulation each, at least 1 (default: the machine's cores).
+    #[arg(long, value_parser = |s: &str| plan::parse_jobs(s))]
+    jobs: Option<usize>,
+    /// `i/n` (0 <= i < n): only seeds whose index in the range is ≡ i (mod n).
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Write a JSON failure file per violating seed into this directory.
+    #[arg(long, default_value = "out/failures")]
+    failures: PathBuf,
+    /// Shrink each violating seed before writing its failure file.
+    #[arg(long)]
+    shrink: bool,
+    /// Stop at the first violating seed (for measuring time-to-detection).
+    #[arg(long)]
+    until_violation: bool,
+    /// Stop taking new seeds after this wall time (`90s`, `10m`, `2h`).
+    #[arg(long, value_parser = |s: &str| plan::parse_budget(s))]
+    budget: Option<std::time::Duration>,
+    /// Write the summary (versioned JSON, README "Running big campaigns") here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Continue the campaign of this summary: skip its seeds, add to its totals (written
+    /// back to it unless --json names another file).
+    #[arg(long)]
+    resume: Option<PathBuf>,
 }
 
 fn parse_parts(s: &str) -> Result<String, String> {
@@ -186,40 +207,26 @@ fn parse_parts(s: &str) -> Result<String, String> {
     }
 }
 
-fn spec_for(scenario: &str, seed: u64) -> anyhow::Result<RunSpec> {
-    let mut spec = scenarios::by_name(scenario, seed).ok_or_else(|| {
-        let known: Vec<&str> = scenarios::all().iter().map(|s| s.name).collect();
-        anyhow::anyhow!("unknown scenario {scenario:?}; known: {}", known.join(", "))
-    })?;
-    spec.tick_ms = TICK_MS.load(Ordering::Relaxed);
-    spec.rules = RULES.get().copied().unwrap_or_default();
-    Ok(spec)
+fn seed_arg(s: &str) -> Result<u64, InputError> {
+    plan::parse_seed(s)
 }
 
-fn print_violations(r: &RunReport, trace_tail: &str) {
-    for v in r.violations.iter().take(10) {
-        let node = v.node.map_or_else(String::new, |n| format!(" n{n}"));
-        eprintln!(
-            "VIOLATION seed=0x{:x} scenario={} oracle={}{} t={}ms: {}",
-            r.seed, r.scenario, v.oracle, node, v.t_ms, v.message
-        );
-    }
-    if r.violations.len() > 10 {
-        eprintln!("... and {} more violations", r.violations.len() - 10);
-    }
-    if !r.violations.is_empty() {
-        eprintln!("trace up to the first violation:\n{trace_tail}");
-        eprintln!(
-            "reproduce: psync-sim replay --seed 0x{:x} --scenario {}{}  (commit {})",
-            r.seed,
-            r.scenario,
-            if r.rules.is_default() {
-                String::new()
-            } else {
-                format!(" --rules {}", r.rules)
-            },
-            option_env!("PSYNC_COMMIT").unwrap_or("see git log")
-        );
+/// The CLI options that, with a scenario and a seed, build a run's spec.
+#[derive(Clone, Copy)]
+struct Options {
+    tick_ms: u64,
+    rules: RuleSetRef,
+}
+
+impl Options {
+    fn spec(&self, scenario: &str, seed: u64) -> Result<RunSpec, InputError> {
+        let mut spec = scenarios::by_name(scenario, seed).ok_or_else(|| {
+            let known: Vec<&str> = scenarios::all().iter().map(|s| s.name).collect();
+            InputError(format!("unknown scenario {scenario:?}; known: {}", known.join(", ")))
+        })?;
+        spec.tick_ms = self.tick_ms;
+        spec.rules = self.rules;
+        Ok(spec)
     }
 }
 
@@ -257,7 +264,9 @@ fn summary_line(r: &RunReport) -> String {
     line
 }
 
-fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool, keep_going: bool) -> anyhow::Result<ExitCode> {
+/// One run: summary, violations, then the trace file. A trace that cannot be written is
+/// an error naming the path, after the report (which is never lost).
+fn one(spec: &RunSpec, reproduce: &str, trace_path: Option<&PathBuf>, timeline: bool, keep_going: bool) -> ExitCode {
     let opts = RunOptions {
         stop_at_first_violation: !keep_going,
         counters: trace_path.is_some(),
@@ -267,11 +276,6 @@ fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool, keep_going:
     if timeline {
         print!("{}", trace.render());
     }
-    if let Some(p) = trace_path {
-        let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
-        std::fs::write(p, serde_json::to_vec_pretty(&trace.chrome_json(&names, report.sim_ms))?)?;
-        eprintln!("trace written to {}", p.display());
-    }
     for ((f, fired), fault) in report.faults.iter().zip(&spec.faults) {
         if !fired {
             println!("fault never fired: {f} ({})", fault.kind.no_effect_reason());
@@ -279,209 +283,27 @@ fn one(spec: &RunSpec, trace_path: Option<&PathBuf>, timeline: bool, keep_going:
     }
     println!("{}", summary_line(&report));
     println!("trace hash {}", report.trace_hash);
-    print_violations(&report, &trace.tail(30));
+    campaign::print_violations(reproduce, &report, &trace.tail(30));
     if let Some(t) = report.stopped_at_ms {
         eprintln!("stopped at the first violation ({t} ms); --keep-going runs to the end");
     }
-    Ok(if report.violations.is_empty() {
+    let mut code = if report.violations.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
-}
-
-fn parse_range(s: &str) -> anyhow::Result<(u64, u64)> {
-    let (a, b) = s
-        .split_once("..")
-        .ok_or_else(|| anyhow::anyhow!("--seeds wants A..B"))?;
-    Ok((
-        parse_seed(a).map_err(anyhow::Error::msg)?,
-        parse_seed(b).map_err(anyhow::Error::msg)?,
-    ))
-}
-
-/// Shrinks a failing spec, prints the sizes before and after, returns the failure file.
-fn shrink_and_report(spec: &RunSpec, budget: usize) -> Option<sim::shrink::FailureFile> {
-    let s = sim::shrink::shrink(spec, budget)?;
-    let f = &s.file;
-    println!(
-        "shrunk seed=0x{:x} oracle={}: faults {} -> {}, writers {} -> {}, fault phase {} -> {} ms ({} reruns)",
-        f.seed,
-        f.oracle,
-        f.original.0,
-        f.faults.len(),
-        f.original.1,
-        f.writers,
-        f.original.2,
-        f.fault_ms,
-        s.runs
-    );
-    for fault in &f.faults {
-        println!("  {fault}");
-    }
-    Some(s.file)
-}
-
-fn write_failure(dir: &std::path::Path, file: &sim::shrink::FailureFile) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{}-0x{:x}.json", file.scenario, file.seed));
-    std::fs::write(&path, serde_json::to_vec_pretty(file)?)?;
-    Ok(path)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn sweep(
-    seeds: &str,
-    scenario: &str,
-    jobs: Option<usize>,
-    shard: Option<&str>,
-    failures: &std::path::Path,
-    shrink: bool,
-    until_violation: bool,
-) -> anyhow::Result<ExitCode> {
-    let (a, b) = parse_range(seeds)?;
-    let (si, sn) = match shard {
-        Some(s) => {
-            let (i, n) = s.split_once('/').ok_or_else(|| anyhow::anyhow!("--shard wants i/n"))?;
-            (i.parse::<u64>()?, n.parse::<u64>()?)
-        }
-        None => (0, 1),
     };
-    let list: Vec<u64> = (a..b).filter(|s| (s - a) % sn == si).collect();
-    spec_for(scenario, a)?; // validate the name before spawning
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let bar = indicatif::ProgressBar::new(list.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {elapsed_precise} eta {eta} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let queue = Arc::new(Mutex::new(list.iter().rev().copied().collect::<Vec<u64>>()));
-    let results = Arc::new(Mutex::new(Vec::<RunReport>::new()));
-    let bad = Arc::new(AtomicU64::new(0));
-    // Wall time is only measured here, outside every simulation, for the summary table.
-    #[allow(clippy::disallowed_methods)]
-    let started = Instant::now();
-    let mut threads = Vec::new();
-    for _ in 0..jobs.max(1) {
-        let (queue, results, bar, bad) = (queue.clone(), results.clone(), bar.clone(), bad.clone());
-        let scenario = scenario.to_string();
-        let failures = failures.to_path_buf();
-        threads.push(std::thread::spawn(move || loop {
-            if until_violation && bad.load(Ordering::Relaxed) > 0 {
-                return;
+    if let Some(p) = trace_path {
+        let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
+        let json = serde_json::to_vec_pretty(&trace.chrome_json(&names, report.sim_ms)).expect("trace serializes");
+        match std::fs::write(p, json) {
+            Ok(()) => eprintln!("trace written to {}", p.display()),
+            Err(e) => {
+                eprintln!("error: cannot write trace to {}: {e}", p.display());
+                code = ExitCode::FAILURE;
             }
-            let Some(seed) = queue.lock().expect("queue").pop() else {
-                return;
-            };
-            let Ok(spec) = spec_for(&scenario, seed) else { return };
-            let (r, trace) = run_with_trace(&spec);
-            if !r.violations.is_empty() {
-                bad.fetch_add(1, Ordering::Relaxed);
-                bar.suspend(|| print_violations(&r, &trace.tail(20)));
-                let file = if shrink {
-                    bar.suspend(|| shrink_and_report(&spec, 200))
-                } else {
-                    None
-                };
-                let file = file.unwrap_or_else(|| sim::shrink::FailureFile::unshrunk(&spec, &r));
-                if let Ok(p) = write_failure(&failures, &file) {
-                    bar.suspend(|| {
-                        eprintln!(
-                            "failure file: {}  (psync-sim replay --file {})",
-                            p.display(),
-                            p.display()
-                        )
-                    });
-                }
-            }
-            bar.set_message(format!("violating seeds: {}", bad.load(Ordering::Relaxed)));
-            bar.inc(1);
-            results.lock().expect("results").push(r);
-        }));
-    }
-    for t in threads {
-        let _ = t.join();
-    }
-    bar.finish();
-    let wall = started.elapsed().as_secs_f64();
-    let mut results = Arc::try_unwrap(results)
-        .map_err(|_| anyhow::anyhow!("threads alive"))?
-        .into_inner()?;
-    results.sort_by_key(|r| r.seed);
-    print_summary(&results, wall, jobs);
-    Ok(if results.iter().all(|r| r.violations.is_empty()) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-fn print_summary(results: &[RunReport], wall: f64, jobs: usize) {
-    let mut by_oracle = std::collections::BTreeMap::<sim::oracle::OracleId, u64>::new();
-    let mut cov = Coverage::default();
-    let mut checks = sim::oracle::Checks::default();
-    let mut sim_ms = 0u64;
-    let mut unfired = 0usize;
-    for r in results {
-        for v in &r.violations {
-            *by_oracle.entry(v.oracle).or_default() += 1;
         }
-        cov.merge(&r.coverage);
-        checks.merge(&r.checks);
-        sim_ms += r.sim_ms;
-        unfired += r.faults.iter().filter(|(_, f)| !f).count();
     }
-    let sim_s = sim_ms as f64 / 1000.0;
-    println!("runs                 {}", results.len());
-    println!(
-        "violating runs       {}",
-        results.iter().filter(|r| !r.violations.is_empty()).count()
-    );
-    for (o, n) in &by_oracle {
-        println!("  violations[{o}]  {n}");
-    }
-    println!("simulated seconds    {sim_s:.1}");
-    println!("wall seconds         {wall:.2} ({jobs} jobs)");
-    println!("sim/wall ratio       {:.1}x", sim_s / wall.max(1e-9));
-    println!("seeds per second     {:.2}", results.len() as f64 / wall.max(1e-9));
-    println!("faults never fired   {unfired}");
-    let (writes, ttl_writes) = results
-        .iter()
-        .fold((0, 0), |(w, t), r| (w + r.stats.ok_writes, t + r.stats.expiry_writes));
-    println!("client writes        {writes} ({ttl_writes} set, changed or dropped a TTL)");
-    let c = &checks;
-    println!(
-        "checks: acked writes WAITs {} (empty {}), survived {}, expected losses {}",
-        c.wait, c.empty_waits, c.survived_waits, c.expected_losses
-    );
-    println!(
-        "checks: reads judged {} (unjudgeable {}), read-back keys {}, stream commands modelled {} (histories not followed {})",
-        c.reads, c.reads_unchecked, c.readback_keys, c.stream_commands, c.model_unknown
-    );
-    println!(
-        "checks: digests vs stream {}, dataset changes at one offset {}, transfers done {} failed {}",
-        c.model_prefix, c.dataset_changes, c.transfers_done, c.transfers_failed
-    );
-    println!(
-        "checks: PSYNC requests judged {}, avoidable full syncs {}",
-        c.psync_requests, c.avoidable_full_syncs
-    );
-    println!(
-        "coverage ReplState   {:?} ({}/16)",
-        cov.repl_states,
-        cov.repl_states.len()
-    );
-    println!(
-        "coverage SlaveState  {:?} ({}/4)",
-        cov.slave_states,
-        cov.slave_states.len()
-    );
-    println!("coverage PSYNC       {:?}", cov.psync);
-    println!("coverage faults      {:?}", cov.faults);
-    println!(
-        "coverage links       fragmented writes {}, cuts {}, corrupted writes {}",
-        cov.fragmented_writes, cov.cuts, cov.corrupted_writes
-    );
+    code
 }
 
 /// Log timestamps on the simulated clock of the host that logs (never wall time).
@@ -494,6 +316,289 @@ impl tracing_subscriber::fmt::time::FormatTime for SimTime {
             None => write!(w, "{:>10}", "-"),
         }
     }
+}
+
+/// Set by Ctrl-C: the sweep stops taking seeds and prints its partial summary. A second
+/// Ctrl-C exits at once.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn sweep(a: SweepArgs, opts: Options) -> anyhow::Result<ExitCode> {
+    let resumed = a.resume.as_deref().map(campaign::load).transpose()?;
+    let first = opts.spec(&a.scenario, 0)?; // validates the scenario before spawning
+    let (seeds, shard) = campaign::plan_for(resumed.as_ref(), a.seeds, a.shard, a.master_seed, &first.identity())?;
+    campaign::check_failures_dir(&a.failures)?;
+    if let Seeds::Random { master } = seeds {
+        println!("master seed 0x{master:x}  (same seeds: psync-sim sweep --seeds random --master-seed 0x{master:x})");
+    }
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the runs in flight, then the partial summary (Ctrl-C again quits)");
+    });
+    let spec_for = |seed: u64| opts.spec(&a.scenario, seed).expect("the scenario was checked above");
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let sw = Sweep {
+        seeds,
+        shard,
+        skip: resumed.as_ref().map(|r| r.seeds_run.clone()).unwrap_or_default(),
+        jobs,
+        failures: a.failures.clone(),
+        shrink: a.shrink,
+        until_violation: a.until_violation,
+        budget: a.budget,
+        stop: &STOP,
+        spec_for: &spec_for,
+    };
+    let (summary, ended) = campaign::run(&sw);
+    finish_sweep(summary, ended, resumed, &a)
+}
+
+/// After a sweep: add to the resumed summary, print the table, save the JSON, exit status.
+fn finish_sweep(
+    mut summary: campaign::Summary,
+    ended: Ended,
+    resumed: Option<campaign::Summary>,
+    a: &SweepArgs,
+) -> anyhow::Result<ExitCode> {
+    if let (Some(mut r), Some(path)) = (resumed, a.resume.as_ref()) {
+        campaign::merge::merge_into(&mut r, path, &summary, Path::new("this sweep"), false)?;
+        summary = r;
+    }
+    print!("{}", campaign::table::render(&summary));
+    let json = a.json.as_ref().or(a.resume.as_ref());
+    let mut failed = summary.failure_files_unwritten > 0;
+    if let Some(p) = json {
+        match campaign::save(&summary, p) {
+            Ok(()) => eprintln!("summary written to {}", p.display()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if ended != Ended::Done && summary.plans.iter().any(|p| !p.complete) {
+        if let Some(p) = json {
+            println!("continue with: psync-sim sweep --resume {}", p.display());
+        }
+    }
+    Ok(if summary.totals.violating_runs > 0 || failed {
+        ExitCode::FAILURE
+    } else if ended == Ended::Interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn merge(files: &[PathBuf], json: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
+    let merged = campaign::merge_files(files, force)?;
+    print!("{}", campaign::table::render(&merged));
+    if let Some(p) = json {
+        campaign::save(&merged, p)?;
+        eprintln!("merged summary written to {}", p.display());
+    }
+    Ok(if merged.totals.violating_runs > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn replay_file(path: &Path, trace: Option<&PathBuf>, keep_going: bool, cli: &Cli) -> anyhow::Result<ExitCode> {
+    let loaded = FailureFile::load(path)?;
+    for note in &loaded.notes {
+        eprintln!("note: {note}");
+    }
+    let spec = &loaded.file.spec;
+    if let Some(r) = cli.rules.as_deref().filter(|r| r.trim() != spec.rules.name()) {
+        return Err(InputError(format!(
+            "{} ran with --rules {}; --rules {r} would be another run (leave it out)",
+            path.display(),
+            spec.rules
+        ))
+        .into());
+    }
+    if let Some(t) = cli.tick_ms.filter(|t| *t != spec.tick_ms) {
+        return Err(InputError(format!(
+            "{} ran with --tick-ms {}; --tick-ms {t} would be another run (leave it out)",
+            path.display(),
+            spec.tick_ms
+        ))
+        .into());
+    }
+    eprintln!(
+        "replaying {} (spec from the file: {}; shrunk: {})",
+        path.display(),
+        spec.identity()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        loaded.file.shrunk
+    );
+    // The seed's line only if the seed (with the file's identity) gives exactly this spec.
+    let regenerated = Options {
+        tick_ms: spec.tick_ms,
+        rules: spec.rules,
+    }
+    .spec(&spec.scenario, spec.seed)
+    .ok()
+    .filter(|r| serde_json::to_value(r).ok() == serde_json::to_value(spec).ok());
+    let reproduce = match regenerated {
+        Some(r) => r.reproduce(),
+        None => format!("psync-sim replay --file {}", path.display()),
+    };
+    Ok(one(spec, &reproduce, trace, true, keep_going))
+}
+
+fn shrink(spec: &RunSpec, budget: usize, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let Some(file) = campaign::shrink_and_report(spec, budget) else {
+        println!("seed 0x{:x} does not violate any oracle; nothing to shrink", spec.seed);
+        return Ok(ExitCode::SUCCESS);
+    };
+    let p = file.write_to(&out.unwrap_or_else(|| PathBuf::from("out/failures")))?;
+    println!(
+        "failure file: {}  (psync-sim replay --file {})",
+        p.display(),
+        p.display()
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+fn check_determinism(spec: RunSpec) -> anyhow::Result<ExitCode> {
+    let first = sim::run(&spec).trace_hash;
+    let second = std::thread::spawn(move || sim::run(&spec).trace_hash)
+        .join()
+        .map_err(|_| anyhow::anyhow!("second run panicked"))?;
+    println!("run 1 (main thread)  {first}");
+    println!("run 2 (other thread) {second}");
+    Ok(if first == second {
+        println!("deterministic");
+        ExitCode::SUCCESS
+    } else {
+        println!("NOT deterministic");
+        ExitCode::FAILURE
+    })
+}
+
+fn bench(parts: &str, seeds: u64, tick: u64) -> ExitCode {
+    if parts.contains('a') || parts.contains('e') {
+        sim::bench::standard(tick);
+    }
+    if parts.contains('b') {
+        sim::bench::sweep_throughput(seeds, 2, tick);
+    }
+    if parts.contains('c') {
+        sim::bench::cost_curves(tick);
+    }
+    if parts.contains('d') {
+        sim::bench::backlog_append();
+    }
+    ExitCode::SUCCESS
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rules = sim::rules::parse_list(cli.rules.as_deref().unwrap_or("redis-7.0"))
+        .map_err(|e| InputError(format!("--rules: {e}")))?;
+    if !matches!(cli.cmd, Cmd::Compare { .. }) && rules.len() != 1 {
+        return Err(InputError("--rules takes one rule set here (a list only for `compare`)".into()).into());
+    }
+    let opts = Options {
+        tick_ms: cli.tick_ms.unwrap_or(1),
+        rules: rules[0],
+    };
+    match &cli.cmd {
+        Cmd::Replay {
+            file: Some(f),
+            trace,
+            keep_going,
+            ..
+        } => return replay_file(f, trace.as_ref(), *keep_going, &cli),
+        Cmd::Compare {
+            seeds,
+            scenario,
+            jobs,
+            json,
+            shrink_budget,
+            out,
+        } => {
+            return compare(
+                rules,
+                *seeds,
+                scenario.clone(),
+                *jobs,
+                json.clone(),
+                *shrink_budget,
+                out,
+                opts,
+            )
+        }
+        _ => {}
+    }
+    match cli.cmd {
+        Cmd::Rules => {
+            let width = master::rules::names().iter().map(|n| n.len()).max().unwrap_or(0);
+            for r in master::rules::ALL {
+                println!("{:width$}  {}", r.name(), r.summary());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Compare { .. } => unreachable!("handled above"),
+        Cmd::Run {
+            seed,
+            scenario,
+            trace,
+            timeline,
+            keep_going,
+        } => {
+            let spec = opts.spec(&scenario, seed)?;
+            Ok(one(&spec, &spec.reproduce(), trace.as_ref(), timeline, keep_going))
+        }
+        Cmd::Sweep(a) => sweep(a, opts),
+        Cmd::Merge { files, json, force } => merge(&files, json.as_deref(), force),
+        Cmd::Shrink {
+            seed,
+            scenario,
+            budget,
+            out,
+        } => shrink(&opts.spec(&scenario, seed)?, budget, out),
+        Cmd::Replay {
+            seed,
+            scenario,
+            file,
+            trace,
+            keep_going,
+        } => match (file, seed) {
+            (Some(_), _) => unreachable!("handled above"),
+            (None, Some(s)) => {
+                let spec = opts.spec(&scenario, s)?;
+                Ok(one(&spec, &spec.reproduce(), trace.as_ref(), true, keep_going))
+            }
+            (None, None) => Err(InputError("replay needs --seed or --file".into()).into()),
+        },
+        Cmd::CheckDeterminism { seed, scenario } => check_determinism(opts.spec(&scenario, seed)?),
+        Cmd::Bench { parts, seeds } => Ok(bench(&parts, seeds, opts.tick_ms)),
+        Cmd::Scenarios => {
+            // The name is the first column: ci scripts read it with `awk '{print $1}'`.
+            let all = scenarios::all();
+            let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
+            for s in &all {
+                println!("{:width$}  {}", s.name, s.about);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Whether an error is the user's input (exit status 2, as clap's own errors).
+fn is_input(e: &anyhow::Error) -> bool {
+    e.is::<InputError>()
+        || e.downcast_ref::<SummaryError>().is_some_and(SummaryError::is_input)
+        || e.downcast_ref::<FileError>()
+            .is_some_and(|f| !matches!(f, FileError::Write { .. }))
 }
 
 /// `RUST_LOG` with the package names (`psync_master`…) mapped to the library names the
@@ -527,7 +632,8 @@ fn log_filter(env: &str) -> String {
 }
 
 /// The `psync-sim` command line on this process's arguments. Exit status: 0 all good,
-/// 1 a run violated an oracle (or was not deterministic), 2 bad usage or input.
+/// 1 a run violated an oracle (or was not deterministic, or an output could not be
+/// written), 2 bad usage or input, 130 a sweep interrupted by Ctrl-C.
 pub fn main() -> ExitCode {
     main_from(std::env::args_os())
 }
@@ -557,180 +663,32 @@ where
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            eprintln!("error: {e}");
+            ExitCode::from(if is_input(&e) { 2 } else { 1 })
         }
     }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    TICK_MS.store(cli.tick_ms.max(1), Ordering::Relaxed);
-    let rules = match sim::rules::parse_list(&cli.rules) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: --rules: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    if !matches!(cli.cmd, Cmd::Compare { .. }) {
-        if rules.len() != 1 {
-            eprintln!("error: --rules takes one rule set here (a list only for `compare`)");
-            return Ok(ExitCode::from(2));
-        }
-        let _ = RULES.set(rules[0]);
-    }
-    match cli.cmd {
-        Cmd::Rules => {
-            let width = master::rules::names().iter().map(|n| n.len()).max().unwrap_or(0);
-            for r in master::rules::ALL {
-                println!("{:width$}  {}", r.name(), r.summary());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Compare {
-            seeds,
-            scenario,
-            jobs,
-            json,
-            shrink_budget,
-            out,
-        } => compare(rules, &seeds, scenario, jobs, json, shrink_budget, &out),
-        Cmd::Run {
-            seed,
-            scenario,
-            trace,
-            timeline,
-            keep_going,
-        } => one(&spec_for(&scenario, seed)?, trace.as_ref(), timeline, keep_going),
-        Cmd::Sweep {
-            seeds,
-            scenario,
-            jobs,
-            shard,
-            failures,
-            shrink,
-            until_violation,
-        } => sweep(
-            &seeds,
-            &scenario,
-            jobs,
-            shard.as_deref(),
-            &failures,
-            shrink,
-            until_violation,
-        ),
-        Cmd::Shrink {
-            seed,
-            scenario,
-            budget,
-            out,
-        } => {
-            let spec = spec_for(&scenario, seed)?;
-            match shrink_and_report(&spec, budget) {
-                None => {
-                    println!("seed 0x{seed:x} does not violate any oracle; nothing to shrink");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(file) => {
-                    let dir = out.unwrap_or_else(|| PathBuf::from("out/failures"));
-                    let p = write_failure(&dir, &file)?;
-                    println!(
-                        "failure file: {}  (psync-sim replay --file {})",
-                        p.display(),
-                        p.display()
-                    );
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
-        Cmd::Replay {
-            seed,
-            scenario,
-            file,
-            trace,
-            keep_going,
-        } => {
-            let spec = match (file, seed) {
-                (Some(f), _) => {
-                    let ff: sim::shrink::FailureFile = serde_json::from_slice(&std::fs::read(&f)?)?;
-                    ff.spec()
-                        .ok_or_else(|| anyhow::anyhow!("failure file names unknown scenario {:?}", ff.scenario))?
-                }
-                (None, Some(s)) => spec_for(&scenario, s)?,
-                (None, None) => anyhow::bail!("replay needs --seed or --file"),
-            };
-            one(&spec, trace.as_ref(), true, keep_going)
-        }
-        Cmd::CheckDeterminism { seed, scenario } => {
-            let spec = spec_for(&scenario, seed)?;
-            let first = sim::run(&spec).trace_hash;
-            let spec2 = spec.clone();
-            let second = std::thread::spawn(move || sim::run(&spec2).trace_hash)
-                .join()
-                .map_err(|_| anyhow::anyhow!("second run panicked"))?;
-            println!("run 1 (main thread)  {first}");
-            println!("run 2 (other thread) {second}");
-            if first == second {
-                println!("deterministic");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!("NOT deterministic");
-                Ok(ExitCode::FAILURE)
-            }
-        }
-        Cmd::Bench { parts, seeds } => {
-            let tick = TICK_MS.load(Ordering::Relaxed);
-            if parts.contains('a') || parts.contains('e') {
-                sim::bench::standard(tick);
-            }
-            if parts.contains('b') {
-                sim::bench::sweep_throughput(seeds, 2, tick);
-            }
-            if parts.contains('c') {
-                sim::bench::cost_curves(tick);
-            }
-            if parts.contains('d') {
-                sim::bench::backlog_append();
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Scenarios => {
-            // The name is the first column: ci scripts read it with `awk '{print $1}'`.
-            let all = scenarios::all();
-            let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
-            for s in &all {
-                println!("{:width$}  {}", s.name, s.about);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// `psync-sim compare`: the campaign, the table, the counterexamples' failure files, JSON.
+#[allow(clippy::too_many_arguments)]
 fn compare(
-    rules: Vec<sim::rules::RuleSetRef>,
-    seeds: &str,
+    rules: Vec<RuleSetRef>,
+    seeds: SeedsArg,
     scenario: String,
     jobs: Option<usize>,
     json: Option<PathBuf>,
     shrink_budget: usize,
-    out: &std::path::Path,
+    out: &Path,
+    opts: Options,
 ) -> anyhow::Result<ExitCode> {
-    let (start, end) = parse_range(seeds)?;
-    if start >= end {
-        eprintln!("error: --seeds {seeds}: empty range");
-        return Ok(ExitCode::from(2));
-    }
+    let SeedsArg::Range { start, end } = seeds else {
+        return Err(InputError("compare needs --seeds A..B".into()).into());
+    };
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        eprintln!("error: --jobs 0: at least one thread is needed");
-        return Ok(ExitCode::from(2));
-    }
     let spec = sim::compare::CompareSpec {
         rules: rules.clone(),
         seeds: (start, end),
         scenario,
-        tick_ms: TICK_MS.load(Ordering::Relaxed),
+        tick_ms: opts.tick_ms,
         jobs,
         shrink_budget,
     };
@@ -751,7 +709,10 @@ fn compare(
             let Some(file) = v.first.as_ref().and_then(|x| x.file.as_ref()) else {
                 continue;
             };
-            let name = format!("{}-{oracle}-{}-0x{:x}.json", c.rules, file.scenario, file.seed);
+            let name = format!(
+                "{}-{oracle}-{}-0x{:x}.json",
+                c.rules, file.spec.scenario, file.spec.seed
+            );
             let written = std::fs::create_dir_all(out)
                 .and_then(|()| std::fs::write(out.join(&name), serde_json::to_vec_pretty(file)?))
                 .map(|()| out.join(&name));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use node::Note;
 use proto::ReplId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::nemesis::{Fault, Swarm};
@@ -23,8 +23,10 @@ use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
 use crate::world::{add_node_host, derive_seed, NodeSlot, NodeSpec, Slots};
 
-/// Everything that defines a run. Two runs of equal specs are identical.
-#[derive(Debug, Clone)]
+/// Everything that defines a run. Two runs of equal specs are identical. Failure files
+/// and the regression corpus store it whole: a field added later needs `#[serde(default)]`
+/// (the value older files meant) so committed files still load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSpec {
     /// The run's seed: every random choice derives from it.
     pub seed: u64,
@@ -56,6 +58,7 @@ pub struct RunSpec {
     pub fragment: Option<Fragmentation>,
     /// The PSYNC rule set every node decides by (issue 15); not drawn from the seed, so
     /// the same seed under two rule sets has the same topology, workload and faults.
+    #[serde(default)]
     pub rules: RuleSetRef,
 }
 
@@ -82,6 +85,28 @@ impl RunSpec {
             fragment: None,
             rules: RuleSetRef::default(),
         }
+    }
+}
+
+impl RunSpec {
+    /// The command-line options that, with the seed, name this run: what the reproduce
+    /// line prints and what `merge` compares between sweep summaries. One line per option
+    /// that changes a run (its `psync-sim` flag and value).
+    pub fn identity(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("scenario", self.scenario.clone()),
+            ("tick-ms", self.tick_ms.to_string()),
+            ("rules", self.rules.to_string()),
+        ]
+    }
+
+    /// The command that reruns this run from its seed and identity.
+    pub fn reproduce(&self) -> String {
+        let mut line = format!("psync-sim replay --seed 0x{:x}", self.seed);
+        for (flag, value) in self.identity() {
+            line.push_str(&format!(" --{flag} {value}"));
+        }
+        line
     }
 }
 
@@ -121,7 +146,7 @@ pub struct RunReport {
 }
 
 /// A node's INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err` (I13).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCounters {
     /// Full resyncs served.
     pub sync_full: u64,
@@ -139,15 +164,18 @@ impl SyncCounters {
 }
 
 /// What a run (or a sweep) reached.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Coverage {
     /// ReplState values reached (0..=15).
     pub repl_states: BTreeSet<u8>,
     /// SlaveState values reached (6..=9).
     pub slave_states: BTreeSet<u8>,
     /// PSYNC outcomes reached.
+    #[serde(deserialize_with = "crate::campaign::labels")]
     pub psync: BTreeSet<&'static str>,
     /// Fault kinds applied.
+    #[serde(deserialize_with = "crate::campaign::labels")]
     pub faults: BTreeSet<&'static str>,
     /// Replicas dropped for their output buffer (R39): (hard, soft) counts.
     pub obuf_drops: (u64, u64),

@@ -2,75 +2,13 @@
 //! still violates the same oracle (delta debugging over the fault list, then workload and
 //! duration reduction), and save it as a failure file `psync-sim replay --file` reruns.
 //!
-//! Owns: minimisation and the failure-file format. Must never: change what a spec means
-//! (a shrunk spec is an ordinary spec, replayed like any other).
+//! Owns: minimisation (the file format is `failure`'s). Must never: change what a spec
+//! means (a shrunk spec is an ordinary spec, replayed like any other).
 
+pub use crate::failure::FailureFile;
+use crate::failure::Sizes;
 use crate::oracle::OracleId;
-use serde::{Deserialize, Serialize};
-
-use crate::nemesis::Fault;
 use crate::run::{run, RunReport, RunSpec};
-use crate::scenarios;
-
-/// A saved failure: the seed, the scenario and the minimised parts of its spec.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FailureFile {
-    /// The seed.
-    pub seed: u64,
-    /// The scenario name (built-in or registered).
-    pub scenario: String,
-    /// The oracle that failed.
-    pub oracle: String,
-    /// The minimised fault schedule.
-    pub faults: Vec<Fault>,
-    /// Writer clients.
-    pub writers: usize,
-    /// Reader clients.
-    pub readers: usize,
-    /// Mean ms between a writer's commands.
-    pub mean_gap_ms: u64,
-    /// Fault phase length (ms).
-    pub fault_ms: u64,
-    /// Sizes before shrinking: (faults, writers, fault_ms).
-    pub original: (usize, usize, u64),
-    /// The rule set the run decided by (redis 7.0 in files older than rule sets).
-    #[serde(default)]
-    pub rules: crate::rules::RuleSetRef,
-}
-
-impl FailureFile {
-    /// The file for a failing spec that was not shrunk.
-    pub fn unshrunk(spec: &RunSpec, r: &RunReport) -> FailureFile {
-        FailureFile {
-            seed: spec.seed,
-            scenario: spec.scenario.clone(),
-            oracle: r.violations.first().map_or_else(String::new, |v| v.oracle.to_string()),
-            faults: spec.faults.clone(),
-            writers: spec.workload.writers,
-            readers: spec.workload.readers,
-            mean_gap_ms: spec.workload.mean_gap_ms,
-            fault_ms: spec.fault_ms,
-            original: (spec.faults.len(), spec.workload.writers, spec.fault_ms),
-            rules: spec.rules,
-        }
-    }
-
-    /// Rebuilds the exact spec this file describes.
-    pub fn spec(&self) -> Option<RunSpec> {
-        let mut spec = scenarios::by_name(&self.scenario, self.seed)?;
-        self.apply(&mut spec);
-        Some(spec)
-    }
-
-    fn apply(&self, spec: &mut RunSpec) {
-        spec.faults = self.faults.clone();
-        spec.workload.writers = self.writers;
-        spec.workload.readers = self.readers;
-        spec.workload.mean_gap_ms = self.mean_gap_ms;
-        spec.fault_ms = self.fault_ms;
-        spec.rules = self.rules;
-    }
-}
 
 /// Result of a shrink.
 #[derive(Debug)]
@@ -103,7 +41,7 @@ pub fn shrink(spec: &RunSpec, budget: usize) -> Option<Shrunk> {
 /// Minimises a spec that violates `oracle`, keeping that oracle violated.
 pub fn shrink_for(spec: &RunSpec, oracle: OracleId, budget: usize) -> Option<Shrunk> {
     let mut runs = 0;
-    let original = (spec.faults.len(), spec.workload.writers, spec.fault_ms);
+    let original = Sizes::of(spec);
     let (mut cur, used) = shrink_while(spec, budget, |r| r.violations.iter().any(|v| v.oracle == oracle));
     runs += used;
     // Fewer clients, then a sparser workload, then a shorter fault phase.
@@ -134,18 +72,7 @@ pub fn shrink_for(spec: &RunSpec, oracle: OracleId, budget: usize) -> Option<Shr
         cur = cand;
     }
     let report = fails(&cur, oracle, &mut runs)?;
-    let file = FailureFile {
-        seed: cur.seed,
-        scenario: cur.scenario.clone(),
-        oracle: oracle.to_string(),
-        faults: cur.faults.clone(),
-        writers: cur.workload.writers,
-        readers: cur.workload.readers,
-        mean_gap_ms: cur.workload.mean_gap_ms,
-        fault_ms: cur.fault_ms,
-        original,
-        rules: cur.rules,
-    };
+    let file = FailureFile::new(&cur, oracle.label(), original, true);
     Some(Shrunk { file, runs, report })
 }
 

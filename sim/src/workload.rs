@@ -91,7 +91,8 @@ async fn connect(shared: &Shared, name: &str, buf: &mut Vec<u8>) -> Option<TcpSt
 }
 
 /// Client-side counts.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Stats {
     /// Commands sent.
     pub commands: u64,
@@ -107,6 +108,19 @@ pub struct Stats {
     pub reads: u64,
     /// Writes that set, change or drop a TTL (every R72 form; issue 13d coverage).
     pub expiry_writes: u64,
+}
+
+impl Stats {
+    /// Adds another run's counts (sweep summaries).
+    pub fn merge(&mut self, o: &Stats) {
+        self.commands += o.commands;
+        self.ok_writes += o.ok_writes;
+        self.errors += o.errors;
+        self.reconnects += o.reconnects;
+        self.waits += o.waits;
+        self.reads += o.reads;
+        self.expiry_writes += o.expiry_writes;
+    }
 }
 
 async fn roundtrip(s: &mut TcpStream, cmd: &[u8], buf: &mut Vec<u8>) -> Option<Frame> {

@@ -118,7 +118,7 @@ impl Transport for TurmoilTransport {
 }
 
 /// Per-node settings of a topology.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NodeSpec {
     /// Host name (`n0`…).
     pub name: String,

@@ -51,6 +51,7 @@ use wait::Waiter;
 
 /// Configuration (redis config names).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(default))]
 pub struct MasterConfig {
     pub repl_backlog_size: u64,
     /// Smallest backlog block; 16 KiB as redis (tests lower it to see eviction).
@@ -72,6 +73,9 @@ pub struct MasterConfig {
     pub observe_stream: bool,
     /// The PSYNC rule set the core decides by ([`rules::Redis70`] unless a design is
     /// being tried).
+    // A reference to code, not data: a recorded config names its rule set elsewhere
+    // (the simulator's RunSpec) and loads with the default here.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub rules: rules::Rules,
 }
 
@@ -79,6 +83,7 @@ pub struct MasterConfig {
 /// unsent output exceeds `hard_bytes`, or stays above `soft_bytes` for more than
 /// `soft_seconds`, is closed. 0 disables a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ObufLimit {
     pub hard_bytes: u64,
     pub soft_bytes: u64,

@@ -41,6 +41,7 @@ use tracing::debug;
 
 /// Replica configuration (redis config names).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(default))]
 pub struct ReplicaConfig {
     pub masterauth: Option<Bytes>,
     pub masteruser: Option<Bytes>,

@@ -3,10 +3,11 @@
 //!
 //! Owns: the counters and their merge. Must never: count what was not judged, or judge.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How much each oracle checked (a run that checks nothing proves nothing).
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Checks {
     /// Dataset fingerprints compared between nodes at one position (I3).
     pub prefix: u64,
