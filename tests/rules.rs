@@ -63,15 +63,13 @@ fn ttl_keeps_replid_is_caught() {
     assert!(oracles(&with_rules(swarm(seed), "ttl-keeps-replid")).contains(&OracleId::Prefix));
 }
 
-/// The safe historic designs are clean on the same seeds as redis 7.0, and pay for it in
-/// full syncs: psync1 (no replid2) needs one per failover, no-restart-continuity one per
-/// master restart.
+/// One fixed-seed campaign over every shipped rule set: the safe historic designs are clean
+/// on the same seeds as redis 7.0 and pay in full syncs (psync1: one per failover;
+/// no-restart-continuity: one per master restart); the withdrawn ones are caught.
 #[test]
-fn safe_rule_sets_are_clean_and_cost_more_full_syncs() {
+fn fixed_seed_campaign_judges_every_shipped_rule_set() {
     let spec = CompareSpec {
-        rules: ["redis-7.0", "psync1", "no-restart-continuity"]
-            .map(|n| n.parse().unwrap())
-            .to_vec(),
+        rules: rules::names().iter().map(|n| n.parse().unwrap()).collect(),
         seeds: (0, 48),
         scenario: "swarm".into(),
         tick_ms: 1,
@@ -80,9 +78,18 @@ fn safe_rule_sets_are_clean_and_cost_more_full_syncs() {
     };
     let report = compare(&spec, &|_, _| {}).expect("swarm exists");
     let col = |name: &str| report.columns.iter().find(|c| c.rules == name).expect("column");
-    for c in &report.columns {
+    for safe in ["redis-7.0", "psync1", "no-restart-continuity"] {
+        let c = col(safe);
         assert_eq!(c.runs, 48);
-        assert_eq!(c.violating_runs, 0, "{}: {:?}", c.rules, c.oracles);
+        assert_eq!(c.violating_runs, 0, "{safe}: {:?}", c.oracles);
+    }
+    for unsafe_design in ["meaningful-offset-6.0.0", "ttl-keeps-replid"] {
+        let c = col(unsafe_design);
+        assert!(c.violating_runs > 0, "{unsafe_design} passed 48 seeds");
+        assert!(
+            c.oracles.values().all(|v| v.first.is_some()),
+            "each oracle names its first seed"
+        );
     }
     let base = col("redis-7.0").costs;
     assert!(
