@@ -4,6 +4,8 @@
 # this script shows that its named scenario and a plain swarm sweep catch it, and how many
 # seeds and wall seconds the sweep needed. Never applied to the real tree.
 # Usage: bash ci/bugs.sh [max-seeds] [patch-glob]   (e.g. 300 'B9-*')
+# Runs step event-driven (the default); BUGS_TICK_COLUMN=1 adds the seeds stock tick-1
+# stepping (--tick-ms 1) needed to a first catch, for comparison (issue 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 max="${1:-400}"
@@ -87,6 +89,13 @@ for p in ci/bugs/$glob.patch; do
     shrunk=$(cd "$wt/tree" && "$bin" shrink --seed "$first" --budget 150 --out "$wt/f" 2>/dev/null |
       sed -n 's/.*faults \([0-9]*\) -> \([0-9]*\).*/\1->\2/p' | head -1 || true)
   fi
-  printf '%-30s %-26s %-12s %-12s %-12.1f %s\n' "$name" "$sc" "$caught" "$seeds" "$(echo "$end - $start" | bc)" "${shrunk:--}"
+  tick=
+  if [ -n "${BUGS_TICK_COLUMN:-}" ]; then
+    out1=$(cd "$wt/tree" && "$bin" --tick-ms 1 sweep --seeds "0..$max" --jobs 2 --until-violation --failures "$wt/f1" 2>/dev/null || true)
+    r1=$(echo "$out1" | awk '/^runs/{print $2}')
+    b1=$(echo "$out1" | awk '/^violating runs/{print $3}')
+    tick=" tick1-seeds=$r1"; [ "${b1:-0}" = 0 ] && tick=" tick1-seeds=none/$r1"
+  fi
+  printf '%-30s %-26s %-12s %-12s %-12.1f %s%s\n' "$name" "$sc" "$caught" "$seeds" "$(echo "$end - $start" | bc)" "${shrunk:--}" "$tick"
   git worktree remove --force "$wt/tree"
 done

@@ -2,19 +2,21 @@
 //! backlog append speed against memcpy, and peak RSS. Wall time is read here only, outside
 //! the simulations it measures; figures are printed as ratios measured in the same run.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Instant;
 
 use crate::nemesis::{Fault, FaultKind};
-use crate::run::{run, RunSpec};
+use crate::run::{run, run_probed, Phase, Probe, RunOptions, RunSpec, Stepping};
 use crate::scenarios::swarm;
 
 /// The standard 3-node run: 60 simulated s, ~10 k writes, one partition, one restart,
 /// one failover.
-pub fn standard_spec(tick_ms: u64) -> RunSpec {
+pub fn standard_spec(stepping: Stepping) -> RunSpec {
     let mut s = RunSpec::star(1, "bench-standard", 2);
     s.fault_ms = 60_000;
     s.liveness_ms = 30_000;
-    s.tick_ms = tick_ms;
+    s.tick_ms = stepping.tick_ms();
     s.workload.mean_gap_ms = 3; // ~ 60 s / 6 ms per write incl. replies ≈ 10 k writes
     s.workload.readers = 0;
     s.faults = vec![
@@ -60,31 +62,116 @@ pub fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// (a) + (e): compression of the standard run.
-pub fn standard(tick_ms: u64) {
-    let spec = standard_spec(tick_ms);
-    let (r, wall) = timed(|| run(&spec));
-    println!(
-        "(a) standard 3-node run, tick {tick_ms} ms: {:.1} simulated s in {wall:.2} wall s = {:.0}x; writes {}; violations {}",
-        r.sim_ms as f64 / 1000.0,
-        r.sim_ms as f64 / 1000.0 / wall,
-        r.stats.ok_writes,
-        r.violations.len()
-    );
-    if let Some(kib) = peak_rss_kib() {
-        println!("(e) peak RSS after the standard run: {:.1} MiB", kib as f64 / 1024.0);
+/// The steppings (a) and (b) compare: stock turmoil ticking every ms, and the event-driven
+/// default.
+const COMPARED: [Stepping; 2] = [Stepping::Tick { ms: 1 }, Stepping::Event];
+
+/// Wall time per [`Phase`], measured by a [`Probe`] outside the simulation.
+struct PhaseClock {
+    at: Instant,
+    current: Phase,
+    spent: [f64; 4],
+}
+
+impl PhaseClock {
+    #[allow(clippy::disallowed_methods)] // wall time is the measured quantity here
+    fn new() -> PhaseClock {
+        PhaseClock {
+            at: Instant::now(),
+            current: Phase::Setup,
+            spent: [0.0; 4],
+        }
+    }
+
+    fn index(p: Phase) -> usize {
+        match p {
+            Phase::Turmoil => 0,
+            Phase::Hosts => 1,
+            Phase::Observe => 2,
+            Phase::Setup => 3,
+        }
+    }
+
+    /// "turmoil 40% hosts 35% observe 20% setup 5%" (hosts only when measured apart).
+    fn fractions(&self) -> String {
+        let total: f64 = self.spent.iter().sum();
+        let names = ["turmoil", "hosts", "observe", "setup"];
+        let parts: Vec<String> = (0..4)
+            .filter(|&i| i != 1 || self.spent[1] > 0.0)
+            .map(|i| format!("{} {:.0}%", names[i], 100.0 * self.spent[i] / total))
+            .collect();
+        parts.join(", ")
     }
 }
 
-/// (b): seeds per second for 10-simulated-second swarm runs on `jobs` threads.
-pub fn sweep_throughput(seeds: u64, jobs: u64, tick_ms: u64) {
-    let (_, wall) = timed(|| {
+impl Probe for PhaseClock {
+    #[allow(clippy::disallowed_methods)] // wall time is the measured quantity here
+    fn phase(&mut self, phase: Phase) {
+        let now = Instant::now();
+        self.spent[Self::index(self.current)] += now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.current = phase;
+    }
+}
+
+/// One probed run of `spec`: its report, wall seconds and where they went.
+fn probed(spec: &RunSpec) -> (crate::run::RunReport, f64, String) {
+    let clock = Rc::new(RefCell::new(PhaseClock::new()));
+    let probe: Rc<RefCell<dyn Probe>> = clock.clone();
+    let ((r, _), wall) = timed(|| run_probed(spec, RunOptions::default(), Some(probe)));
+    let fractions = clock.borrow().fractions();
+    (r, wall, fractions)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// (a) + (e): compression of the standard run, stock tick 1 and event-driven alternating
+/// (A B A B...), with the ratio of each pair and where each stepping's wall time goes.
+pub fn standard(reps: usize) {
+    let mut walls = [Vec::new(), Vec::new()];
+    let mut last = Vec::new();
+    for _ in 0..reps.max(1) {
+        last.clear();
+        for (k, stepping) in COMPARED.into_iter().enumerate() {
+            let (r, wall, fractions) = probed(&standard_spec(stepping));
+            walls[k].push(wall);
+            last.push((stepping, r, fractions));
+        }
+    }
+    for (k, (stepping, r, fractions)) in last.iter().enumerate() {
+        let wall = median(walls[k].clone());
+        println!(
+            "(a) standard 3-node run, {stepping}: {:.1} simulated s in {wall:.3} wall s (median of {}) = {:.0}x; writes {}; violations {}; wall time: {fractions}",
+            r.sim_ms as f64 / 1000.0,
+            walls[k].len(),
+            r.sim_ms as f64 / 1000.0 / wall,
+            r.stats.ok_writes,
+            r.violations.len()
+        );
+    }
+    let ratios: Vec<f64> = walls[0].iter().zip(&walls[1]).map(|(t, e)| t / e).collect();
+    println!(
+        "(a) event-driven vs stock tick 1, same run: {:.2}x faster (median of {} pairs)",
+        median(ratios),
+        walls[0].len()
+    );
+    if let Some(kib) = peak_rss_kib() {
+        println!("(e) peak RSS after the standard runs: {:.1} MiB", kib as f64 / 1024.0);
+    }
+}
+
+/// Wall seconds for swarm seeds `0..seeds` on `jobs` threads.
+fn sweep_wall(seeds: u64, jobs: u64, stepping: Stepping) -> f64 {
+    timed(|| {
         let hs: Vec<_> = (0..jobs)
             .map(|k| {
                 std::thread::spawn(move || {
                     for s in (0..seeds).filter(|s| s % jobs == k) {
                         let mut spec = swarm(s);
-                        spec.tick_ms = tick_ms;
+                        spec.tick_ms = stepping.tick_ms();
                         let _ = run(&spec);
                     }
                 })
@@ -93,39 +180,60 @@ pub fn sweep_throughput(seeds: u64, jobs: u64, tick_ms: u64) {
         for h in hs {
             let _ = h.join();
         }
-    });
-    println!(
-        "(b) swarm sweep, {seeds} seeds on {jobs} threads, tick {tick_ms} ms: {:.1} seeds/s",
-        seeds as f64 / wall
-    );
+    })
+    .1
 }
 
-/// (c): wall cost against replicas and against simulated duration (no faults).
-pub fn cost_curves(tick_ms: u64) {
+/// (b): seeds per second for swarm runs on `jobs` threads, both steppings in turn, and
+/// where one thread's wall time goes in event mode.
+pub fn sweep_throughput(seeds: u64, jobs: u64) {
+    let walls: Vec<f64> = COMPARED.iter().map(|&s| sweep_wall(seeds, jobs, s)).collect();
+    for (stepping, wall) in COMPARED.iter().zip(&walls) {
+        println!(
+            "(b) swarm sweep, {seeds} seeds on {jobs} threads, {stepping}: {:.1} seeds/s",
+            seeds as f64 / wall
+        );
+    }
+    println!(
+        "(b) event-driven vs stock tick 1: {:.2}x the seeds per second",
+        walls[0] / walls[1]
+    );
+    let clock = Rc::new(RefCell::new(PhaseClock::new()));
+    for s in 0..seeds.min(20) {
+        let probe: Rc<RefCell<dyn Probe>> = clock.clone();
+        let _ = run_probed(&swarm(s), RunOptions::default(), Some(probe));
+    }
+    println!("(b) event-driven swarm runs, wall time: {}", clock.borrow().fractions());
+}
+
+/// (c): wall cost against replicas (1-8) and simulated duration (10-600 s), one writer at
+/// a 50 ms mean gap: cost follows events (writes, hosts), not simulated time.
+pub fn cost_curves(stepping: Stepping) {
+    let row = |what: String, s: RunSpec| {
+        let (r, wall, fractions) = probed(&s);
+        println!(
+            "(c) {stepping}, {what}: {:.1} sim s in {wall:.3} wall s ({:.0}x), {} writes, {:.1} ms wall per 1k writes; {fractions}",
+            r.sim_ms as f64 / 1000.0,
+            r.sim_ms as f64 / 1000.0 / wall,
+            r.stats.ok_writes,
+            wall * 1e6 / r.stats.ok_writes.max(1) as f64
+        );
+    };
     for replicas in [1usize, 2, 4, 8] {
         let mut s = RunSpec::star(1, "bench-replicas", replicas);
-        s.fault_ms = 10_000;
+        s.fault_ms = 60_000;
         s.liveness_ms = 5_000;
-        s.tick_ms = tick_ms;
-        let (r, wall) = timed(|| run(&s));
-        println!(
-            "(c) replicas {replicas}: {:.1} sim s in {wall:.3} wall s ({:.0}x)",
-            r.sim_ms as f64 / 1000.0,
-            r.sim_ms as f64 / 1000.0 / wall
-        );
+        s.tick_ms = stepping.tick_ms();
+        s.workload.mean_gap_ms = 50;
+        row(format!("replicas {replicas}, 60 s"), s);
     }
     for secs in [10u64, 60, 600] {
         let mut s = RunSpec::star(1, "bench-duration", 2);
         s.fault_ms = secs * 1000;
         s.liveness_ms = 5_000;
-        s.tick_ms = tick_ms;
+        s.tick_ms = stepping.tick_ms();
         s.workload.mean_gap_ms = 50;
-        let (r, wall) = timed(|| run(&s));
-        println!(
-            "(c) duration {secs} s: {:.1} sim s in {wall:.3} wall s ({:.0}x)",
-            r.sim_ms as f64 / 1000.0,
-            r.sim_ms as f64 / 1000.0 / wall
-        );
+        row(format!("duration {secs} s, 2 replicas"), s);
     }
 }
 

@@ -238,7 +238,7 @@ fn counterexample(spec: &CompareSpec, rules: RuleSetRef, r: &RunReport, oracle: 
 /// `psync-sim replay …` naming everything that defines the run.
 pub fn reproduce_line(spec: &RunSpec) -> String {
     let mut line = format!("psync-sim replay --seed 0x{:x} --scenario {}", spec.seed, spec.scenario);
-    if spec.tick_ms != 1 {
+    if spec.tick_ms != 0 {
         line += &format!(" --tick-ms {}", spec.tick_ms);
     }
     if !spec.rules.is_default() {

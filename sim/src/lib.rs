@@ -35,7 +35,7 @@ pub mod trace;
 pub mod workload;
 pub mod world;
 
-pub use run::{run, run_with, run_with_trace, Coverage, RunOptions, RunReport, RunSpec, SyncCounters};
+pub use run::{run, run_with, run_with_trace, Coverage, RunOptions, RunReport, RunSpec, Stepping, SyncCounters};
 
 /// The README's Rust examples compile and run as doc tests (the rule-set example).
 #[cfg(doctest)]

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::nemesis::{Fault, Swarm};
 use crate::net::{Fragmentation, Net};
 use crate::oracle::clients::Position;
-use crate::oracle::{Check, NodeView, Oracle, OracleId, Violation};
+use crate::oracle::{BacklogView, Check, NodeView, Oracle, OracleId, Violation};
 use crate::rules::RuleSetRef;
 use crate::trace::{Kind, Trace};
 use crate::workload::{reader, writer, Shared, Stats, WorkloadSpec};
@@ -44,7 +44,8 @@ pub struct RunSpec {
     pub faults: Vec<Fault>,
     /// Client writers and readers.
     pub workload: WorkloadSpec,
-    /// Simulation step (ms); part of the run's identity.
+    /// How turmoil moves simulated time; part of the run's identity. 0 (the default):
+    /// event-driven ([`Stepping::Event`]); N: stock turmoil ticking every N ms.
     pub tick_ms: u64,
     /// Link latency range (ms).
     pub latency_ms: (u64, u64),
@@ -77,7 +78,7 @@ impl RunSpec {
             liveness_ms: 30_000,
             faults: Vec::new(),
             workload: WorkloadSpec::default(),
-            tick_ms: 1,
+            tick_ms: 0,
             latency_ms: (1, 5),
             swarm: None,
             stop_when_converged: true,
@@ -98,6 +99,14 @@ impl RunSpec {
             ("tick-ms", self.tick_ms.to_string()),
             ("rules", self.rules.to_string()),
         ]
+    }
+
+    /// How this run moves simulated time (from `tick_ms`).
+    pub fn stepping(&self) -> Stepping {
+        match self.tick_ms {
+            0 => Stepping::Event,
+            ms => Stepping::Tick { ms },
+        }
     }
 
     /// The command that reruns this run from its seed and identity.
@@ -221,8 +230,40 @@ pub(crate) struct Harness {
     pub(crate) held: BTreeSet<(usize, usize)>,
     pub(crate) names: Vec<String>,
     pub(crate) net: Rc<Net>,
+    /// What `collect` last saw of every node; a step that changes none of it, drains no
+    /// note and digests nothing needs no oracle pass (`changed` false).
+    pub(crate) last_seen: Vec<Seen>,
+    pub(crate) changed: bool,
     /// The old master a split-brain failover left behind, until it rejoins.
     pub(crate) stale: Option<usize>,
+}
+
+/// The parts of a [`NodeView`] the oracles judge, to tell a step that changed nothing.
+pub(crate) type Seen = (
+    usize,
+    u64,
+    ReplId,
+    u64,
+    Option<BacklogView>,
+    bool,
+    replica::ReplState,
+    usize,
+    u64,
+);
+
+fn seen(v: &NodeView) -> Seen {
+    let (id, off, bl) = (v.replid, v.offset, v.backlog);
+    (
+        v.idx,
+        v.boot,
+        id,
+        off,
+        bl,
+        v.top_level,
+        v.repl_state,
+        v.online_replicas,
+        v.version,
+    )
 }
 
 /// How to run a spec, beyond what defines the run: extra oracles, when to stop, what to
@@ -240,6 +281,62 @@ pub struct RunOptions {
     pub counters: bool,
 }
 
+/// How the simulation moves time. The same seed under two steppings is two different runs
+/// (random draws happen in another order), so the stepping is part of a run's identity
+/// (`RunSpec::tick_ms`, `--tick-ms`: 0 = event-driven).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stepping {
+    /// turmoil's own fixed tick: every host runs every `ms`, busy or idle; timers and
+    /// deliveries are rounded to the tick (`--tick-ms N`, for comparison).
+    Tick {
+        /// The tick.
+        ms: u64,
+    },
+    /// Event-driven (vendor/turmoil): only woken hosts run, the clock jumps to the next
+    /// timer or delivery, timers fire at their exact millisecond; steps stop exactly at
+    /// fault, heal and end times.
+    Event,
+}
+
+impl Stepping {
+    /// The `RunSpec::tick_ms` (and `--tick-ms`) value of this stepping.
+    pub fn tick_ms(self) -> u64 {
+        match self {
+            Stepping::Tick { ms } => ms.max(1),
+            Stepping::Event => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Stepping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stepping::Tick { ms } => write!(f, "tick-{ms}ms"),
+            Stepping::Event => f.write_str("event"),
+        }
+    }
+}
+
+/// Where a run's wall time goes (`psync-sim bench`): told each phase as it starts. The run
+/// never reads a clock itself; a probe may, outside the simulated world.
+pub trait Probe {
+    /// The run enters `phase` now.
+    fn phase(&mut self, phase: Phase);
+}
+
+/// A part of a run's wall time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// turmoil moving time and messages (in stock stepping: the hosts' work too).
+    Turmoil,
+    /// The hosts' own work: nodes and clients (event-driven stepping only).
+    Hosts,
+    /// The harness reading the nodes and running the oracles between steps.
+    Observe,
+    /// Building the world and the final checks.
+    Setup,
+}
+
 /// Runs one simulation.
 pub fn run(spec: &RunSpec) -> RunReport {
     run_with_trace(spec).0
@@ -252,16 +349,38 @@ pub fn run_with_trace(spec: &RunSpec) -> (RunReport, Trace) {
 
 /// Runs one simulation with [`RunOptions`] and returns its report and trace.
 pub fn run_with(spec: &RunSpec, opts: RunOptions) -> (RunReport, Trace) {
+    run_probed(spec, opts, None)
+}
+
+/// [`run_with`], telling `probe` each phase of the run as it starts.
+pub fn run_probed(
+    spec: &RunSpec,
+    opts: RunOptions,
+    probe: Option<Rc<std::cell::RefCell<dyn Probe>>>,
+) -> (RunReport, Trace) {
+    let phase = |p: Phase| {
+        if let Some(probe) = &probe {
+            probe.borrow_mut().phase(p);
+        }
+    };
+    phase(Phase::Setup);
     let mut checks = opts.checks;
     checks.extend(crate::oracle::registered_checks());
     let total_ms = spec.fault_ms + spec.liveness_ms;
-    let mut sim = turmoil::Builder::new()
+    let mut builder = turmoil::Builder::new();
+    builder
         .simulation_duration(Duration::from_millis(total_ms + 60_000))
-        .tick_duration(Duration::from_millis(spec.tick_ms))
         .min_message_latency(Duration::from_millis(spec.latency_ms.0))
         .max_message_latency(Duration::from_millis(spec.latency_ms.1))
-        .rng_seed(derive_seed(spec.seed, "turmoil"))
-        .build();
+        .rng_seed(derive_seed(spec.seed, "turmoil"));
+    match spec.stepping() {
+        Stepping::Tick { ms } => builder.tick_duration(Duration::from_millis(ms)),
+        Stepping::Event => builder.event_driven(),
+    };
+    let mut sim = builder.build();
+    if let Some(probe) = probe.clone() {
+        sim.set_host_probe(move |on| probe.borrow_mut().phase(if on { Phase::Hosts } else { Phase::Turmoil }));
+    }
     let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
     let slots: Slots = Rc::new(std::cell::RefCell::new(
         spec.nodes
@@ -321,11 +440,17 @@ pub fn run_with(spec: &RunSpec, opts: RunOptions) -> (RunReport, Trace) {
         names,
         net: net.clone(),
         stale: None,
+        last_seen: Vec::new(),
+        changed: true,
     };
     if !spec.rules.is_default() {
         // Part of the run's identity (issue 15); omitted for redis 7.0 so default runs keep
         // their trace hashes.
         h.trace.push(0, None, Kind::Event, format!("rules {}", spec.rules));
+    }
+    if spec.stepping() == Stepping::Event {
+        // Stock tick-1 traces keep the hashes they always had; event-mode ones say so.
+        h.trace.push(0, None, Kind::Event, "stepping event".into());
     }
     let repl_timeout_ms = spec.nodes.iter().map(|n| n.replica.repl_timeout_s).max().unwrap_or(60) * 1000;
     // R58 fails a transfer after repl-timeout without a byte; the cron checks once a
@@ -337,16 +462,26 @@ pub fn run_with(spec: &RunSpec, opts: RunOptions) -> (RunReport, Trace) {
     let mut now_ms = 0;
     let mut stopped_at_ms = None;
     while now_ms < total_ms {
+        // A step after the harness acted is always judged (the heal makes convergence due).
+        let mut acted = false;
         while next < spec.faults.len() && spec.faults[next].at_ms <= now_ms {
             fired[next] = h.apply(&mut sim, now_ms, &spec.faults[next]);
             next += 1;
+            acted = true;
         }
         if !healed && now_ms >= spec.fault_ms {
+            acted = true;
             healed = true;
             h.heal_all(&mut sim, now_ms);
             h.oracle.transfers.strict_after_ms = Some(now_ms + h.oracle.transfers.bound_ms);
         }
-        if let Err(e) = sim.step() {
+        // Event-driven steps stop exactly at the next fault, the heal and the end.
+        let heal_ms = if healed { total_ms } else { spec.fault_ms };
+        let stop_ms = spec.faults.get(next).map_or(heal_ms, |f| f.at_ms.min(heal_ms));
+        phase(Phase::Turmoil);
+        let stepped = sim.step_until(Duration::from_millis(stop_ms));
+        phase(Phase::Observe);
+        if let Err(e) = stepped {
             h.oracle.violations.push(Violation {
                 t_ms: now_ms,
                 oracle: OracleId::Host,
@@ -357,7 +492,12 @@ pub fn run_with(spec: &RunSpec, opts: RunOptions) -> (RunReport, Trace) {
         }
         now_ms = sim.elapsed().as_millis() as u64;
         let views = h.collect(now_ms);
-        h.oracle.observe(now_ms, &views);
+        // A step that changed no node and followed no harness action: the built-in oracles
+        // would see what they saw last step.
+        let judged = h.changed || acted;
+        if judged {
+            h.oracle.observe(now_ms, &views);
+        }
         user_checks(&mut h.oracle, &mut checks, now_ms, &views, false);
         if opts.counters {
             h.sample_counters(now_ms, &views);
@@ -366,10 +506,11 @@ pub fn run_with(spec: &RunSpec, opts: RunOptions) -> (RunReport, Trace) {
             stopped_at_ms = Some(now_ms);
             break;
         }
-        if healed && h.check_converged(now_ms, &views) && spec.stop_when_converged {
+        if judged && healed && h.check_converged(now_ms, &views) && spec.stop_when_converged {
             break;
         }
     }
+    phase(Phase::Setup);
     if stopped_at_ms.is_none() {
         h.finish(spec, now_ms, &mut checks);
     }
@@ -523,6 +664,17 @@ impl Harness {
                 version: nd.keyspace().version(),
             });
         }
+        let seen_now: Vec<Seen> = views.iter().map(seen).collect();
+        let quiet = notes_all.iter().all(|(_, _, n)| n.is_empty())
+            && views.iter().all(|v| v.digest.is_none())
+            && self.net.struck.borrow().is_empty()
+            && seen_now == self.last_seen;
+        self.last_seen = seen_now;
+        self.changed = !quiet;
+        if quiet {
+            self.overdue_transfers(t);
+            return views;
+        }
         // Stream facts first, each node's in its own order, before anything is judged:
         // a replica's ACK may be judged in the same step its bytes were fed.
         for (i, boot, notes) in &notes_all {
@@ -572,11 +724,7 @@ impl Harness {
                 .collect();
             self.oracle.transfers.fault(t, Some(&ids));
         }
-        for (i, ms) in self.oracle.transfers.overdue(t) {
-            let bound = self.oracle.transfers.bound_ms;
-            let msg = format!("a full-sync transfer has run for {ms} ms, longer than repl-timeout allows ({bound} ms)");
-            self.oracle.violate(t, OracleId::Transfer, Some(i), msg);
-        }
+        self.overdue_transfers(t);
         for (i, boot, notes) in notes_all {
             // I14 (B3), judged note by note so its verdicts keep their place among the others.
             let history_changed = Oracle::history_changed(&notes);
@@ -586,6 +734,16 @@ impl Harness {
             }
         }
         views
+    }
+
+    /// R58: a full-sync transfer running longer than repl-timeout allows (judged every step:
+    /// it depends on time alone).
+    fn overdue_transfers(&mut self, t: u64) {
+        for (i, ms) in self.oracle.transfers.overdue(t) {
+            let bound = self.oracle.transfers.bound_ms;
+            let msg = format!("a full-sync transfer has run for {ms} ms, longer than repl-timeout allows ({bound} ms)");
+            self.oracle.violate(t, OracleId::Transfer, Some(i), msg);
+        }
     }
 
     /// Stream facts of one note: histories for the stream model, every fed position,

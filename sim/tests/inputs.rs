@@ -100,7 +100,7 @@ fn ci_traps_are_errors_with_exit_status_2() {
             vec!["merge", s(&garbage)],
             "garbage.json is not a psync-sim sweep summary",
         ),
-        (vec!["run", "--seed", "0", "--tick-ms", "0"], "--tick-ms"),
+        (vec!["run", "--seed", "0", "--tick-ms", "x"], "--tick-ms"),
     ];
     for (args, want) in cases {
         let o = run(&args);

@@ -33,6 +33,11 @@ impl Signal {
         }
     }
 
+    /// Whether any host was woken since the last [`Signal::clear`].
+    pub(crate) fn is_set(&self) -> bool {
+        self.any.load(Ordering::SeqCst)
+    }
+
     /// Clears the "any host woken" mark; hosts keep their own marks.
     pub(crate) fn clear(&self) {
         self.any.store(false, Ordering::SeqCst);

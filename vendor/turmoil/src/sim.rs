@@ -43,6 +43,10 @@ pub struct Sim<'a> {
     /// Event-driven mode (see [`crate::Builder::event_driven`]); `None` in
     /// stock, tick-driven mode.
     event: Option<EventClock>,
+
+    /// Event-driven mode: told `true` before and `false` after each host poll
+    /// (see [`Sim::set_host_probe`]).
+    host_probe: Option<Box<dyn FnMut(bool) + 'a>>,
 }
 
 /// Event-driven mode: the one paused runtime all hosts run on, the instant
@@ -92,6 +96,7 @@ impl<'a> Sim<'a> {
             elapsed: Duration::ZERO,
             steps: 1, // bumped after each step
             event,
+            host_probe: None,
         }
     }
 
@@ -550,6 +555,13 @@ impl<'a> Sim<'a> {
         Ok(is_finished)
     }
 
+    /// Event-driven mode: calls `probe(true)` before and `probe(false)` after
+    /// polling each host, so a benchmark can tell the hosts' own work from
+    /// the stepping around it.
+    pub fn set_host_probe(&mut self, probe: impl FnMut(bool) + 'a) {
+        self.host_probe = Some(Box::new(probe));
+    }
+
     /// Whether the simulation runs event-driven (see
     /// [`crate::Builder::event_driven`]).
     pub fn is_event_driven(&self) -> bool {
@@ -584,7 +596,7 @@ impl<'a> Sim<'a> {
         let _rt_guard = ev.tokio.enter();
         loop {
             ev.signal.clear();
-            {
+            if self.world.borrow().topology.has_deliverable() {
                 let mut world = self.world.borrow_mut();
                 let World {
                     rng,
@@ -609,9 +621,15 @@ impl<'a> Sim<'a> {
                 let _span_guard =
                     tracing::span!(Level::INFO, "node", name = &*rt.nodename,).entered();
                 self.world.borrow_mut().current = Some(addr);
+                if let Some(p) = &mut self.host_probe {
+                    p(true);
+                }
                 let res = World::enter(&self.world, || {
                     crate::event::polling_host(|| rt.poll_event())
                 });
+                if let Some(p) = &mut self.host_probe {
+                    p(false);
+                }
                 self.world.borrow_mut().current = None;
                 res?;
             }
@@ -651,12 +669,14 @@ impl<'a> Sim<'a> {
             target = target.min(u.max(self.elapsed));
         }
 
-        let deadline = {
-            let _guard = ev.tokio.enter();
-            Box::pin(tokio::time::sleep_until(ev.start + target))
-        };
-        let signal = ev.signal.clone();
-        ev.tokio.block_on(Advance { signal, deadline });
+        if target > self.elapsed && !ev.signal.is_set() {
+            let deadline = {
+                let _guard = ev.tokio.enter();
+                Box::pin(tokio::time::sleep_until(ev.start + target))
+            };
+            let signal = ev.signal.clone();
+            ev.tokio.block_on(Advance { signal, deadline });
+        }
 
         let elapsed = ev.now() - ev.start;
         let dt = elapsed.saturating_sub(self.elapsed);
