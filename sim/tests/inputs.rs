@@ -4,26 +4,13 @@
 //! counts runs and violations separately and lists violating seeds (18.6).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use sim::failure::FailureFile;
 use sim::nemesis::{Fault, FaultKind};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_psync-sim"))
-}
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("psync-sim starts")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{run, text};
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
