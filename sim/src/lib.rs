@@ -14,13 +14,12 @@
 
 #![warn(missing_docs)]
 
-// The command line (`main.rs`, a module of this library) names the crate `sim`, as the
-// binary and users do.
+// The command line (`cli.rs`, a module of this library so tests and users' binaries can
+// drive it) names the crate `sim`, as the binary and users do.
 extern crate self as sim;
 
 pub mod bench;
 pub mod campaign;
-#[path = "main.rs"]
 pub mod cli;
 pub mod compare;
 pub mod failure;
