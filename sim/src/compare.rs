@@ -250,9 +250,13 @@ pub fn reproduce_line(spec: &RunSpec) -> String {
 /// The terminal table: one column per rule set, then each oracle's first counterexample.
 pub fn render(report: &CompareReport) -> String {
     let cols = &report.columns;
+    let stepping = match report.tick_ms {
+        0 => "event-driven".to_string(),
+        ms => format!("tick {ms} ms"),
+    };
     let mut out = format!(
-        "compare: seeds {}..{} scenario {} tick {} ms\n",
-        report.seeds.0, report.seeds.1, report.scenario, report.tick_ms
+        "compare: seeds {}..{} scenario {} stepping {stepping}\n",
+        report.seeds.0, report.seeds.1, report.scenario
     );
     let base = cols.first();
     let row = |name: &str, cells: Vec<String>| {
