@@ -230,21 +230,9 @@ fn counterexample(spec: &CompareSpec, rules: RuleSetRef, r: &RunReport, oracle: 
         faults: run_spec.faults.len(),
         shrunk_faults: shrunk.as_ref().map(|s| s.file.spec.faults.len()),
         file: shrunk.map(|s| s.file),
-        reproduce: reproduce_line(&run_spec),
+        reproduce: run_spec.reproduce(),
         message: msg.to_string(),
     }
-}
-
-/// `psync-sim replay …` naming everything that defines the run.
-pub fn reproduce_line(spec: &RunSpec) -> String {
-    let mut line = format!("psync-sim replay --seed 0x{:x} --scenario {}", spec.seed, spec.scenario);
-    if spec.tick_ms != 0 {
-        line += &format!(" --tick-ms {}", spec.tick_ms);
-    }
-    if !spec.rules.is_default() {
-        line += &format!(" --rules {}", spec.rules);
-    }
-    line
 }
 
 /// The terminal table: one column per rule set, then each oracle's first counterexample.
