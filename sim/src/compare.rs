@@ -154,8 +154,7 @@ fn column(spec: &CompareSpec, rules: RuleSetRef, progress: &(dyn Fn(u64) + Sync)
     let start = Instant::now();
     let next = AtomicU64::new(spec.seeds.0);
     let done = AtomicU64::new(0);
-    // (report, wall seconds at which it finished); only violating reports keep their detail.
-    let results: Mutex<Vec<(RunReport, f64)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Finished>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..spec.jobs.max(1) {
             scope.spawn(|| loop {
@@ -163,20 +162,33 @@ fn column(spec: &CompareSpec, rules: RuleSetRef, progress: &(dyn Fn(u64) + Sync)
                 if seed >= spec.seeds.1 {
                     break;
                 }
-                let r = run(&spec_for(spec, rules, seed));
-                let t = start.elapsed().as_secs_f64();
-                results.lock().expect("no panics while holding the lock").push((r, t));
+                let run_spec = spec_for(spec, rules, seed);
+                let finished = Finished {
+                    report: run(&run_spec),
+                    fault_ms: run_spec.fault_ms,
+                    wall_s: start.elapsed().as_secs_f64(),
+                };
+                results.lock().expect("no panics while holding the lock").push(finished);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             });
         }
     });
     let wall_s = start.elapsed().as_secs_f64();
     let mut results = results.into_inner().expect("threads joined");
-    results.sort_by_key(|(r, _)| r.seed);
+    results.sort_by_key(|f| f.report.seed);
     summarise(spec, rules, &results, wall_s)
 }
 
-fn summarise(spec: &CompareSpec, rules: RuleSetRef, results: &[(RunReport, f64)], wall_s: f64) -> RuleSetSummary {
+/// One finished run of a column.
+struct Finished {
+    report: RunReport,
+    /// When its fault phase ended (convergence is timed from there).
+    fault_ms: u64,
+    /// Wall seconds into the column at which it finished.
+    wall_s: f64,
+}
+
+fn summarise(spec: &CompareSpec, rules: RuleSetRef, results: &[Finished], wall_s: f64) -> RuleSetSummary {
     let mut s = RuleSetSummary {
         rules: rules.name().to_string(),
         runs: results.len() as u64,
@@ -190,14 +202,18 @@ fn summarise(spec: &CompareSpec, rules: RuleSetRef, results: &[(RunReport, f64)]
         wall_s,
         first_violation_s: None,
     };
-    for (r, t) in results {
+    for Finished {
+        report: r,
+        fault_ms,
+        wall_s: t,
+    } in results
+    {
         s.costs.merge(&r.costs);
         s.expected_losses += r.checks.expected_losses;
         s.client_writes += r.stats.ok_writes;
         if let Some(c) = r.converged_at_ms {
-            let fault_ms = spec_for(spec, rules, r.seed).fault_ms;
             s.converged_runs += 1;
-            s.converge_ms_total += c.saturating_sub(fault_ms);
+            s.converge_ms_total += c.saturating_sub(*fault_ms);
         }
         if r.violations.is_empty() {
             continue;

@@ -417,8 +417,7 @@ impl<R: RngCore> Node<R> {
             self.close_client(conn, false);
         }
         self.master_addr = Some((host, port));
-        let myself = from_myself.then(|| (self.master.replid(), self.master.master_repl_offset()));
-        let myself = myself.and_then(|_| self.demoted_position(now));
+        let myself = if from_myself { self.demoted_position(now) } else { None };
         self.replica.replicaof(now, myself);
         self.master.set_upstream(Upstream::NotConnected);
         self.pump_replica(now);
