@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
-use super::{expire, generic, keys, multikey, strings, CommandError, Entry, Keyspace, Origin, Propagated, Role};
+use super::{expire, generic, keys, multikey, strings, CommandError, DbMut, Entry, Keyspace, Origin, Propagated, Role};
 
 /// A command implementation: the reply bytes, or the error redis would send.
 pub(crate) type Handler = fn(&mut Exec<'_>, &[Bytes]) -> Result<Vec<u8>, CommandError>;
@@ -164,12 +164,8 @@ impl<'a> Exec<'a> {
     }
 
     /// The selected database, mutably.
-    pub(crate) fn db_map_mut(&mut self) -> &mut BTreeMap<Bytes, Entry> {
-        self.ks.touch();
-        self.ks
-            .dbs
-            .get_mut(self.db)
-            .expect("selected db is validated on entry and by SELECT")
+    pub(crate) fn db_map_mut(&mut self) -> DbMut<'_> {
+        DbMut::new(self.ks, self.db).expect("selected db is validated on entry and by SELECT")
     }
 
     /// All databases, for DEBUG DIGEST.

@@ -144,9 +144,7 @@ fn expire_generic(ctx: &mut Exec<'_>, argv: &[Bytes], v: ExpireVariant) -> Resul
         ctx.propagate_del(key.clone());
         return Ok(reply::integer(1));
     }
-    if let Some(stored) = ctx.db_map_mut().get_mut(key) {
-        stored.expire_ms = Some(when);
-    }
+    ctx.db_map_mut().set_expire(key, Some(when));
     let mut rewritten = argv.to_vec();
     if let (Some(name), true) = (rewritten.get_mut(0), v.name != "pexpireat") {
         *name = Bytes::from_static(b"PEXPIREAT");
@@ -165,9 +163,7 @@ pub(crate) fn persist(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Com
     if !had_ttl {
         return Ok(reply::integer(0));
     }
-    if let Some(stored) = ctx.db_map_mut().get_mut(key) {
-        stored.expire_ms = None;
-    }
+    ctx.db_map_mut().set_expire(key, None);
     ctx.propagate_command(argv.to_vec());
     Ok(reply::integer(1))
 }

@@ -29,7 +29,7 @@ fn rename_generic(ctx: &mut Exec<'_>, argv: &[Bytes], nx: bool) -> Result<Vec<u8
         return Ok(reply::ZERO.to_vec());
     }
     let moved = super::Entry::new(entry.value, (expire != -1).then_some(expire));
-    let db = ctx.db_map_mut();
+    let mut db = ctx.db_map_mut();
     db.remove(src);
     db.insert(dst.clone(), moved);
     ctx.propagate_command(argv.to_vec());

@@ -12,6 +12,7 @@ mod digest;
 mod error;
 mod exec;
 mod expire;
+mod fingerprint;
 mod generic;
 pub mod glob;
 mod keys;
@@ -26,27 +27,15 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 
 pub use error::{unknown_command, unknown_subcommand, CommandError, KeyspaceError};
+pub(crate) use fingerprint::DbMut;
+pub use fingerprint::{combine_fingerprint, entry_fingerprint};
+use fingerprint::{fnv, RunningSum};
 
 /// Number of databases, redis' default `databases 16`.
 pub const DB_COUNT: usize = 16;
 
 /// Redis' default `proto-max-bulk-len` (512 MiB): the largest string APPEND may build.
 pub const PROTO_MAX_BULK_LEN_DEFAULT: u64 = 512 * 1024 * 1024;
-
-/// FNV-style, a word at a time (a byte loop made fingerprinting multi-MB values 94 % of a
-/// simulation run).
-fn fnv(h: &mut u64, bytes: &[u8]) {
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        *h ^= u64::from_le_bytes(w.try_into().expect("8-byte chunk"));
-        *h = h.wrapping_mul(0x0100_0000_01b3);
-        *h ^= *h >> 29;
-    }
-    for b in words.remainder() {
-        *h ^= u64::from(*b);
-        *h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-}
 
 /// One key's value and TTL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +159,8 @@ pub struct Keyspace {
     proto_max_bulk_len: u64,
     /// Bumped by every path that may change the data (see [`Keyspace::version`]).
     version: Version,
+    /// [`Keyspace::fingerprint`]'s running sum, kept by [`DbMut`].
+    fp_sum: RunningSum,
 }
 
 /// A change counter that never takes part in equality: two keyspaces with the same data
@@ -198,6 +189,7 @@ impl Keyspace {
             dbs: vec![BTreeMap::new(); DB_COUNT],
             proto_max_bulk_len: PROTO_MAX_BULK_LEN_DEFAULT,
             version: Version::default(),
+            fp_sum: RunningSum::default(),
         }
     }
 
@@ -292,10 +284,11 @@ impl Keyspace {
     /// expiry, these DELs are never wrapped in MULTI/EXEC (`propagate_no_multi`).
     pub fn active_expire(&mut self, now_ms: u64) -> Vec<Propagated> {
         let now = exec::now_i64(now_ms);
-        self.touch();
         let mut dels = Vec::new();
-        for (id, db) in self.dbs.iter_mut().enumerate() {
+        for id in 0..DB_COUNT {
+            let mut db = DbMut::new(self, id).expect("id < DB_COUNT");
             let expired: Vec<Bytes> = db
+                .map()
                 .iter()
                 .filter(|(_, e)| e.is_active_expired(now))
                 .map(|(k, _)| k.clone())
@@ -330,12 +323,8 @@ impl Keyspace {
     /// [`KeyspaceError::DbOutOfRange`] if `db >= DB_COUNT`; RDB SELECTDB values come from
     /// the network, so this is an error rather than a panic.
     pub fn insert(&mut self, db: usize, key: Bytes, value: Bytes, expire_ms: Option<i64>) -> Result<(), KeyspaceError> {
-        let map = self
-            .dbs
-            .get_mut(db)
-            .ok_or(KeyspaceError::DbOutOfRange { db, max: DB_COUNT })?;
+        let mut map = DbMut::new(self, db).ok_or(KeyspaceError::DbOutOfRange { db, max: DB_COUNT })?;
         map.insert(key, Entry::new(value, expire_ms));
-        self.touch();
         Ok(())
     }
 
@@ -348,6 +337,7 @@ impl Keyspace {
     pub fn clear(&mut self) {
         self.touch();
         self.dbs.iter_mut().for_each(BTreeMap::clear);
+        self.fp_sum.reset();
     }
 
     /// Number of stored keys over all databases, logically expired ones included.
@@ -418,56 +408,4 @@ pub fn check_command(name: &[u8], argc: usize) -> Option<Result<bool, Vec<u8>>> 
 /// with -NOREPLICAS when min-replicas-to-write is not met).
 pub fn is_write_command(name: &[u8]) -> bool {
     exec::lookup_command(name).is_some_and(|spec| spec.write)
-}
-
-impl Keyspace {
-    /// A fast order-independent fingerprint of the dataset (db, key, value and the
-    /// absolute expiry deadline — more than DEBUG DIGEST, which only covers whether a TTL
-    /// is set, because a replica with the wrong deadline diverges later, R72) for the
-    /// simulator's oracles, which compare datasets at every stream position. A wrapping
-    /// sum of [`entry_fingerprint`]s; about 50x cheaper than the SHA-1 based
-    /// [`Keyspace::digest`].
-    pub fn fingerprint(&self) -> u64 {
-        let mut total: u64 = 0;
-        for (db, map) in self.dbs.iter().enumerate() {
-            for (k, e) in map {
-                total = total.wrapping_add(entry_hash(db, k, e.value_hash(), e.expire_ms));
-            }
-        }
-        combine_fingerprint(total, self.len())
-    }
-}
-
-/// One entry's share of [`Keyspace::fingerprint`], so that a model of the stream (the
-/// simulator's) can keep the same fingerprint incrementally: add it for a new entry,
-/// subtract it (wrapping) for a removed one, then [`combine_fingerprint`].
-pub fn entry_fingerprint(db: usize, key: &[u8], value: &[u8], expire_ms: Option<i64>) -> u64 {
-    let mut vh: u64 = 0xcbf2_9ce4_8422_2325;
-    fnv(&mut vh, value);
-    entry_hash(db, key, vh, expire_ms)
-}
-
-/// The fingerprint of a dataset whose entries' [`entry_fingerprint`]s sum to `sum`.
-pub fn combine_fingerprint(sum: u64, len: usize) -> u64 {
-    sum ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-fn entry_hash(db: usize, key: &[u8], value_hash: u64, expire_ms: Option<i64>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    fnv(&mut h, &(db as u64).to_le_bytes());
-    fnv(&mut h, &(key.len() as u64).to_le_bytes());
-    fnv(&mut h, key);
-    match expire_ms {
-        None => fnv(&mut h, &[0]),
-        Some(t) => {
-            fnv(&mut h, &[1]);
-            fnv(&mut h, &t.to_le_bytes());
-        }
-    }
-    fnv(&mut h, &value_hash.to_le_bytes());
-    // Finalise (xorshift-multiply) so that sums of similar entries spread.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h
 }

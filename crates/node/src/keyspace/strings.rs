@@ -280,16 +280,12 @@ pub(crate) fn getex(ctx: &mut Exec<'_>, argv: &[Bytes]) -> Result<Vec<u8>, Comma
             ctx.propagate_command(vec![Bytes::from_static(b"DEL"), key.clone()]);
         }
         Some((_, ms)) => {
-            if let Some(stored) = ctx.db_map_mut().get_mut(key) {
-                stored.expire_ms = Some(ms);
-            }
+            ctx.db_map_mut().set_expire(key, Some(ms));
             let when = Bytes::from(ms.to_string());
             ctx.propagate_command(vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), when]);
         }
         None if opts.persist && entry.expire_ms.is_some() => {
-            if let Some(stored) = ctx.db_map_mut().get_mut(key) {
-                stored.expire_ms = None;
-            }
+            ctx.db_map_mut().set_expire(key, None);
             ctx.propagate_command(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
         }
         None => {}
