@@ -608,6 +608,13 @@ impl Harness {
         }
     }
 
+    /// A live node's state only: cheaper than [`Harness::handle`] (no control channel
+    /// sender cloned and dropped), for reads at every step.
+    fn node(&self, i: usize) -> Option<Rc<std::cell::RefCell<node::node::Node<crate::world::NodeRng>>>> {
+        let s = self.slots.borrow();
+        s[i].handle.as_ref().filter(|_| s[i].up).map(|h| h.node.clone())
+    }
+
     pub(crate) fn handle(&self, i: usize) -> Option<node::Handle<crate::world::NodeRng>> {
         let s = self.slots.borrow();
         if s[i].up {
@@ -622,9 +629,9 @@ impl Harness {
         let mut views = Vec::new();
         let mut notes_all = Vec::new();
         for i in 0..self.names.len() {
-            let Some(h) = self.handle(i) else { continue };
+            let Some(node) = self.node(i) else { continue };
             let boot = self.slots.borrow()[i].boots;
-            let mut nd = h.node.borrow_mut();
+            let mut nd = node.borrow_mut();
             notes_all.push((i, boot, nd.drain_notes()));
             let replid = nd.master().replid();
             let offset = nd.master().master_repl_offset();
@@ -690,8 +697,8 @@ impl Harness {
             .collect();
         for v in views.iter_mut().filter(|v| !v.top_level && v.digest.is_none()) {
             if fresh.contains(&(v.replid, v.offset)) {
-                if let Some(h) = self.handle(v.idx) {
-                    v.digest = Some(h.node.borrow().keyspace().fingerprint());
+                if let Some(node) = self.node(v.idx) {
+                    v.digest = Some(node.borrow().keyspace().fingerprint());
                 }
             }
         }
