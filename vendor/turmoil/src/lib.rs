@@ -226,6 +226,13 @@ pub use top::{LinkIter, LinksIter, SentRef};
 mod world;
 use world::World;
 
+/// psync-sim patch: the maps turmoil touches for every message and poll
+/// (hosts, runtimes, links, sockets, segment buffers) are keyed by addresses,
+/// ports and sequence numbers; SipHash (collision resistance a simulation does
+/// not need) was ~4% of an event-driven step. An `IndexMap` iterates in
+/// insertion order whatever its hasher, so this changes no behaviour.
+type FxIndexMap<K, V> = indexmap::IndexMap<K, V, rustc_hash::FxBuildHasher>;
+
 const TRACING_TARGET: &str = "turmoil";
 
 /// Utility method for performing a function on all hosts in `a` against all

@@ -7,7 +7,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use indexmap::IndexMap;
 use tokio::runtime::Runtime;
 use tokio::time::{Duration, Instant};
 use tracing::Level;
@@ -15,7 +14,8 @@ use tracing::Level;
 use crate::event::{Advance, Signal};
 use crate::host::HostTimer;
 use crate::{
-    for_pairs, rt, Config, LinksIter, Result, Rt, ToIpAddr, ToIpAddrs, World, TRACING_TARGET,
+    for_pairs, rt, Config, FxIndexMap, LinksIter, Result, Rt, ToIpAddr, ToIpAddrs, World,
+    TRACING_TARGET,
 };
 
 /// A handle for interacting with the simulation.
@@ -29,7 +29,7 @@ pub struct Sim<'a> {
     world: RefCell<World>,
 
     /// Per simulated host runtimes
-    rts: IndexMap<IpAddr, Rt<'a>>,
+    rts: FxIndexMap<IpAddr, Rt<'a>>,
 
     /// Simulation duration since unix epoch. Set when the simulation is
     /// created.
@@ -91,7 +91,7 @@ impl<'a> Sim<'a> {
         Self {
             config,
             world: RefCell::new(world),
-            rts: IndexMap::new(),
+            rts: FxIndexMap::default(),
             since_epoch,
             elapsed: Duration::ZERO,
             steps: 1, // bumped after each step
