@@ -7,6 +7,7 @@ use rand::{Rng, RngCore};
 use rand_distr::{Distribution, Exp};
 use std::collections::VecDeque;
 use std::io::{Error, ErrorKind, Result};
+use std::mem;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -153,6 +154,10 @@ struct Link {
 
     /// Messages that are ready to be delivered.
     deliverable: FxIndexMap<IpAddr, VecDeque<Envelope>>,
+
+    /// psync-sim patch: an empty queue whose buffer [`Link::deliver_messages`]
+    /// reuses.
+    spare: VecDeque<Envelope>,
 
     /// The current network time, moved forward with [`Link::tick`].
     now: Instant,
@@ -371,6 +376,7 @@ impl Link {
             config: config::Link::default(),
             sent: VecDeque::new(),
             deliverable: FxIndexMap::default(),
+            spare: VecDeque::new(),
             now,
         }
     }
@@ -486,19 +492,24 @@ impl Link {
         rand: &mut dyn RngCore,
         host: &mut Host,
     ) {
-        let deliverable = self
-            .deliverable
-            .entry(host.addr)
-            .or_default()
-            .drain(..)
-            .collect::<Vec<Envelope>>();
+        // psync-sim patch: called for every link of every running host while
+        // anything is deliverable; an empty queue costs no allocation, and the
+        // messages move through a buffer kept across calls (same order).
+        let Some(queue) = self.deliverable.get_mut(&host.addr) else {
+            return;
+        };
+        if queue.is_empty() {
+            return;
+        }
+        let mut deliverable = mem::replace(queue, mem::take(&mut self.spare));
 
-        for message in deliverable {
+        for message in deliverable.drain(..) {
             let (src, dst) = (message.src, message.dst);
             if let Err(message) = host.receive_from_network(message) {
                 let _ = self.enqueue_message(global_config, rand, dst, src, message);
             }
         }
+        self.spare = deliverable;
     }
 
     // Randomly break or repair this link.
