@@ -26,10 +26,14 @@ pub(crate) struct Signal {
 }
 
 impl Signal {
+    /// Marks "any host woken"; wakes the waiting [`Advance`] on the first
+    /// mark only (later ones until [`Signal::clear`] find it woken already).
+    /// The waker is kept: it is the same runtime's every step.
     fn notify(&self) {
-        self.any.store(true, Ordering::SeqCst);
-        if let Some(w) = self.waiter.lock().unwrap().take() {
-            w.wake();
+        if !self.any.swap(true, Ordering::SeqCst) {
+            if let Some(w) = &*self.waiter.lock().unwrap() {
+                w.wake_by_ref();
+            }
         }
     }
 
@@ -82,19 +86,24 @@ impl Wake for HostWake {
 /// Resolves when a host is woken or the deadline passes, whichever is first.
 /// Run under `block_on` of the paused runtime, it lets tokio move the clock
 /// to the earliest pending timer.
-pub(crate) struct Advance {
-    pub(crate) signal: Arc<Signal>,
-    pub(crate) deadline: Pin<Box<Sleep>>,
+pub(crate) struct Advance<'a> {
+    pub(crate) signal: &'a Signal,
+    pub(crate) deadline: Pin<&'a mut Sleep>,
 }
 
-impl Future for Advance {
+impl Future for Advance<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.signal.any.load(Ordering::SeqCst) {
             return Poll::Ready(());
         }
-        *self.signal.waiter.lock().unwrap() = Some(cx.waker().clone());
+        {
+            let mut waiter = self.signal.waiter.lock().unwrap();
+            if !waiter.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waiter = Some(cx.waker().clone());
+            }
+        }
         if self.signal.any.load(Ordering::SeqCst) {
             return Poll::Ready(());
         }
