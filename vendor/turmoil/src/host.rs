@@ -196,7 +196,12 @@ impl HostTimer {
     /// duration since the epoch. Each `run()` invocation moves logical time
     /// forward the configured tick duration.
     pub(crate) fn since_epoch(&self) -> Duration {
-        self.since_epoch + self.sim_elapsed()
+        self.since_epoch_at(self.sim_elapsed())
+    }
+
+    /// [`HostTimer::since_epoch`] given the host's `sim_elapsed`.
+    pub(crate) fn since_epoch_at(&self, sim_elapsed: Duration) -> Duration {
+        self.since_epoch + sim_elapsed
     }
 }
 

@@ -269,7 +269,7 @@ pub fn sim_elapsed() -> Option<Duration> {
     World::try_current(|world| {
         world
             .try_current_host()
-            .map(|host| host.timer.sim_elapsed())
+            .map(|host| world.sim_elapsed(host))
             .ok()
     })
     .ok()
@@ -288,7 +288,7 @@ pub fn since_epoch() -> Option<Duration> {
     World::try_current(|world| {
         world
             .try_current_host()
-            .map(|host| host.timer.since_epoch())
+            .map(|host| host.timer.since_epoch_at(world.sim_elapsed(host)))
             .ok()
     })
     .ok()

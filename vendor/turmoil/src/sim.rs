@@ -688,7 +688,9 @@ impl<'a> Sim<'a> {
 
         let elapsed = Instant::now() - ev.start;
         let dt = elapsed.saturating_sub(self.elapsed);
-        self.world.borrow_mut().topology.advance(dt);
+        let mut world = self.world.borrow_mut();
+        world.topology.advance(dt);
+        world.event_elapsed = elapsed;
         self.elapsed = elapsed;
     }
 }

@@ -43,6 +43,9 @@ pub(crate) struct World {
     /// Event-driven mode (psync-sim patch): loopback delivery must run on the
     /// host's own `LocalSet`.
     pub(crate) event_driven: bool,
+
+    /// Event-driven mode: the simulation's elapsed time, set by each step.
+    pub(crate) event_elapsed: Duration,
 }
 
 scoped_thread_local!(static CURRENT: RefCell<World>);
@@ -64,6 +67,7 @@ impl World {
             rng,
             tick_duration,
             event_driven: false,
+            event_elapsed: Duration::ZERO,
         }
     }
 
@@ -98,6 +102,20 @@ impl World {
 
     pub(crate) fn enter<R>(world: &RefCell<World>, f: impl FnOnce() -> R) -> R {
         CURRENT.set(world, f)
+    }
+
+    /// How long the simulation has run, as `host` sees it. In event-driven
+    /// mode every host reads the one shared clock, so this is the step's
+    /// elapsed time, and reading the runtime's clock (a context lookup and a
+    /// lock, for every call host software makes) is skipped.
+    pub(crate) fn sim_elapsed(&self, host: &Host) -> Duration {
+        if self.event_driven {
+            // Debug builds (the test suites) check the two agree.
+            debug_assert_eq!(self.event_elapsed, host.timer.sim_elapsed());
+            self.event_elapsed
+        } else {
+            host.timer.sim_elapsed()
+        }
     }
 
     pub(crate) fn current_host_mut(&mut self) -> &mut Host {
