@@ -30,7 +30,9 @@ impl Signal {
     /// mark only (later ones until [`Signal::clear`] find it woken already).
     /// The waker is kept: it is the same runtime's every step.
     fn notify(&self) {
-        if !self.any.swap(true, Ordering::SeqCst) {
+        // A load first: most wakes find the mark set, and a swap is a locked
+        // instruction.
+        if !self.any.load(Ordering::SeqCst) && !self.any.swap(true, Ordering::SeqCst) {
             if let Some(w) = &*self.waiter.lock().unwrap() {
                 w.wake_by_ref();
             }
@@ -66,9 +68,10 @@ impl HostWake {
         w
     }
 
-    /// Whether the host was woken since the last call; clears the mark.
+    /// Whether the host was woken since the last call; clears the mark
+    /// (checked for every host every round: a load first, as most are not).
     pub(crate) fn take(&self) -> bool {
-        self.woken.swap(false, Ordering::SeqCst)
+        self.woken.load(Ordering::SeqCst) && self.woken.swap(false, Ordering::SeqCst)
     }
 }
 

@@ -72,8 +72,9 @@ pub struct Rt<'a> {
     config: Config,
 
     /// Event-driven mode: the waker this host's `LocalSet` is polled with
-    /// (`None` in stock, tick-driven mode).
-    wake: Option<Arc<HostWake>>,
+    /// (`None` in stock, tick-driven mode), and the same as a `Waker` (built
+    /// once rather than per poll).
+    wake: Option<(Arc<HostWake>, Waker)>,
 }
 
 impl<'a> Rt<'a> {
@@ -136,7 +137,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config: Config::default(),
-            wake: Some(HostWake::new(signal)),
+            wake: Some(host_waker(signal)),
         }
     }
 
@@ -161,7 +162,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config: Config::default(),
-            wake: Some(HostWake::new(signal)),
+            wake: Some(host_waker(signal)),
         }
     }
 
@@ -250,15 +251,15 @@ impl<'a> Rt<'a> {
     /// Event-driven mode: whether the host was woken since it was last polled
     /// (clears the mark).
     pub(crate) fn take_woken(&self) -> bool {
-        self.wake.as_ref().is_some_and(|w| w.take())
+        self.wake.as_ref().is_some_and(|(w, _)| w.take())
     }
 
     /// Event-driven mode: polls the host's `LocalSet` once (its woken tasks,
     /// at the shared runtime's current instant). Must run inside the shared
     /// runtime's context. Returns what [`Rt::tick`] returns.
     pub(crate) fn poll_event(&mut self) -> Result<bool> {
-        let waker = Waker::from(self.wake.clone().expect("event-driven host"));
-        let _ = Pin::new(&mut self.local).poll(&mut Context::from_waker(&waker));
+        let (_, waker) = self.wake.as_ref().expect("event-driven host");
+        let _ = Pin::new(&mut self.local).poll(&mut Context::from_waker(waker));
 
         match &self.handle {
             Some(handle) if handle.is_finished() => {
@@ -310,7 +311,7 @@ impl<'a> Rt<'a> {
     ///
     /// Both the [`Runtime`] and [`LocalSet`] are replaced with new instances.
     fn cancel_tasks(&mut self) {
-        if let Some(wake) = &self.wake {
+        if let Some((wake, _)) = &self.wake {
             // Event-driven mode: the runtime is shared; dropping the
             // `LocalSet` drops every task of this host. The new one must be
             // polled once to register its waker.
@@ -324,6 +325,12 @@ impl<'a> Rt<'a> {
         _ = mem::replace(&mut self.tokio, Rc::new(tokio));
         drop(mem::replace(&mut self.local, local));
     }
+}
+
+/// Event-driven mode: a host's waker, as itself and as a `Waker`.
+fn host_waker(signal: Arc<Signal>) -> (Arc<HostWake>, Waker) {
+    let wake = HostWake::new(signal);
+    (wake.clone(), Waker::from(wake))
 }
 
 /// Event-driven mode: the one paused runtime every host runs on.
