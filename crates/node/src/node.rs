@@ -4,24 +4,35 @@
 //! Owns: client connections (parsing, AUTH, command dispatch), the glue that carries out
 //! the cores' actions on the keyspace and on each other. Must never: hold replication
 //! rules (those live in the cores), read a clock (time is `now`), or do IO itself.
+//!
+//! By concept: `persist` (startup from an RDB, SAVE), `role` (REPLICAOF, demotion,
+//! promotion), `pump` (carrying out the cores' actions), `dispatch` (a client's command),
+//! `commands` (AUTH, REPLICAOF, WAIT), `session` (MULTI/EXEC, HELLO, CLIENT, COMMAND),
+//! `replicated` (commands from the master it cannot apply); INFO and CONFIG are
+//! `crate::info` and `crate::config`. Here: the node's types, accessors and adapter events.
 
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use master::{Master, MasterConfig, Upstream};
-use proto::rdb::{RdbDb, RdbEntry, RdbFile, ReplInfo};
+use master::{Master, MasterConfig};
 use proto::{ConnId, Millis, Request};
 use rand_core::RngCore;
 use replica::{ReplState, Replica, ReplicaConfig};
 use tracing::{debug, warn};
 
-use crate::keyspace::{Keyspace, Origin, Propagated, Role, DB_COUNT};
+use crate::keyspace::{Keyspace, Propagated, DB_COUNT};
 
 mod commands;
+mod dispatch;
+mod persist;
+mod pump;
 mod replicated;
+mod role;
 mod session;
 
+pub use persist::keyspace_from_rdb;
 pub use replicated::Divergence;
+pub use role::UNBLOCKED_REPLY;
 pub use session::{command_count, command_names};
 
 /// Node configuration.
@@ -292,174 +303,6 @@ impl<R: RngCore> Node<R> {
         self.master_addr.is_some()
     }
 
-    // ----- startup and persistence -------------------------------------------------------
-
-    /// Startup from a persisted RDB (R67/R68). `replicaof` is the configured master, if
-    /// any; it must be set before loading so the repl info is used the right way.
-    pub fn load_at_startup(&mut self, now: Millis, rdb: &RdbFile, replicaof: Option<(String, u16)>) {
-        self.keyspace = keyspace_from_rdb(rdb);
-        self.note_base();
-        let info = rdb.repl_info();
-        if let Some(i) = &info {
-            self.note(Note::Loaded {
-                replid: i.repl_id,
-                offset: i.repl_offset,
-                as_replica: replicaof.is_some(),
-            });
-        }
-        // R67/R68 unless the rule set under trial forgoes restart continuity: then the
-        // stored history is not restored and the node starts a fresh one.
-        let rules = self.cfg.master.rules;
-        let continuity = if replicaof.is_some() {
-            rules.replica_restart_continuity()
-        } else {
-            rules.master_restart_continuity()
-        };
-        let info = info.filter(|_| continuity);
-        match (info, &replicaof) {
-            (Some(i), Some(_)) => {
-                self.master.restore_from_rdb(i.repl_id, i.repl_offset, true, now);
-                self.replica
-                    .restore_cached(i.repl_id, i.repl_offset, i.repl_stream_db as usize);
-            }
-            (Some(i), None) => {
-                self.master.restore_from_rdb(i.repl_id, i.repl_offset, false, now);
-                // R68: keys found expired while loading are DELeted into the new backlog.
-                for p in self.keyspace.active_expire(now.0) {
-                    self.master
-                        .handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
-                }
-            }
-            (None, _) => {}
-        }
-        if let Some((host, port)) = replicaof {
-            self.start_replication(now, host, port, false);
-        }
-        self.pump_master();
-    }
-
-    /// The RDB a SAVE writes now, with repl info when available (R65, R66).
-    pub fn save_rdb(&self, ctime_s: i64) -> Bytes {
-        Bytes::from(proto::rdb::write(&self.rdb_file(ctime_s, self.repl_info_for_save())))
-    }
-
-    fn repl_info_for_save(&self) -> Option<ReplInfo> {
-        // A divergent dataset is not what the stream gives at any offset: saved without a
-        // position, a restart full-syncs instead of continuing it (and losing the flag).
-        if self.divergence.divergent() {
-            return None;
-        }
-        // R66: a master with a backlog, or a replica with a (cached) master.
-        if let Some(m) = self.replica.master().or(self.replica.cached()) {
-            return Some(ReplInfo {
-                repl_stream_db: self.master.repl_stream_db(Some(m.db)),
-                repl_id: self.master.replid(),
-                repl_offset: self.master.master_repl_offset(),
-            });
-        }
-        if self.is_replica() || self.master.backlog().is_none() {
-            return None;
-        }
-        Some(ReplInfo {
-            repl_stream_db: self.master.repl_stream_db(None),
-            repl_id: self.master.replid(),
-            repl_offset: self.master.master_repl_offset(),
-        })
-    }
-
-    fn rdb_file(&self, ctime_s: i64, repl: Option<ReplInfo>) -> RdbFile {
-        let mut dbs = Vec::new();
-        for index in 0..DB_COUNT {
-            let entries: Vec<RdbEntry> = self
-                .keyspace
-                .iter_db(index)
-                .map(|(k, e)| RdbEntry {
-                    key: k.clone(),
-                    value: e.value.clone(),
-                    expire_ms: e.expire_ms,
-                })
-                .collect();
-            if !entries.is_empty() {
-                dbs.push(RdbDb {
-                    index: index as u32,
-                    entries,
-                });
-            }
-        }
-        RdbFile::with_repl_aux("7.0.15", ctime_s, 0, repl, dbs)
-    }
-
-    // ----- role changes ------------------------------------------------------------------
-
-    /// `REPLICAOF host port` (R61).
-    pub fn replicaof(&mut self, now: Millis, host: String, port: u16) -> &'static [u8] {
-        if self.master_addr.as_ref().is_some_and(|(h, p)| *h == host && *p == port) {
-            return b"+OK Already connected to specified master\r\n";
-        }
-        let was_master = !self.is_replica();
-        self.start_replication(now, host, port, was_master);
-        self.pump_master();
-        b"+OK\r\n"
-    }
-
-    /// `replicaof` from the config file at startup: no cached master, so the first PSYNC
-    /// is `PSYNC ? -1` (vector s1_startup; R45).
-    pub fn boot_replicaof(&mut self, now: Millis, host: String, port: u16) {
-        self.start_replication(now, host, port, false);
-        self.pump_master();
-    }
-
-    fn start_replication(&mut self, now: Millis, host: String, port: u16, from_myself: bool) {
-        // redis 7.0 `replicationSetMaster()`: clients blocked on the master (WAIT) get
-        // -UNBLOCKED and are closed after the reply; a replica never answers a WAIT.
-        for conn in self.master.unblock_waiters() {
-            self.send(conn, UNBLOCKED_REPLY);
-            self.close_client(conn, false);
-        }
-        self.master_addr = Some((host, port));
-        let myself = if from_myself { self.demoted_position(now) } else { None };
-        self.replica.replicaof(now, myself);
-        self.master.set_upstream(Upstream::NotConnected);
-        self.pump_replica(now);
-    }
-
-    /// R60/R61: the position a master turned replica asks to continue from, as the rule set
-    /// says (redis 7.0: its own replid and offset). A position before its offset rewinds the
-    /// node there, its backlog starting anew (B2's design).
-    fn demoted_position(&mut self, now: Millis) -> Option<(proto::ReplId, u64)> {
-        let (id, offset) = (self.master.replid(), self.master.master_repl_offset());
-        let (pos_id, pos) = self
-            .cfg
-            .master
-            .rules
-            .demoted_position(id, offset, self.master.backlog())?;
-        if pos_id == id && pos < offset {
-            self.master.rewind(pos);
-        } else if (pos_id, pos) != (id, offset) {
-            self.master.restore_from_rdb(pos_id, pos, true, now);
-        }
-        Some((pos_id, pos))
-    }
-
-    /// `REPLICAOF NO ONE` (R62).
-    pub fn replicaof_no_one(&mut self, now: Millis) {
-        if !self.is_replica() {
-            return;
-        }
-        self.master_addr = None;
-        self.replica.unset();
-        self.pump_replica(now);
-        // Without a backlog the offset is not a stream position (R5): the dataset may hold
-        // writes no stream carried (taken as a master before it became a replica), so the
-        // new history starts from the dataset itself.
-        let streamed = self.master.backlog().is_some();
-        self.master.promote(now);
-        self.pump_master();
-        if !streamed {
-            self.note_base();
-        }
-    }
-
     // ----- adapter events ----------------------------------------------------------------
 
     /// A client connected from `ip`.
@@ -681,235 +524,4 @@ impl<R: RngCore> Node<R> {
         }
         self.io.push(Io::Close { conn, discard });
     }
-
-    fn upstream(&self) -> Upstream {
-        match self.replica.state() {
-            ReplState::None => Upstream::None,
-            ReplState::Connected => Upstream::Connected,
-            _ => Upstream::NotConnected,
-        }
-    }
-
-    /// Carries out the replica core's actions.
-    fn pump_replica(&mut self, now: Millis) {
-        let mut actions = std::mem::take(&mut self.replica_actions);
-        actions.extend(self.replica.drain_actions());
-        for a in actions.drain(..) {
-            match a {
-                replica::Action::Connect { link } => {
-                    if let Some((host, port)) = self.master_addr.clone() {
-                        self.io.push(Io::Connect { link, host, port });
-                    }
-                }
-                replica::Action::Send { link, bytes } => self.io.push(Io::SendMaster { link, bytes }),
-                replica::Action::Close { link, reason } => {
-                    debug!(link, %reason, "closing master link");
-                    self.io.push(Io::CloseMaster { link });
-                }
-                replica::Action::FullSyncLoaded { replid, offset, rdb } => {
-                    self.keyspace = keyspace_from_rdb(&rdb);
-                    self.divergence.full_sync_loaded();
-                    self.note(Note::DatasetReplaced {
-                        keys: self.keyspace.len(),
-                    });
-                    self.master.reset_to_full_sync(replid, offset);
-                }
-                replica::Action::AdoptReplid { replid } => self.master.adopt_replid(replid),
-                replica::Action::Apply { db, argv } => self.apply_from_master(now, db, &argv),
-                replica::Action::Proxy { bytes } => self.master.handle(now, master::Event::Proxy { bytes }),
-                replica::Action::Observe(o) => self.note(Note::Replica(o)),
-            }
-        }
-        self.replica_actions = actions;
-        let up = self.upstream();
-        self.master.set_upstream(up);
-        self.pump_master();
-    }
-
-    /// Carries out the master core's actions.
-    fn pump_master(&mut self) {
-        let mut actions = std::mem::take(&mut self.master_actions);
-        actions.extend(self.master.drain_actions());
-        for a in actions.drain(..) {
-            match a {
-                master::Action::Send { conn, bytes } => self.send(conn, bytes),
-                master::Action::SendBulk { conn, bytes } => self.io.push(Io::SendBulk { conn, bytes }),
-                master::Action::SendRdb { conn, bytes } => self.io.push(Io::SendRdb { conn, bytes }),
-                master::Action::Close { conn, reason } => {
-                    debug!(%conn, %reason, "closing replica");
-                    self.close_client(conn, true);
-                }
-                master::Action::StartSnapshot {
-                    id,
-                    target: _,
-                    replid,
-                    offset,
-                    stream_db,
-                } => {
-                    // R66: a replica's snapshot names the db its master link has selected.
-                    let link = self.replica.master().or(self.replica.cached());
-                    let stream_db = link.map_or(stream_db, |m| self.master.repl_stream_db(Some(m.db)));
-                    let info = ReplInfo {
-                        repl_stream_db: stream_db,
-                        repl_id: replid,
-                        repl_offset: offset,
-                    };
-                    let payload = proto::rdb::write(&self.rdb_file(0, Some(info)));
-                    self.snapshots.insert(id, Bytes::from(payload));
-                    self.io.push(Io::Snapshot { id });
-                }
-                master::Action::Observe(o) => {
-                    // A dataset renamed without a stream leading to it starts a history.
-                    let base = matches!(
-                        o,
-                        master::Observation::ReplidChanged {
-                            why: master::HistoryChange::FirstReplicaNoBacklog | master::HistoryChange::BacklogTtl,
-                            ..
-                        }
-                    );
-                    self.note(Note::Master(o));
-                    if base {
-                        self.note_base();
-                    }
-                }
-            }
-        }
-        self.master_actions = actions;
-    }
-
-    // ----- client commands ---------------------------------------------------------------
-
-    fn exec_client(&mut self, now: Millis, conn: ConnId, argv: Vec<Bytes>) {
-        // Commands from an attached replica go to the master core (REPLCONF ACK).
-        if self.master.is_replica(conn) {
-            self.master.handle(now, master::Event::Command { conn, argv });
-            self.pump_master();
-            return;
-        }
-        let (lower, n) = lower_name(&argv[0]);
-        let name = &lower[..n];
-        let authed = self.clients.get(&conn).is_some_and(|c| c.authed);
-        // HELLO may authenticate (HELLO 2 AUTH user pass), so it answers NOAUTH itself.
-        if !authed && name != b"auth" && name != b"hello" {
-            self.send(conn, &b"-NOAUTH Authentication required.\r\n"[..]);
-            return;
-        }
-        if self.session_command(now, conn, name, &argv) {
-            return;
-        }
-        self.dispatch(now, conn, argv);
-    }
-
-    /// Runs one client command (directly, or queued by MULTI and run by EXEC).
-    fn dispatch(&mut self, now: Millis, conn: ConnId, argv: Vec<Bytes>) {
-        let (lower, n) = lower_name(&argv[0]);
-        let name = &lower[..n];
-        match name {
-            b"auth" => self.auth(conn, &argv),
-            b"replconf" | b"psync" | b"sync" => {
-                self.master.handle(now, master::Event::Command { conn, argv });
-                self.pump_master();
-            }
-            b"replicaof" | b"slaveof" => self.replicaof_command(now, conn, &argv),
-            b"wait" => self.wait_command(now, conn, &argv),
-            b"role" => {
-                let reply = crate::info::role(self);
-                self.send(conn, reply);
-            }
-            b"info" => {
-                let reply = crate::info::info_command(self, now, &argv);
-                self.send(conn, reply);
-            }
-            b"config" => {
-                let reply = crate::config::config_command(self, &argv);
-                self.pump_master();
-                self.send(conn, reply);
-            }
-            b"save" => {
-                self.save(now);
-                self.send(conn, &b"+OK\r\n"[..]);
-            }
-            b"shutdown" => {
-                let nosave = argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"nosave"));
-                if !nosave {
-                    let payload = self.save_rdb((now.0 / 1000) as i64);
-                    self.io.push(Io::Persist { payload });
-                }
-                self.io.push(Io::Shutdown);
-            }
-            b"hello" | b"client" | b"command" => self.connection_command(conn, name, &argv),
-            _ => self.keyspace_command(now, conn, &argv),
-        }
-    }
-
-    fn keyspace_command(&mut self, now: Millis, conn: ConnId, argv: &[Bytes]) {
-        if self.exec_ops.is_some() {
-            self.keyspace_command_in_exec(now, conn, argv);
-            return;
-        }
-        let role = if self.is_replica() { Role::Replica } else { Role::Master };
-        let Some(mut db) = self.clients.get(&conn).map(|c| c.db) else {
-            return;
-        };
-        let is_write = crate::keyspace::is_write_command(&argv[0]);
-        if is_write && role == Role::Master && !self.master.writes_allowed(now) {
-            self.send(conn, &b"-NOREPLICAS Not enough good replicas to write.\r\n"[..]);
-            return;
-        }
-        match self.keyspace.execute(&mut db, argv, now.0, role, Origin::Client) {
-            None => {
-                let reply = crate::keyspace::unknown_command(argv);
-                self.send(conn, reply);
-            }
-            Some(out) => {
-                let wrote = !out.propagate.is_empty();
-                for p in out.propagate {
-                    self.master
-                        .handle(now, master::Event::Propagate { db: p.db, argv: p.argv });
-                }
-                self.pump_master();
-                let offset = self.master.master_repl_offset();
-                if let Some(c) = self.clients.get_mut(&conn) {
-                    c.db = db;
-                    if wrote {
-                        c.woff = offset;
-                    }
-                }
-                if wrote {
-                    let replid = self.master.replid();
-                    self.note(Note::Write { conn, replid, offset });
-                    self.note_unstreamed();
-                }
-                self.send(conn, out.reply);
-            }
-        }
-    }
-}
-
-/// What a client blocked in WAIT gets when its master becomes a replica (redis 7.0
-/// `disconnectAllBlockedClients()`).
-pub const UNBLOCKED_REPLY: &[u8] =
-    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
-
-/// The command name lowercased on the stack: every name the node matches is short, and a
-/// heap copy per command showed in psync-node's profile. Longer names come back empty
-/// (they go to the keyspace, which compares case-insensitively).
-fn lower_name(name: &[u8]) -> ([u8; 16], usize) {
-    let mut lower = [0u8; 16];
-    let n = if name.len() <= lower.len() { name.len() } else { 0 };
-    lower[..n].copy_from_slice(&name[..n]);
-    lower[..n].make_ascii_lowercase();
-    (lower, n)
-}
-
-/// Builds a keyspace from an RDB (strings only; the loader rejects other types).
-pub fn keyspace_from_rdb(rdb: &RdbFile) -> Keyspace {
-    let mut ks = Keyspace::new();
-    for db in &rdb.dbs {
-        for e in &db.entries {
-            // db.index < 16 is checked by the RDB loader (BadDbIndex).
-            let _ = ks.insert(db.index as usize, e.key.clone(), e.value.clone(), e.expire_ms);
-        }
-    }
-    ks
 }
