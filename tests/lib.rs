@@ -9,7 +9,7 @@ pub mod vectors {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors/redis-7.0.15")
     }
 
-    // The helpers themselves are shared with crates/replica/tests/replica_handshake.rs.
+    // The helpers themselves are shared with crates/replica/tests/common/mod.rs.
     include!("vectors_access.rs");
 }
 
