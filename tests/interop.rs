@@ -9,6 +9,9 @@
 //!
 //! Needs `redis-server` on PATH and a built `psync-node` (`cargo build -p psync-node`).
 //! Without redis-server the tests print SKIPPED and pass, unless `CI=true`.
+//!
+//! (Over ~500 lines on purpose: one suite; every scenario shares the workload and
+//! convergence checks above it, and the PSYNC conformance table its runner below.)
 
 use psync_tests::interop::{require_redis_server, wait_for, Conn, Proxy, Server, TempDir};
 use std::path::Path;

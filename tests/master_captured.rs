@@ -7,6 +7,9 @@
 //! the core writes to the replica is byte-identical to the captured master→replica bytes,
 //! up to the random replid and EOF mark (which are substituted).
 //! Part 2 checks single rules with exact action lists.
+//!
+//! (Over ~500 lines on purpose: Part 2's rules run on Part 1's capture configuration
+//! (`disk_cfg`) and helpers; both pin the same core to redis 7.0.15's behaviour.)
 
 use std::collections::BTreeMap;
 
