@@ -671,6 +671,8 @@ fn run_table(subjects: &[Subject; 2], table: &[Case], pass: Option<&str>, report
     }
 }
 
+// Over ~70 lines on purpose: every case of the conformance table against both servers, then
+// one comparison.
 #[test]
 fn psync_decisions_match_redis_server() {
     let Some(bin) = require_redis_server("psync_decisions") else {

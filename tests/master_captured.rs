@@ -185,6 +185,8 @@ fn find_after<'a>(hay: &'a [u8], tag: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// Replays a capture into a master core; returns it and the normalised bytes it wrote.
+// Over ~70 lines on purpose: one loop over a capture timeline with its per-connection
+// state.
 fn replay_master(scenario: &str, cfg: MasterConfig, sched: Schedule) -> (MasterReplay, Vec<u8>) {
     let m2r = read(&format!("{scenario}.c1.m2r.bin"));
     let r2m = read(&format!("{scenario}.c1.r2m.bin"));

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sim::campaign::{InputError, SummaryError};
 use sim::failure::FileError;
+use sim::rules::RuleSetRef;
 
 use self::args::{Cli, Cmd, Options};
 
@@ -34,7 +35,8 @@ impl tracing_subscriber::fmt::time::FormatTime for SimTime {
     }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+/// The global options: `--rules` (a list only for `compare`) and `--tick-ms`.
+fn options(cli: &Cli) -> anyhow::Result<(Vec<RuleSetRef>, Options)> {
     let rules = sim::rules::parse_list(cli.rules.as_deref().unwrap_or("redis-7.0"))
         .map_err(|e| InputError(format!("--rules: {e}")))?;
     if !matches!(cli.cmd, Cmd::Compare { .. }) && rules.len() != 1 {
@@ -44,6 +46,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         tick_ms: cli.tick_ms.unwrap_or(0),
         rules: rules[0],
     };
+    Ok((rules, opts))
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let (rules, opts) = options(&cli)?;
     match &cli.cmd {
         Cmd::Replay {
             file: Some(f),

@@ -549,6 +549,8 @@ impl Harness {
     }
 
     /// One PSYNC on a fresh connection; returns whether it was a +CONTINUE.
+    // Over ~70 lines on purpose: the model's expected reply and bytes next to the core's,
+    // for one PSYNC.
     pub fn psync(&mut self, id: &[u8], off: i64, psync2: bool) -> bool {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;

@@ -32,6 +32,8 @@ struct Replayed {
 }
 
 /// Replays a capture on its timeline; every R>M chunk must be exactly one `Send`.
+// Over ~70 lines on purpose: one loop over a capture timeline with its per-connection
+// state; the checks live in the loop.
 fn replay(scenario: &str, cfg: ReplicaConfig) -> Replayed {
     let mut d = Drive::new(cfg);
     let lines = timeline(scenario);

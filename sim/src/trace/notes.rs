@@ -126,23 +126,7 @@ impl Harness {
                 self.trace
                     .push_named(t, Some(i), Kind::Event, text, "replicas-disconnected", args);
             }
-            master::Observation::ObufLimit {
-                conn,
-                used,
-                limit,
-                soft,
-                ..
-            } => {
-                if *soft {
-                    self.coverage.obuf_drops.1 += 1;
-                } else {
-                    self.coverage.obuf_drops.0 += 1;
-                }
-                let kind = if *soft { "soft" } else { "hard" };
-                let text = format!("slave {conn} dropped: output buffer {used} over {kind} limit {limit}");
-                let args = json!({"conn": conn.0, "used": used, "limit": limit, "kind": kind});
-                self.trace.push_named(t, Some(i), Kind::Event, text, "obuf-limit", args);
-            }
+            master::Observation::ObufLimit { .. } => self.obuf_note(t, i, o),
             master::Observation::Fed { .. } | master::Observation::RdbSent { .. } => {}
             master::Observation::WaitReply { conn, offset, acked } => {
                 self.oracle.check_wait(t, i, boot, *conn, *offset, *acked);
@@ -151,6 +135,29 @@ impl Harness {
                 self.trace.push_named(t, Some(i), Kind::Event, text, "wait", args);
             }
         }
+    }
+
+    /// R39: a replica dropped for its output buffer, counted by limit kind for coverage.
+    fn obuf_note(&mut self, t: u64, i: usize, o: &master::Observation) {
+        let master::Observation::ObufLimit {
+            conn,
+            used,
+            limit,
+            soft,
+            ..
+        } = o
+        else {
+            return;
+        };
+        if *soft {
+            self.coverage.obuf_drops.1 += 1;
+        } else {
+            self.coverage.obuf_drops.0 += 1;
+        }
+        let kind = if *soft { "soft" } else { "hard" };
+        let text = format!("slave {conn} dropped: output buffer {used} over {kind} limit {limit}");
+        let args = json!({"conn": conn.0, "used": used, "limit": limit, "kind": kind});
+        self.trace.push_named(t, Some(i), Kind::Event, text, "obuf-limit", args);
     }
 
     /// A PSYNC decision: judged against its requester's view (R45), then traced.
