@@ -8,7 +8,7 @@
 #   of it: use it for a crate with no tests of its own (psync-replica), where a quick run
 #   would only spend a build per mutant to learn that nothing catches it.
 #   MUTANT_TESTS="a b c" names the tests/ suites to run (default: the master-side ones);
-#   package/target names another package's test target (e.g. psync-replica/replica_handshake).
+#   package/target names another package's test target (e.g. psync-replica/handshake).
 #   MUTANT_PKG=psync-proto also runs that package's own tests (ones added after the run).
 #   MUTANT_SKIP=<regex> leaves out mutants whose name matches (e.g. a file edited since).
 # Prints one line per mutant (caught/missed/unviable) and a summary. Never touches the real tree.

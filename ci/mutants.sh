@@ -10,14 +10,16 @@
 # What was run for the kill rates in the session notes (2 cores):
 #   master:  quick run (-p psync-master --file crates/master/src/lib.rs), then
 #            bash ci/mutants-survivors.sh <out>/mutants.out 2
-#   replica: its only own test is replica_handshake (crates/replica/tests), so a listing
-#            is re-tested against it (MUTANT_PKG) and the tests/ suites:
+#   replica: its own tests are crates/replica/tests (handshake, psync_reply, transfer,
+#            stream, captures; one file replica_handshake.rs then), so a listing
+#            is re-tested against them (MUTANT_PKG) and the tests/ suites:
 #            cargo mutants -p psync-replica --list --json > /tmp/replica.json
 #            MUTANT_PKG=psync-replica MUTANT_TESTS="scenarios pump_offsets master_captured corruption \
 #              oracles vectors fuzz sweep" FUZZ_CASES=2000 bash ci/mutants-survivors.sh /tmp/replica.json 2
 #            (cargo mutants -p psync-replica --check lists the unviable ones)
 #   proto:   quick run (-p psync-proto --test-package psync-proto), then
-#            MUTANT_PKG=psync-proto MUTANT_TESTS="vectors fuzz psync-replica/replica_handshake \
+#            MUTANT_PKG=psync-proto MUTANT_TESTS="vectors fuzz psync-replica/handshake psync-replica/psync_reply \
+#              psync-replica/transfer psync-replica/stream psync-replica/captures \
 #              master_captured keyspace_replies hostile corruption pump_offsets scenarios oracles" \
 #              FUZZ_CASES=2000 bash ci/mutants-survivors.sh <out>/mutants.out 2
 set -euo pipefail

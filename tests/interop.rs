@@ -9,6 +9,9 @@
 //!
 //! Needs `redis-server` on PATH and a built `psync-node` (`cargo build -p psync-node`).
 //! Without redis-server the tests print SKIPPED and pass, unless `CI=true`.
+//!
+//! (Over ~500 lines on purpose: one suite; every scenario shares the workload and
+//! convergence checks above it, and the PSYNC conformance table its runner below.)
 
 use psync_tests::interop::{require_redis_server, wait_for, Conn, Proxy, Server, TempDir};
 use std::path::Path;
@@ -668,6 +671,8 @@ fn run_table(subjects: &[Subject; 2], table: &[Case], pass: Option<&str>, report
     }
 }
 
+// Over ~70 lines on purpose: every case of the conformance table against both servers, then
+// one comparison.
 #[test]
 fn psync_decisions_match_redis_server() {
     let Some(bin) = require_redis_server("psync_decisions") else {

@@ -37,6 +37,7 @@ fn get(c: &mut Conn, key: &str) -> String {
     String::from_utf8_lossy(&c.call_str(&["GET", key])).into_owned()
 }
 
+// Over ~70 lines on purpose: one scenario on real processes, step by step.
 #[test]
 fn node_replica_applies_string_workloads_and_flags_what_it_cannot() {
     let Some(bin) = require_redis_server("interop_divergence") else {

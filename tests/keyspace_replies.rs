@@ -8,6 +8,9 @@
 //!
 //! Needs `redis-server` on PATH. Without it the test prints SKIPPED and passes, unless
 //! `CI=true`, where a missing server is a failure.
+//!
+//! (Over ~500 lines on purpose: one test against one server; its corpus and the comparison
+//! rules it needs are read together, and the newer commands' corpus is already apart.)
 
 #[path = "keyspace_replies/more.rs"]
 mod more;

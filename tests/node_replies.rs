@@ -74,6 +74,8 @@ fn compare_steps(pair: &Pair, steps: &[(Check, &[&str])]) -> (Conn, Conn) {
 
 const E: Check = Check::Exact;
 
+// Over ~70 lines on purpose: a table of MULTI/EXEC steps, then the replies and the
+// propagated streams of both servers.
 #[test]
 fn transactions_reply_and_propagate_like_redis() {
     let Some(pair) = start("node-replies-multi") else {
@@ -181,6 +183,8 @@ fn transactions_reply_and_propagate_like_redis() {
     assert_eq!(rc.digest(), nc.digest(), "DEBUG DIGEST");
 }
 
+// Over ~70 lines on purpose: a table of commands and the check each reply gets, then one
+// loop over both servers.
 #[test]
 fn connection_commands_and_errors_match_redis() {
     let Some(pair) = start("node-replies-conn") else {

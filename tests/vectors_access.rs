@@ -1,6 +1,6 @@
 // Access to the redis-server 7.0.15 captures under tests/vectors/ and full decoders for
 // their byte streams. Not a module of its own: it is `include!`d into a `vectors` module
-// by tests/lib.rs (psync-tests) and by crates/replica/tests/replica_handshake.rs, and each
+// by tests/lib.rs (psync-tests) and by crates/replica/tests/common/mod.rs, and each
 // includer defines `dir()`, the capture directory seen from its own package.
 
 use proto::{LinkDecoder, LinkItem, Request};

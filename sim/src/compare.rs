@@ -262,14 +262,6 @@ pub fn render(report: &CompareReport) -> String {
         "compare: seeds {}..{} scenario {} stepping {stepping}\n",
         report.seeds.0, report.seeds.1, report.scenario
     );
-    let base = cols.first();
-    let row = |name: &str, cells: Vec<String>| {
-        let mut l = format!("{name:<24}");
-        for c in cells {
-            l += &format!(" {c:>24}");
-        }
-        l + "\n"
-    };
     out += &row("", cols.iter().map(|c| c.rules.clone()).collect());
     out += &row("runs", cols.iter().map(|c| c.runs.to_string()).collect());
     out += &row(
@@ -286,6 +278,34 @@ pub fn render(report: &CompareReport) -> String {
             .collect();
         out += &row(&format!("  {o}"), cells);
     }
+    out += &cost_rows(cols);
+    for c in cols {
+        for (o, v) in &c.oracles {
+            let Some(x) = &v.first else { continue };
+            let shrunk = x.shrunk_faults.map_or(String::new(), |n| format!(", shrunk to {n}"));
+            out += &format!(
+                "{} / {o}: seed 0x{:x} ({} faults{shrunk}): {}\n  {}\n",
+                c.rules, x.seed, x.faults, x.message, x.reproduce
+            );
+        }
+    }
+    out
+}
+
+/// One table row: the label, then one right-aligned cell per rule set.
+fn row(name: &str, cells: Vec<String>) -> String {
+    let mut l = format!("{name:<24}");
+    for c in cells {
+        l += &format!(" {c:>24}");
+    }
+    l + "\n"
+}
+
+/// The cost rows: syncs (with the change against the first rule set), bytes, convergence,
+/// losses, time to the first violation, wall time.
+fn cost_rows(cols: &[RuleSetSummary]) -> String {
+    let base = cols.first();
+    let mut out = String::new();
     let vs_base = |v: u64, b: Option<u64>| match b {
         Some(b) if b > 0 && v != b => format!("{v} ({:+.0}%)", (v as f64 / b as f64 - 1.0) * 100.0),
         _ => v.to_string(),
@@ -334,15 +354,5 @@ pub fn render(report: &CompareReport) -> String {
         "wall seconds",
         cols.iter().map(|c| format!("{:.1}", c.wall_s)).collect(),
     );
-    for c in cols {
-        for (o, v) in &c.oracles {
-            let Some(x) = &v.first else { continue };
-            let shrunk = x.shrunk_faults.map_or(String::new(), |n| format!(", shrunk to {n}"));
-            out += &format!(
-                "{} / {o}: seed 0x{:x} ({} faults{shrunk}): {}\n  {}\n",
-                c.rules, x.seed, x.faults, x.message, x.reproduce
-            );
-        }
-    }
     out
 }

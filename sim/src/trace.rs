@@ -9,6 +9,7 @@
 //! two runs of the same seed.
 
 mod chrome;
+mod notes;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -72,6 +72,8 @@ fn check_event(e: &Value) {
     }
 }
 
+// Over ~70 lines on purpose: one run and one trace; each track and event the Perfetto JSON
+// must hold is checked against it in turn.
 #[test]
 fn perfetto_trace_is_valid_and_has_the_expected_tracks() {
     let spec = spec();

@@ -15,6 +15,9 @@
 //! Case counts: `model_agrees_with_master_core_on_random_histories` runs 256 cases and
 //! `model_agrees_with_master_core_with_large_blocks` 128 cases, each of up to 90
 //! operations; the coverage and bounded-exhaustive tests are deterministic.
+//!
+//! (Over ~500 lines on purpose: the model, the harness that runs it against the core and the
+//! two drivers of it, random and bounded-exhaustive, are one test of one property.)
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -546,6 +549,8 @@ impl Harness {
     }
 
     /// One PSYNC on a fresh connection; returns whether it was a +CONTINUE.
+    // Over ~70 lines on purpose: the model's expected reply and bytes next to the core's,
+    // for one PSYNC.
     pub fn psync(&mut self, id: &[u8], off: i64, psync2: bool) -> bool {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;

@@ -2,6 +2,9 @@
 //! (R3, R47, R50, R62), min-replicas-to-write, WAIT deadlines, R7 (replicas originate no
 //! stream bytes), INFO names and redis's defaults. Each test pins one behaviour the
 //! simulator and psync-node rely on, so a change to it fails here first.
+//!
+//! (Over ~500 lines on purpose: one short test per contract rule over shared helpers; the
+//! contract is read as one list.)
 
 use bytes::Bytes;
 use master::{

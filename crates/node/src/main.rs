@@ -108,35 +108,7 @@ fn run() -> anyhow::Result<()> {
         .seed
         .unwrap_or_else(|| transport.now().0 ^ (u64::from(std::process::id()) << 32));
     let replicaof = replicaof(&args);
-    let obuf = match &args.client_output_buffer_limit {
-        Some(v) => node::config::parse_obuf_limits(v.as_bytes())
-            .map_err(|e| anyhow::anyhow!("--client-output-buffer-limit: {e}"))?,
-        None => None,
-    };
-    let cfg = NodeConfig {
-        port: args.port,
-        requirepass: args.requirepass.map(Bytes::from),
-        master: MasterConfig {
-            repl_backlog_size: args.repl_backlog_size.max(master::REPL_BACKLOG_MIN_SIZE),
-            repl_backlog_ttl_s: args.repl_backlog_ttl,
-            repl_diskless_sync: matches!(args.repl_diskless_sync, YesNo::Yes),
-            repl_diskless_sync_delay_s: args.repl_diskless_sync_delay,
-            repl_ping_replica_period_s: args.repl_ping_replica_period.max(1),
-            repl_timeout_s: args.repl_timeout.max(1),
-            replica_obuf_limit: obuf.unwrap_or(master::ObufLimit::REPLICA_DEFAULT),
-            ..MasterConfig::default()
-        },
-        replica: ReplicaConfig {
-            masterauth: args.masterauth.map(Bytes::from),
-            masteruser: args.masteruser.map(Bytes::from),
-            repl_timeout_s: args.repl_timeout.max(1),
-            pipelined_handshake: true,
-            ..ReplicaConfig::default()
-        },
-        record_notes: false,
-        process_id: Some(std::process::id()),
-        ..NodeConfig::default()
-    };
+    let cfg = node_config(&args)?;
     let now = transport.now();
     let mut node = Node::new(cfg, StdRng::seed_from_u64(seed), now);
     match transport.load()? {
@@ -175,4 +147,38 @@ fn run() -> anyhow::Result<()> {
         anyhow::anyhow!("psync-node {what} {addr}: {e}")
     })?;
     Ok(())
+}
+
+/// The node's configuration from the command line (redis's clamps: backlog minimum, ping
+/// period and timeout at least 1 s).
+fn node_config(args: &Args) -> anyhow::Result<NodeConfig> {
+    let obuf = match &args.client_output_buffer_limit {
+        Some(v) => node::config::parse_obuf_limits(v.as_bytes())
+            .map_err(|e| anyhow::anyhow!("--client-output-buffer-limit: {e}"))?,
+        None => None,
+    };
+    Ok(NodeConfig {
+        port: args.port,
+        requirepass: args.requirepass.clone().map(Bytes::from),
+        master: MasterConfig {
+            repl_backlog_size: args.repl_backlog_size.max(master::REPL_BACKLOG_MIN_SIZE),
+            repl_backlog_ttl_s: args.repl_backlog_ttl,
+            repl_diskless_sync: matches!(args.repl_diskless_sync, YesNo::Yes),
+            repl_diskless_sync_delay_s: args.repl_diskless_sync_delay,
+            repl_ping_replica_period_s: args.repl_ping_replica_period.max(1),
+            repl_timeout_s: args.repl_timeout.max(1),
+            replica_obuf_limit: obuf.unwrap_or(master::ObufLimit::REPLICA_DEFAULT),
+            ..MasterConfig::default()
+        },
+        replica: ReplicaConfig {
+            masterauth: args.masterauth.clone().map(Bytes::from),
+            masteruser: args.masteruser.clone().map(Bytes::from),
+            repl_timeout_s: args.repl_timeout.max(1),
+            pipelined_handshake: true,
+            ..ReplicaConfig::default()
+        },
+        record_notes: false,
+        process_id: Some(std::process::id()),
+        ..NodeConfig::default()
+    })
 }

@@ -7,6 +7,9 @@
 //!
 //! Mirrors `src/rdb.c` of redis 7.0: `rdbLoadRioWithLoadingCtx()` for [`load`] and
 //! `rdbSaveRio()` / `rdbSaveRawString()` for [`write()`].
+//!
+//! (Over ~500 lines on purpose: one codec, reader and writer of one byte layout side by side
+//! as in `rdb.c`, with its tests.)
 
 use bytes::Bytes;
 use thiserror::Error;

@@ -5,6 +5,9 @@
 //! consumed, because replication offsets count stream bytes (R5, R55, R73).
 //! Must never: panic on input, allocate by a length the peer claims before the bytes are
 //! there, or recurse without a depth bound.
+//!
+//! (Over ~500 lines on purpose: one codec; its decoders share the byte accounting above and
+//! its tests sit next to them.)
 
 use bytes::Bytes;
 use thiserror::Error;

@@ -106,7 +106,9 @@ pub fn shrink_and_report(spec: &RunSpec, budget: usize) -> Option<FailureFile> {
 /// Checks up front that failure files can be written into `dir` (creating it), so a
 /// campaign does not run for hours and then lose them.
 pub fn check_failures_dir(dir: &Path) -> Result<(), InputError> {
-    let probe = dir.join(".psync-sim-write-test");
+    // One probe per process: shards started together share the directory, and one
+    // removing another's probe made that one fail (ENOENT).
+    let probe = dir.join(format!(".psync-sim-write-test-{}", std::process::id()));
     std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(&probe, b""))
         .and_then(|()| std::fs::remove_file(&probe))

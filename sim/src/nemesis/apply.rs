@@ -19,6 +19,8 @@ impl Harness {
     }
 
     /// Applies one fault; returns whether it had an effect ("fired").
+    // Over ~70 lines on purpose: one arm per fault kind, the nemesis's verbs read as one
+    // table.
     pub(crate) fn apply(&mut self, sim: &mut turmoil::Sim<'_>, t: u64, f: &Fault) -> bool {
         let n = |i: usize| self.names[i].clone();
         let fired = match f.kind {

@@ -136,35 +136,7 @@ impl Clients {
         if ok {
             return ReadVerdict::Ok;
         }
-        let shown: Vec<String> = seen
-            .iter()
-            .map(|v| match v {
-                None => "nil".to_string(),
-                Some((val, t)) => format!(
-                    "{:?}{}",
-                    short(val),
-                    t.map(|t| format!(" (deadline {t})")).unwrap_or_default()
-                ),
-            })
-            .collect();
-        let got = r
-            .value
-            .as_ref()
-            .map_or("nil".to_string(), |v| format!("{:?}", short(v)));
-        let where_: Vec<String> = groups
-            .iter()
-            .map(|(id, lo, hi)| format!("{}@{lo}..={hi}", &id.to_string()[..8]))
-            .collect();
-        ReadVerdict::Bad(format!(
-            "GET db{} {} on n{} ({}..{} ms) returned {got}, but the stream gave only [{}] at the node's positions {}",
-            r.db,
-            String::from_utf8_lossy(&r.key),
-            r.node,
-            r.sent_ms,
-            r.recv_ms,
-            shown.join(", "),
-            where_.join(" ")
-        ))
+        ReadVerdict::Bad(bad_read(r, &seen, &groups))
     }
 }
 
@@ -192,4 +164,37 @@ impl Oracle {
             }
         }
     }
+}
+
+/// What a bad read returned, what the stream allowed, and at which positions.
+fn bad_read(r: &ReadRecord, seen: &[Option<(Bytes, Option<i64>)>], groups: &[(ReplId, u64, u64)]) -> String {
+    let shown: Vec<String> = seen
+        .iter()
+        .map(|v| match v {
+            None => "nil".to_string(),
+            Some((val, t)) => format!(
+                "{:?}{}",
+                short(val),
+                t.map(|t| format!(" (deadline {t})")).unwrap_or_default()
+            ),
+        })
+        .collect();
+    let got = r
+        .value
+        .as_ref()
+        .map_or("nil".to_string(), |v| format!("{:?}", short(v)));
+    let where_: Vec<String> = groups
+        .iter()
+        .map(|(id, lo, hi)| format!("{}@{lo}..={hi}", &id.to_string()[..8]))
+        .collect();
+    format!(
+        "GET db{} {} on n{} ({}..{} ms) returned {got}, but the stream gave only [{}] at the node's positions {}",
+        r.db,
+        String::from_utf8_lossy(&r.key),
+        r.node,
+        r.sent_ms,
+        r.recv_ms,
+        shown.join(", "),
+        where_.join(" ")
+    )
 }
