@@ -291,15 +291,28 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
         }
     }
 
-    /// Starts reader and writer tasks for a socket.
+    /// Starts reader and writer tasks for a socket (the writer first: tasks are polled in
+    /// the order they were spawned, which the simulation's traces depend on).
     fn spawn_conn(
         &self,
-        mut r: T::Read,
-        mut w: T::Write,
+        r: T::Read,
+        w: T::Write,
         on_data: impl Fn(Bytes) -> Ev<T, R> + 'static,
         on_close: impl Fn() -> Ev<T, R> + 'static,
         bulk_conn: Option<ConnId>,
     ) -> Conn {
+        let (wtx, writer) = self.spawn_writer(w, bulk_conn);
+        let reader = self.spawn_reader(r, on_data, on_close);
+        Conn {
+            tx: wtx,
+            reader,
+            writer,
+        }
+    }
+
+    /// The task that writes what the node queued for one socket, reporting what went out
+    /// (R39's accounting) and when a bulk transfer is fully written.
+    fn spawn_writer(&self, mut w: T::Write, bulk_conn: Option<ConnId>) -> (UnboundedSender<WriteCmd>, JoinHandle<()>) {
         let (wtx, mut wrx) = unbounded_channel::<WriteCmd>();
         let tx = self.tx.clone();
         let writer = tokio::task::spawn_local(async move {
@@ -352,11 +365,21 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
             }
             let _ = w.shutdown().await;
         });
+        (wtx, writer)
+    }
+
+    /// The task that reads one socket into node events, stalled while the node is frozen.
+    fn spawn_reader(
+        &self,
+        mut r: T::Read,
+        on_data: impl Fn(Bytes) -> Ev<T, R> + 'static,
+        on_close: impl Fn() -> Ev<T, R> + 'static,
+    ) -> JoinHandle<()> {
         let tx = self.tx.clone();
         let chunk = self.cfg.read_chunk;
         let frozen = self.frozen_until.clone();
         let transport = self.transport.clone();
-        let reader = tokio::task::spawn_local(async move {
+        tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; chunk];
             loop {
                 let now = transport.now().0;
@@ -376,12 +399,7 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
                     }
                 }
             }
-        });
-        Conn {
-            tx: wtx,
-            reader,
-            writer,
-        }
+        })
     }
 
     /// Carries out the node's IO verbs; true on SHUTDOWN.

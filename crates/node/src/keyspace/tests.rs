@@ -1,6 +1,7 @@
 //! Unit tests for the keyspace: exact reply bytes and exact propagated argv, checked
 //! against what redis-server 7.0.15 sends (see tests/keyspace_replies.rs for the live
-//! comparison).
+//! comparison). One file on purpose: a single `Client` fixture serves every command
+//! family, and the cases read as one table of redis' behaviour.
 
 use super::*;
 use proptest::prelude::*;

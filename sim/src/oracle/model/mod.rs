@@ -297,17 +297,7 @@ impl StreamModel {
                 Ok(Some((frame, n))) => {
                     at += n;
                     let cmd_end = st.end - (st.buf.len() - at) as u64;
-                    let argv = match frame {
-                        Frame::Array(items) => items
-                            .into_iter()
-                            .map(|f| match f {
-                                Frame::Bulk(b) => Some(b),
-                                _ => None,
-                            })
-                            .collect::<Option<Vec<Bytes>>>(),
-                        _ => None,
-                    };
-                    let Some(argv) = argv.filter(|a| !a.is_empty()) else {
+                    let Some(argv) = argv_of(frame) else {
                         problem = Some((
                             cmd_end,
                             "a stream entry that is not an array of bulks (R70)".to_string(),
@@ -361,4 +351,17 @@ impl History {
             unknown_from: None,
         }
     }
+}
+
+/// A stream entry's arguments: a non-empty array of bulk strings (R70), else `None`.
+fn argv_of(frame: Frame) -> Option<Vec<Bytes>> {
+    let Frame::Array(items) = frame else { return None };
+    let argv = items
+        .into_iter()
+        .map(|f| match f {
+            Frame::Bulk(b) => Some(b),
+            _ => None,
+        })
+        .collect::<Option<Vec<Bytes>>>()?;
+    (!argv.is_empty()).then_some(argv)
 }

@@ -87,6 +87,9 @@ impl State {
         Ok(fault)
     }
 
+    /// One stream command's effect on the modelled dataset. Long on purpose: one arm per
+    /// command the generated stream may carry, so every command's semantics reads in one
+    /// place next to the others it must agree with (R70–R73).
     fn apply(&mut self, argv: Vec<Bytes>, at: u64) -> Result<Option<String>, String> {
         let name = upper(&argv[0]);
         let argn = argv.len();
