@@ -2,8 +2,9 @@
 //! fault phase, heal everything, then require convergence in a liveness phase, with every
 //! oracle watching between simulation steps.
 //!
-//! Owns: the step loop and the harness's reading of the nodes (`Harness::collect`, kept
-//! whole: its order of digests, stream facts and notes is what the trace hash covers).
+//! Owns: the step loop and the harness's reading of the nodes (`Harness::collect`: a look
+//! at every node, then the step judged; the order of digests, stream facts and notes in
+//! there is what the trace hash covers).
 //! Elsewhere: what a run is ([`spec`]), what it found ([`report`]), notes into trace lines
 //! (`trace/notes.rs`), faults (`nemesis/apply.rs`), convergence (`oracle/liveness.rs`).
 //! Must never: read the wall clock or draw randomness outside the seed-derived streams.
@@ -27,6 +28,7 @@ use crate::oracle::{BacklogView, Check, NodeView, Oracle, OracleId, Violation};
 use crate::trace::{Kind, Trace};
 use crate::workload::Shared;
 use crate::world::Slots;
+use node::Note;
 
 pub(crate) struct Harness {
     pub(crate) slots: Slots,
@@ -47,6 +49,9 @@ pub(crate) struct Harness {
     /// The old master a split-brain failover left behind, until it rejoins.
     pub(crate) stale: Option<usize>,
 }
+
+/// One node's notes of a step: (index, boot, notes).
+type NodeNotes = (usize, u64, Vec<Note>);
 
 /// The parts of a [`NodeView`] the oracles judge, to tell a step that changed nothing.
 pub(crate) type Seen = (
@@ -240,6 +245,12 @@ impl Harness {
 
     /// Drains notes into trace/oracles and reads every live node.
     fn collect(&mut self, t: u64) -> Vec<NodeView> {
+        let (views, notes) = self.look(t);
+        self.judge_step(t, views, notes)
+    }
+
+    /// Reads every live node into a view, and drains its notes.
+    fn look(&mut self, t: u64) -> (Vec<NodeView>, Vec<NodeNotes>) {
         let mut views = Vec::new();
         let mut notes_all = Vec::new();
         for i in 0..self.names.len() {
@@ -285,6 +296,12 @@ impl Harness {
                 version: nd.keyspace().version(),
             });
         }
+        (views, notes_all)
+    }
+
+    /// Turns one step's look into stream facts, trace lines and oracle input; marks the
+    /// step quiet (`changed` false) when it shows nothing new.
+    fn judge_step(&mut self, t: u64, mut views: Vec<NodeView>, notes_all: Vec<NodeNotes>) -> Vec<NodeView> {
         let seen_now: Vec<Seen> = views.iter().map(seen).collect();
         let quiet = notes_all.iter().all(|(_, _, n)| n.is_empty())
             && views.iter().all(|v| v.digest.is_none())
