@@ -5,7 +5,7 @@
 //! Owns: the step loop and the harness's reading of the nodes (`Harness::collect`: a look
 //! at every node, then the step judged; the order of digests, stream facts and notes in
 //! there is what the trace hash covers).
-//! Elsewhere: what a run is ([`spec`]), what it found ([`report`]), notes into trace lines
+//! Elsewhere: what a run is (`run/spec.rs`), what it found (`run/report.rs`), notes into trace lines
 //! (`trace/notes.rs`), faults (`nemesis/apply.rs`), convergence (`oracle/liveness.rs`).
 //! Must never: read the wall clock or draw randomness outside the seed-derived streams.
 

@@ -24,7 +24,7 @@ pub struct RunReport {
     pub sim_ms: u64,
     /// When every node converged, if they did.
     pub converged_at_ms: Option<u64>,
-    /// When a run that stops at its first violation stopped ([`RunOptions`]).
+    /// When a run that stops at its first violation stopped ([`RunOptions`](crate::run::RunOptions)).
     pub stopped_at_ms: Option<u64>,
     /// Every scheduled fault and whether it had an effect.
     pub faults: Vec<(String, bool)>,
