@@ -78,11 +78,16 @@ pub(crate) struct DbMut<'a> {
 }
 
 impl<'a> DbMut<'a> {
+    /// Database `id` for writing (`None` if out of range); counts as a change of the data
+    /// ([`Keyspace::version`]).
     pub(super) fn new(ks: &'a mut Keyspace, id: usize) -> Option<DbMut<'a>> {
+        if id >= ks.dbs.len() {
+            return None;
+        }
         ks.touch();
         Some(DbMut {
             id,
-            map: ks.dbs.get_mut(id)?,
+            map: &mut ks.dbs[id],
             sum: &ks.fp_sum,
         })
     }
