@@ -275,6 +275,33 @@ fn crash_drops_every_task_and_bounce_restarts_the_software_with_the_clock_going_
     assert_eq!(ticks.load(Ordering::SeqCst), 15, "timers run from the restart on");
 }
 
+/// Host software that reads the simulated clock while it is torn down (a `Drop`, or a log
+/// line's timestamp) sees the crash's instant, in debug and release builds alike: the
+/// teardown runs inside the shared runtime, not on the real clock.
+#[test]
+fn software_torn_down_by_a_crash_reads_the_crash_instant() {
+    struct ReadsClockOnDrop(Rc<RefCell<Option<Duration>>>);
+    impl Drop for ReadsClockOnDrop {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = turmoil::sim_elapsed();
+        }
+    }
+    let mut sim = event_sim(1);
+    let seen = Rc::new(RefCell::new(None));
+    let s2 = seen.clone();
+    sim.host("h", move || {
+        let guard = ReadsClockOnDrop(s2.clone());
+        async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    });
+    step_to(&mut sim, 1_500);
+    sim.crash("h");
+    assert_eq!(*seen.borrow(), Some(ms(1_500)));
+}
+
 #[test]
 fn synced_files_survive_a_crash_and_unsynced_ones_do_not() {
     use turmoil::fs::shim::std::fs;

@@ -233,6 +233,9 @@ impl<'a> Sim<'a> {
     /// `sync_all()` survives the crash.
     pub fn crash(&mut self, addrs: impl ToIpAddrs) {
         let hosts = self.world.borrow_mut().lookup_many(addrs);
+        // Event mode: software torn down here (drops, log timestamps) reads the
+        // shared paused clock, not the real one tokio falls back to outside it.
+        let _rt_guard = self.event.as_ref().map(|ev| ev.tokio.enter());
         for h in hosts {
             let rt = self.rts.get_mut(&h).expect("missing host");
 
@@ -269,6 +272,8 @@ impl<'a> Sim<'a> {
     /// Run `f` with the resolved hosts at `addrs` set on the world.
     fn run_with_hosts(&mut self, addrs: impl ToIpAddrs, mut f: impl FnMut(IpAddr, &mut Rt)) {
         let hosts = self.world.borrow_mut().lookup_many(addrs);
+        // As in `crash`: in event mode the hosts' software sees the shared clock.
+        let _rt_guard = self.event.as_ref().map(|ev| ev.tokio.enter());
         for h in hosts {
             let rt = self.rts.get_mut(&h).expect("missing host");
 
