@@ -213,9 +213,9 @@ impl Harness {
             self.trace.sample(t, v.idx, "master_repl_offset", v.offset);
             let histlen = v.backlog.map_or(0, |b| b.histlen);
             self.trace.sample(t, v.idx, "repl_backlog_histlen", histlen);
-            let Some(h) = self.handle(v.idx) else { continue };
+            let Some(n) = self.node(v.idx) else { continue };
             let acks: Vec<(String, u64)> = {
-                let nd = h.node.borrow();
+                let nd = n.borrow();
                 nd.master()
                     .replicas()
                     .map(|r| (nd.client_ip(r.conn), r.ack_off))
@@ -227,9 +227,9 @@ impl Harness {
         }
     }
 
-    /// A live node's state only: cheaper than [`Harness::handle`] (no control channel
-    /// sender cloned and dropped), for reads at every step.
-    fn node(&self, i: usize) -> Option<Rc<std::cell::RefCell<node::node::Node<crate::world::NodeRng>>>> {
+    /// A live node's state, for reads: cheaper than [`Harness::handle`] (no control
+    /// channel sender cloned and dropped), which only the nemesis needs.
+    pub(crate) fn node(&self, i: usize) -> Option<Rc<std::cell::RefCell<node::node::Node<crate::world::NodeRng>>>> {
         let s = self.slots.borrow();
         s[i].handle.as_ref().filter(|_| s[i].up).map(|h| h.node.clone())
     }
@@ -336,8 +336,8 @@ impl Harness {
         // I10/I18: a dataset that changed while its position did not.
         for v in &views {
             if self.oracle.dataset_changed(v) {
-                if let Some(h) = self.handle(v.idx) {
-                    let fp = h.node.borrow().keyspace().fingerprint();
+                if let Some(n) = self.node(v.idx) {
+                    let fp = n.borrow().keyspace().fingerprint();
                     self.oracle.check_dataset_change(t, v, fp);
                 }
             }
@@ -386,9 +386,9 @@ impl Harness {
 
     fn counters(&self) -> Vec<SyncCounters> {
         (0..self.names.len())
-            .map(|i| match self.handle(i) {
-                Some(h) => {
-                    let c = h.node.borrow().master().counters();
+            .map(|i| match self.node(i) {
+                Some(n) => {
+                    let c = n.borrow().master().counters();
                     SyncCounters {
                         sync_full: c.sync_full,
                         sync_partial_ok: c.sync_partial_ok,

@@ -173,12 +173,12 @@ impl Harness {
     /// which stays a master for its side of a split brain (`self.stale`).
     fn failover(&mut self, t: u64, to: usize, split: bool) -> bool {
         let old = self.shared.current_master.get();
-        if old == to || self.handle(to).is_none() {
+        if old == to || self.node(to).is_none() {
             return false;
         }
         self.control(to, |nd, now| nd.replicaof_no_one(now));
         let target = self.names[to].clone();
-        self.stale = (split && self.handle(old).is_some()).then_some(old);
+        self.stale = (split && self.node(old).is_some()).then_some(old);
         for i in (0..self.names.len()).filter(|i| self.stale != Some(*i)) {
             let mut s = self.slots.borrow_mut();
             s[i].replicaof = (i != to).then(|| target.clone());

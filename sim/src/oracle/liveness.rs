@@ -56,7 +56,7 @@ impl Harness {
         }
         let digests: Vec<u64> = views
             .iter()
-            .filter_map(|v| self.handle(v.idx).map(|h| h.node.borrow().keyspace().fingerprint()))
+            .filter_map(|v| self.node(v.idx).map(|n| n.borrow().keyspace().fingerprint()))
             .collect();
         let first = self.oracle.converged_at.is_none();
         let done = self.oracle.check_converged(t, views, &digests, self.names.len());
@@ -66,8 +66,8 @@ impl Harness {
                 .push_named(t, None, Kind::Event, "converged".into(), "converged", args);
             // Read back every key of every node against the stream (issue 13a/b).
             for v in views {
-                if let Some(h) = self.handle(v.idx) {
-                    let data = dataset(h.node.borrow().keyspace());
+                if let Some(n) = self.node(v.idx) {
+                    let data = dataset(n.borrow().keyspace());
                     self.oracle.readback(t, v, &data);
                 }
             }
@@ -92,10 +92,10 @@ impl Harness {
     fn describe(&self) -> String {
         let mut parts = Vec::new();
         for i in 0..self.names.len() {
-            match self.handle(i) {
+            match self.node(i) {
                 None => parts.push(format!("n{i}: down")),
-                Some(h) => {
-                    let nd = h.node.borrow();
+                Some(n) => {
+                    let nd = n.borrow();
                     parts.push(format!(
                         "n{i}: {:?} replid {} off {} digest {}",
                         nd.replica().state(),

@@ -173,7 +173,7 @@ impl Harness {
             return;
         };
         self.coverage.psync.insert(decision.label());
-        let peer = self.handle(i).map(|h| h.node.borrow().client_ip(*conn));
+        let peer = self.node(i).map(|n| n.borrow().client_ip(*conn));
         // The requester, while it waits for this reply (R45 is judged there).
         let requester = peer.as_ref().and_then(|p| {
             let idx = self.names.iter().position(|n| n == p)?;
