@@ -2,9 +2,12 @@
 //! seam that is turmoil's simulated TCP in `psync-sim` and tokio's real TCP in `psync-node`.
 //!
 //! Owns: sockets, reader/writer tasks, timers (cron, WAIT, snapshot duration) and turning
-//! [`Io`] verbs into socket operations. Must never: hold replication logic, use a
+//! [`Io`] verbs into socket operations; output goes straight to the socket while it takes
+//! it, through a writer task only when it would block (`out`). Must never: hold replication logic, use a
 //! multi-threaded runtime, or poll in an order that depends on anything but the events
 //! (one channel, one consumer, `biased` selects), so a simulation replays identically.
+
+mod out;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -16,12 +19,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use proto::{ConnId, Millis};
 use rand_core::RngCore;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use crate::node::{Io, Node};
+use out::{Output, Report};
 
 /// What differs between the simulator and the real world.
 pub trait Transport: 'static {
@@ -55,7 +59,8 @@ enum Ev<T: Transport, R> {
     MasterConnected(u64, T::Read, T::Write),
     Master(replica::Event),
     BulkSent(ConnId),
-    /// Cumulative output bytes (RDB transfers excluded) the socket of a client took.
+    /// Cumulative output bytes (RDB transfers excluded) the socket of a client took, once
+    /// its writer task wrote some (what the event loop writes itself it reports at once).
     Flushed(ConnId, u64),
     SnapshotDone(u64),
     Tick,
@@ -63,20 +68,23 @@ enum Ev<T: Transport, R> {
     Control(Control<R>),
 }
 
-enum WriteCmd {
-    Data(Bytes),
-    /// An RDB transfer; `notify` reports [`Ev::BulkSent`] once written (disk, R31).
-    Bulk(Bytes, bool),
-}
-
-struct Conn {
-    tx: UnboundedSender<WriteCmd>,
+/// A socket: its reader task and its output (dropping it flushes the output, then shuts
+/// the socket down).
+struct Conn<W> {
+    out: Output<W>,
     reader: JoinHandle<()>,
-    writer: JoinHandle<()>,
 }
 
-/// Most bytes one socket write coalesces.
-const WRITE_BATCH_MAX: usize = 256 * 1024;
+/// What one [`Runtime::carry_out`] pass over the node's verbs has gathered.
+#[derive(Default)]
+struct Pass {
+    /// Sends not yet written, per client in first-send order, each client's in order.
+    sends: Vec<(ConnId, Vec<Bytes>)>,
+    /// Clients whose socket took bytes directly: the node hears of them after the pass.
+    flushed: Vec<ConnId>,
+    /// SHUTDOWN was among the verbs.
+    stop: bool,
+}
 
 /// Runtime knobs.
 #[derive(Debug, Clone)]
@@ -128,8 +136,8 @@ pub struct Runtime<T: Transport, R> {
     tx: UnboundedSender<Ev<T, R>>,
     rx: UnboundedReceiver<Ev<T, R>>,
     control_rx: UnboundedReceiver<Control<R>>,
-    conns: BTreeMap<ConnId, Conn>,
-    master_link: Option<(u64, Conn)>,
+    conns: BTreeMap<ConnId, Conn<T::Write>>,
+    master_link: Option<(u64, Conn<T::Write>)>,
     next_conn: u32,
     wakeup_at: Option<Millis>,
     last_tick: Option<Millis>,
@@ -291,81 +299,27 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
         }
     }
 
-    /// Starts reader and writer tasks for a socket (the writer first: tasks are polled in
-    /// the order they were spawned, which the simulation's traces depend on).
+    /// Starts the writer and reader tasks of a socket (the writer first: tasks are polled
+    /// in the order they were spawned, which the simulation's traces depend on). A client's
+    /// writer reports back as `conn`; the master link's reports nothing.
     fn spawn_conn(
         &self,
         r: T::Read,
         w: T::Write,
         on_data: impl Fn(Bytes) -> Ev<T, R> + 'static,
         on_close: impl Fn() -> Ev<T, R> + 'static,
-        bulk_conn: Option<ConnId>,
-    ) -> Conn {
-        let (wtx, writer) = self.spawn_writer(w, bulk_conn);
-        let reader = self.spawn_reader(r, on_data, on_close);
-        Conn {
-            tx: wtx,
-            reader,
-            writer,
-        }
-    }
-
-    /// The task that writes what the node queued for one socket, reporting what went out
-    /// (R39's accounting) and when a bulk transfer is fully written.
-    fn spawn_writer(&self, mut w: T::Write, bulk_conn: Option<ConnId>) -> (UnboundedSender<WriteCmd>, JoinHandle<()>) {
-        let (wtx, mut wrx) = unbounded_channel::<WriteCmd>();
+        client: Option<ConnId>,
+    ) -> Conn<T::Write> {
         let tx = self.tx.clone();
-        let writer = tokio::task::spawn_local(async move {
-            // Output bytes written so far (RDB transfers excluded): the master core compares
-            // it with what it queued to see a replica that stops reading (R39).
-            let mut written = 0u64;
-            while let Some(first) = wrx.recv().await {
-                // Coalesce what is already queued (pipelined replies): one write instead of
-                // one per reply. A bulk transfer is still written on its own, so BulkSent
-                // is reported exactly when its bytes are out.
-                let mut batch = vec![first];
-                let mut queued = 0usize;
-                while queued < WRITE_BATCH_MAX {
-                    match wrx.try_recv() {
-                        Ok(c) => {
-                            queued += match &c {
-                                WriteCmd::Data(b) | WriteCmd::Bulk(b, _) => b.len(),
-                            };
-                            batch.push(c);
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let mut buf: Vec<u8> = Vec::new();
-                let before = written;
-                for c in batch {
-                    match c {
-                        WriteCmd::Data(b) => buf.extend_from_slice(&b),
-                        WriteCmd::Bulk(b, notify) => {
-                            if w.write_all(&buf).await.is_err() || w.write_all(&b).await.is_err() {
-                                return;
-                            }
-                            written += buf.len() as u64;
-                            buf.clear();
-                            if let (Some(conn), true) = (bulk_conn, notify) {
-                                let _ = tx.send(Ev::BulkSent(conn));
-                            }
-                        }
-                    }
-                }
-                if !buf.is_empty() {
-                    if w.write_all(&buf).await.is_err() {
-                        break;
-                    }
-                    written += buf.len() as u64;
-                }
-                if let (Some(conn), true) = (bulk_conn, written > before) {
-                    let _ = tx.send(Ev::Flushed(conn, written));
-                }
-            }
-            let _ = w.shutdown().await;
+        let out = Output::spawn(w, move |report| {
+            let Some(conn) = client else { return };
+            let _ = tx.send(match report {
+                Report::BulkSent => Ev::BulkSent(conn),
+                Report::Flushed(written) => Ev::Flushed(conn, written),
+            });
         });
-        (wtx, writer)
+        let reader = self.spawn_reader(r, on_data, on_close);
+        Conn { out, reader }
     }
 
     /// The task that reads one socket into node events, stalled while the node is frozen.
@@ -402,64 +356,114 @@ impl<T: Transport, R: RngCore + 'static> Runtime<T, R> {
         })
     }
 
-    /// Carries out the node's IO verbs; true on SHUTDOWN.
+    /// Carries out the node's IO verbs, tells the node what its clients' sockets took
+    /// directly (R39: at once, no event back), and repeats until the node has nothing more
+    /// to do; true on SHUTDOWN.
     fn carry_out(&mut self) -> bool {
-        let ios = self.node.borrow_mut().drain_io();
-        let mut stop = false;
-        for io in ios {
-            match io {
-                Io::Send { conn, bytes } => self.write(conn, WriteCmd::Data(bytes)),
-                Io::SendBulk { conn, bytes } => self.write(conn, WriteCmd::Bulk(bytes, true)),
-                Io::SendRdb { conn, bytes } => self.write(conn, WriteCmd::Bulk(bytes, false)),
-                Io::Close { conn, discard } => {
-                    if let Some(c) = self.conns.remove(&conn) {
-                        c.reader.abort();
-                        if discard {
-                            // Unsent output is dropped with the socket (redis frees the client).
-                            c.writer.abort();
-                        }
-                        // Otherwise dropping the sender lets the writer flush, then shut down.
-                    }
-                    let now = self.now();
-                    self.node.borrow_mut().on_client_closed(now, conn);
+        loop {
+            let ios = self.node.borrow_mut().drain_io();
+            if ios.is_empty() {
+                return false;
+            }
+            let mut pass = Pass::default();
+            for io in ios {
+                self.carry_out_one(io, &mut pass);
+            }
+            self.flush_sends(&mut pass);
+            if pass.stop {
+                return true;
+            }
+            let now = self.now();
+            let mut node = self.node.borrow_mut();
+            for conn in pass.flushed {
+                if let Some(c) = self.conns.get(&conn) {
+                    node.on_flushed(now, conn, c.out.written());
                 }
-                Io::Connect { link, host, port } => self.connect(link, host, port),
-                Io::SendMaster { link, bytes } => {
-                    if let Some((l, c)) = &self.master_link {
-                        if *l == link {
-                            let _ = c.tx.send(WriteCmd::Data(bytes));
-                        }
-                    }
-                }
-                Io::CloseMaster { link } => {
-                    if self.master_link.as_ref().is_some_and(|(l, _)| *l == link) {
-                        if let Some((_, c)) = self.master_link.take() {
-                            c.reader.abort();
-                        }
-                    }
-                }
-                Io::Snapshot { id } => {
-                    let tx = self.tx.clone();
-                    let delay = self.cfg.snapshot_delay_ms;
-                    tokio::task::spawn_local(async move {
-                        tokio::time::sleep(Duration::from_millis(delay)).await;
-                        let _ = tx.send(Ev::SnapshotDone(id));
-                    });
-                }
-                Io::Persist { payload } => {
-                    if let Err(e) = self.transport.persist(&payload) {
-                        tracing::warn!(%e, "persisting the rdb failed");
-                    }
-                }
-                Io::Shutdown => stop = true,
             }
         }
-        stop
     }
 
-    fn write(&mut self, conn: ConnId, cmd: WriteCmd) {
+    /// Writes the sends a pass has gathered, one socket write per client, noting the
+    /// clients whose socket took bytes.
+    fn flush_sends(&mut self, pass: &mut Pass) {
+        for (conn, parts) in pass.sends.drain(..) {
+            let Some(c) = self.conns.get(&conn) else { continue };
+            let data = match <[Bytes; 1]>::try_from(parts) {
+                Ok([one]) => one,
+                Err(parts) => Bytes::from(parts.concat()),
+            };
+            if c.out.send(data) && !pass.flushed.contains(&conn) {
+                pass.flushed.push(conn);
+            }
+        }
+    }
+
+    fn carry_out_one(&mut self, io: Io, pass: &mut Pass) {
+        if let Io::Send { conn, bytes } = io {
+            // Replies and stream bytes gather per client and go out as one write.
+            match pass.sends.iter_mut().find(|(c, _)| *c == conn) {
+                Some((_, parts)) => parts.push(bytes),
+                None => pass.sends.push((conn, vec![bytes])),
+            }
+            return;
+        }
+        if let Io::Close { conn, discard: true } = &io {
+            // Not written yet, so dropped with the client like the rest of its output.
+            pass.sends.retain(|(c, _)| c != conn);
+        }
+        // Every other verb sees the sends before it done.
+        self.flush_sends(pass);
+        match io {
+            Io::Send { .. } => {} // gathered above
+            Io::SendBulk { conn, bytes } => self.send_bulk(conn, bytes, true),
+            Io::SendRdb { conn, bytes } => self.send_bulk(conn, bytes, false),
+            Io::Close { conn, discard } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    c.reader.abort();
+                    if discard {
+                        // Unsent output is dropped with the socket (redis frees the client).
+                        c.out.discard();
+                    }
+                    // Otherwise dropping the output lets the writer flush, then shut down.
+                }
+                let now = self.now();
+                self.node.borrow_mut().on_client_closed(now, conn);
+            }
+            Io::Connect { link, host, port } => self.connect(link, host, port),
+            Io::SendMaster { link, bytes } => {
+                if let Some((l, c)) = &self.master_link {
+                    if *l == link {
+                        c.out.send(bytes);
+                    }
+                }
+            }
+            Io::CloseMaster { link } => {
+                if self.master_link.as_ref().is_some_and(|(l, _)| *l == link) {
+                    if let Some((_, c)) = self.master_link.take() {
+                        c.reader.abort();
+                    }
+                }
+            }
+            Io::Snapshot { id } => {
+                let tx = self.tx.clone();
+                let delay = self.cfg.snapshot_delay_ms;
+                tokio::task::spawn_local(async move {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let _ = tx.send(Ev::SnapshotDone(id));
+                });
+            }
+            Io::Persist { payload } => {
+                if let Err(e) = self.transport.persist(&payload) {
+                    tracing::warn!(%e, "persisting the rdb failed");
+                }
+            }
+            Io::Shutdown => pass.stop = true,
+        }
+    }
+
+    fn send_bulk(&mut self, conn: ConnId, bytes: Bytes, notify: bool) {
         if let Some(c) = self.conns.get(&conn) {
-            let _ = c.tx.send(cmd);
+            c.out.send_bulk(bytes, notify);
         }
     }
 
