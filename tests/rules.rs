@@ -72,7 +72,7 @@ fn fixed_seed_campaign_judges_every_shipped_rule_set() {
         rules: rules::names().iter().map(|n| n.parse().unwrap()).collect(),
         seeds: (0, 48),
         scenario: "swarm".into(),
-        tick_ms: 1,
+        tick_ms: 0,
         jobs: 2,
         shrink_budget: 0,
     };
