@@ -359,3 +359,93 @@ fn same_seed_same_schedule() {
     assert_eq!(a, once());
     assert_eq!(a, std::thread::spawn(once).join().expect("thread"));
 }
+
+/// A sender with random latency, timers and a receiver; returns the elapsed time after
+/// every step and what the receiver saw, stepping to 300 ms either one `step_until` per
+/// step or through `step_until_each` (in slices cut at 40, 41 and 200 ms, as a harness cuts
+/// at fault times).
+fn stepped_schedule(event: bool, each: bool) -> (Vec<u64>, Vec<(u64, u8)>) {
+    let mut b = Builder::new();
+    if event {
+        b.event_driven();
+    }
+    let mut sim = b
+        .min_message_latency(ms(1))
+        .max_message_latency(ms(9))
+        .rng_seed(5)
+        .build();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    tcp_recorder(&mut sim, got.clone());
+    sim.client("client", async move {
+        let mut s = TcpStream::connect(("server", PORT)).await?;
+        for i in 0..40u8 {
+            s.write_all(&[i]).await?;
+            tokio::time::sleep(ms(u64::from(i % 4) * 3)).await;
+        }
+        tokio::time::sleep(ms(1000)).await;
+        Ok(())
+    });
+    let mut after_step = Vec::new();
+    for until in [40u64, 41, 200, 300] {
+        if each {
+            let broke = sim
+                .step_until_each(ms(until), |e| {
+                    after_step.push(e.as_millis() as u64);
+                    std::ops::ControlFlow::Continue(())
+                })
+                .expect("steps");
+            assert!(!broke);
+        } else {
+            while sim.elapsed() < ms(until) {
+                sim.step_until(ms(until)).expect("step");
+                after_step.push(sim.elapsed().as_millis() as u64);
+            }
+        }
+        assert_eq!(sim.elapsed(), ms(until), "a slice ends exactly at its limit");
+    }
+    let got = got.borrow().clone();
+    (after_step, got)
+}
+
+#[test]
+fn step_until_each_takes_the_same_steps_as_step_until_in_a_loop() {
+    for event in [true, false] {
+        let one_by_one = stepped_schedule(event, false);
+        assert_eq!(one_by_one.1.len(), 40, "every byte arrived (event {event})");
+        assert_eq!(one_by_one, stepped_schedule(event, true), "event {event}");
+    }
+    // Event mode only steps where something happens: far fewer steps than 1 ms ticks.
+    assert!(stepped_schedule(true, true).0.len() < 150);
+    assert_eq!(stepped_schedule(false, true).0.len(), 300);
+}
+
+#[test]
+fn step_until_each_stops_at_the_step_its_closure_breaks() {
+    let mut sim = event_sim(1);
+    sim.client("c", async move {
+        for _ in 0..10 {
+            tokio::time::sleep(ms(5)).await;
+        }
+        Ok(())
+    });
+    let mut seen = Vec::new();
+    let broke = sim
+        .step_until_each(ms(1000), |e| {
+            seen.push(e.as_millis() as u64);
+            if e >= ms(20) {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        })
+        .expect("steps");
+    assert!(broke);
+    assert_eq!(sim.elapsed(), ms(20));
+    assert_eq!(seen.last(), Some(&20));
+    // Stepping goes on from there.
+    let broke = sim
+        .step_until_each(ms(30), |_| std::ops::ControlFlow::Continue(()))
+        .expect("steps");
+    assert!(!broke);
+    assert_eq!(sim.elapsed(), ms(30));
+}

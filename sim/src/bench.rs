@@ -115,12 +115,20 @@ impl Probe for PhaseClock {
 }
 
 /// One probed run of `spec`: its report, wall seconds and where they went.
-fn probed(spec: &RunSpec) -> (crate::run::RunReport, f64, String) {
+/// One run timed without a probe: the probe reads the wall clock at every phase change
+/// (several times per event step, twice per tick), so timing through it would charge its
+/// own cost, unevenly, to the steppings being compared.
+fn unprobed(spec: &RunSpec) -> (crate::run::RunReport, f64) {
+    timed(|| run(spec))
+}
+
+/// Where one run's wall time goes, from a separate probed run of the same spec.
+fn fractions_of(spec: &RunSpec) -> String {
     let clock = Rc::new(RefCell::new(PhaseClock::new()));
     let probe: Rc<RefCell<dyn Probe>> = clock.clone();
-    let ((r, _), wall) = timed(|| run_probed(spec, RunOptions::default(), Some(probe)));
-    let fractions = clock.borrow().fractions();
-    (r, wall, fractions)
+    let _ = run_probed(spec, RunOptions::default(), Some(probe));
+    let f = clock.borrow().fractions();
+    f
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -129,19 +137,21 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// (a) + (e): compression of the standard run, stock tick 1 and event-driven alternating
-/// (A B A B...), with the ratio of each pair and where each stepping's wall time goes.
+/// (A B A B...), with the ratio of each pair; then, from one probed run of each, where
+/// each stepping's wall time goes.
 pub fn standard(reps: usize) {
     let mut walls = [Vec::new(), Vec::new()];
     let mut last = Vec::new();
     for _ in 0..reps.max(1) {
         last.clear();
         for (k, stepping) in COMPARED.into_iter().enumerate() {
-            let (r, wall, fractions) = probed(&standard_spec(stepping));
+            let (r, wall) = unprobed(&standard_spec(stepping));
             walls[k].push(wall);
-            last.push((stepping, r, fractions));
+            last.push((stepping, r));
         }
     }
-    for (k, (stepping, r, fractions)) in last.iter().enumerate() {
+    for (k, (stepping, r)) in last.iter().enumerate() {
+        let fractions = fractions_of(&standard_spec(*stepping));
         let wall = median(walls[k].clone());
         println!(
             "(a) standard 3-node run, {stepping}: {:.1} simulated s in {wall:.3} wall s (median of {}) = {:.0}x; writes {}; violations {}; wall time: {fractions}",
@@ -210,7 +220,8 @@ pub fn sweep_throughput(seeds: u64, jobs: u64) {
 /// a 50 ms mean gap: cost follows events (writes, hosts), not simulated time.
 pub fn cost_curves(stepping: Stepping) {
     let row = |what: String, s: RunSpec| {
-        let (r, wall, fractions) = probed(&s);
+        let (r, wall) = unprobed(&s);
+        let fractions = fractions_of(&s);
         println!(
             "(c) {stepping}, {what}: {:.1} sim s in {wall:.3} wall s ({:.0}x), {} writes, {:.1} ms wall per 1k writes; {fractions}",
             r.sim_ms as f64 / 1000.0,

@@ -14,6 +14,7 @@ mod report;
 mod spec;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -136,8 +137,37 @@ pub fn run_probed(
         // Event-driven steps stop exactly at the next fault, the heal and the end.
         let heal_ms = if healed { total_ms } else { spec.fault_ms };
         let stop_ms = spec.faults.get(next).map_or(heal_ms, |f| f.at_ms.min(heal_ms));
+        // Every step up to `stop_ms` runs inside one call (one tokio `block_on` in event
+        // mode); the closure judges each step as it ends.
+        let mut stop = false;
         phase(Phase::Turmoil);
-        let stepped = sim.step_until(Duration::from_millis(stop_ms));
+        let stepped = sim.step_until_each(Duration::from_millis(stop_ms), |elapsed| {
+            phase(Phase::Observe);
+            now_ms = elapsed.as_millis() as u64;
+            let views = h.collect(now_ms);
+            // A step that changed no node and followed no harness action: the built-in
+            // oracles would see what they saw last step.
+            let judged = h.changed || acted;
+            acted = false;
+            if judged {
+                h.oracle.observe(now_ms, &views);
+            }
+            user_checks(&mut h.oracle, &mut checks, now_ms, &views, false);
+            if opts.counters {
+                h.sample_counters(now_ms, &views);
+            }
+            if opts.stop_at_first_violation && !h.oracle.violations.is_empty() {
+                stopped_at_ms = Some(now_ms);
+                stop = true;
+            } else if judged && healed && h.check_converged(now_ms, &views) && spec.stop_when_converged {
+                stop = true;
+            }
+            if stop {
+                return ControlFlow::Break(());
+            }
+            phase(Phase::Turmoil);
+            ControlFlow::Continue(())
+        });
         phase(Phase::Observe);
         if let Err(e) = stepped {
             h.oracle.violations.push(Violation {
@@ -148,23 +178,7 @@ pub fn run_probed(
             });
             break;
         }
-        now_ms = sim.elapsed().as_millis() as u64;
-        let views = h.collect(now_ms);
-        // A step that changed no node and followed no harness action: the built-in oracles
-        // would see what they saw last step.
-        let judged = h.changed || acted;
-        if judged {
-            h.oracle.observe(now_ms, &views);
-        }
-        user_checks(&mut h.oracle, &mut checks, now_ms, &views, false);
-        if opts.counters {
-            h.sample_counters(now_ms, &views);
-        }
-        if opts.stop_at_first_violation && !h.oracle.violations.is_empty() {
-            stopped_at_ms = Some(now_ms);
-            break;
-        }
-        if judged && healed && h.check_converged(now_ms, &views) && spec.stop_when_converged {
+        if stop {
             break;
         }
     }

@@ -9,7 +9,7 @@ pub(super) fn bench(parts: &str, seeds: u64, tick: u64) -> ExitCode {
     // (a) and (b) always compare stock tick 1 with event-driven; (c) uses the invocation's
     // stepping (event-driven unless --tick-ms).
     if parts.contains('a') || parts.contains('e') {
-        sim::bench::standard(3);
+        sim::bench::standard(5);
     }
     if parts.contains('b') {
         sim::bench::sweep_throughput(seeds, 2);

@@ -54,6 +54,9 @@ pub struct Clients {
     last_write: BTreeMap<(usize, u64, ConnId), (ReplId, u64, u64)>,
     /// Every node's positions, appended when they change.
     positions: BTreeMap<usize, Vec<Position>>,
+    /// No reads will be judged (a workload without readers): positions, which only
+    /// reads need, are not kept (one per node per write otherwise).
+    no_reads: bool,
 }
 
 /// What a read check concluded.
@@ -77,8 +80,17 @@ impl Clients {
         self.last_write.get(&(node, boot, conn)).copied()
     }
 
+    /// Stops keeping positions: the run has no reader, so no read will be judged.
+    pub fn expect_no_reads(&mut self) {
+        self.no_reads = true;
+        self.positions.clear();
+    }
+
     /// Records a node's position at the end of a step (only changes are kept).
     pub fn position(&mut self, node: usize, p: Position) {
+        if self.no_reads {
+            return;
+        }
         let v = self.positions.entry(node).or_default();
         let same = v
             .last()
@@ -91,6 +103,7 @@ impl Clients {
     /// Judges one read: the reply must be a value of the key at some position the node
     /// held between sending and receiving (a key whose deadline had passed may read nil).
     pub fn check_read(&self, r: &ReadRecord, model: &mut StreamModel, epoch_ms: u64) -> ReadVerdict {
+        debug_assert!(!self.no_reads, "a read judged in a run built without readers");
         let Some(ps) = self.positions.get(&r.node) else {
             return ReadVerdict::Unchecked;
         };

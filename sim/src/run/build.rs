@@ -83,6 +83,9 @@ pub(super) fn build(
     // R58 fails a transfer after repl-timeout without a byte; the cron checks once a
     // second; the rest is slack for moving the bytes themselves.
     h.oracle.transfers.bound_ms = repl_timeout_ms + 3000;
+    if spec.workload.readers == 0 {
+        h.oracle.clients.expect_no_reads();
+    }
     (sim, h)
 }
 

@@ -595,18 +595,79 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn step_event(&mut self, until: Option<Duration>) -> Result<bool> {
-        tracing::trace!(target: TRACING_TARGET, "event step {}", self.steps);
+    /// Steps until `until` like repeated [`Sim::step_until`], calling `each`
+    /// with the elapsed time after every step; stops early when `each` breaks
+    /// (returns `Ok(true)` then) or the simulation ends (`Ok(false)`, as when
+    /// `until` is reached).
+    ///
+    /// Same steps, same order, same clock as calling [`Sim::step_until`] in a
+    /// loop. In event-driven mode it enters tokio's `block_on` once for the
+    /// whole stretch instead of once per step: entering it (context, core,
+    /// metrics clock reads) cost about as much as the park that moves the
+    /// clock. `each` runs inside the shared runtime, between two steps, so it
+    /// may inspect host state but must not step or mutate the `Sim`.
+    pub fn step_until_each(
+        &mut self,
+        until: Duration,
+        mut each: impl FnMut(Duration) -> std::ops::ControlFlow<()>,
+    ) -> Result<bool> {
+        if self.event.is_none() {
+            loop {
+                let finished = self.step()?;
+                if each(self.elapsed).is_break() {
+                    return Ok(true);
+                }
+                if finished || self.elapsed >= until {
+                    return Ok(false);
+                }
+            }
+        }
+        let tokio = self.event.as_ref().expect("event-driven").tokio.clone();
+        // Unconstrained: one poll now spans many steps, and tokio's task budget
+        // would otherwise make the deadline `Sleep` yield every 128 polls.
+        tokio.block_on(tokio::task::unconstrained(async {
+            loop {
+                if self.wait_target(Some(until)) {
+                    let ev = self.event.as_mut().expect("event-driven");
+                    Advance {
+                        signal: &ev.signal,
+                        deadline: ev.deadline.as_mut(),
+                    }
+                    .await;
+                }
+                self.advanced();
+                let finished = self.run_instant()?;
+                if each(self.elapsed).is_break() {
+                    return Ok(true);
+                }
+                if finished || self.elapsed >= until {
+                    return Ok(false);
+                }
+            }
+        }))
+    }
 
+    fn step_event(&mut self, until: Option<Duration>) -> Result<bool> {
         // The shared runtime's context, once for the whole step.
         let tokio = self.event.as_ref().expect("event-driven").tokio.clone();
         let _rt_guard = tokio.enter();
 
-        self.advance_event(until);
+        if self.wait_target(until) {
+            let ev = self.event.as_mut().expect("event-driven");
+            ev.tokio.block_on(Advance {
+                signal: &ev.signal,
+                deadline: ev.deadline.as_mut(),
+            });
+        }
+        self.advanced();
+        self.run_instant()
+    }
 
-        // Run the instant: deliver what is due, poll every woken host, again
-        // until nothing is woken (a host may wake another one directly, or
-        // send with zero latency).
+    /// Runs one instant: delivers what is due, polls every woken host, again
+    /// until nothing is woken (a host may wake another one directly, or send
+    /// with zero latency). Then counts the step and checks the duration.
+    fn run_instant(&mut self) -> Result<bool> {
+        tracing::trace!(target: TRACING_TARGET, "event step {}", self.steps);
         let ev = self.event.as_ref().expect("event-driven");
         loop {
             ev.signal.clear();
@@ -670,10 +731,13 @@ impl<'a> Sim<'a> {
         Ok(is_finished)
     }
 
-    /// Event-driven mode: moves the clock to the next event (or `until`, or
-    /// just past the configured duration, whichever comes first); not at all
-    /// when a host is already woken. Runs inside the shared runtime's context.
-    fn advance_event(&mut self, until: Option<Duration>) {
+    /// Event-driven mode: where the clock should move to next (the next
+    /// delivery, or `until`, or just past the configured duration, whichever
+    /// comes first); sets the deadline there and returns whether to wait for
+    /// it: not when it is now, nor when a host is already woken (then the clock
+    /// stays). The caller waits with [`Advance`] inside the shared runtime,
+    /// where the paused clock jumps to the earliest timer, a host's or ours.
+    fn wait_target(&mut self, until: Option<Duration>) -> bool {
         let ev = self.event.as_mut().expect("event-driven");
         let mut target = self.elapsed.max(self.config.duration) + self.config.tick;
         if let Some(d) = self.world.borrow().topology.next_delivery() {
@@ -682,15 +746,16 @@ impl<'a> Sim<'a> {
         if let Some(u) = until {
             target = target.min(u.max(self.elapsed));
         }
-
         if target > self.elapsed && !ev.signal.is_set() {
             ev.deadline.as_mut().reset(ev.start + target);
-            ev.tokio.block_on(Advance {
-                signal: &ev.signal,
-                deadline: ev.deadline.as_mut(),
-            });
+            return true;
         }
+        false
+    }
 
+    /// After the wait: moves the network and the step's time to the clock.
+    fn advanced(&mut self) {
+        let ev = self.event.as_ref().expect("event-driven");
         let elapsed = Instant::now() - ev.start;
         let dt = elapsed.saturating_sub(self.elapsed);
         let mut world = self.world.borrow_mut();
