@@ -102,8 +102,9 @@ pub struct Violation {
 /// All oracles' state.
 #[derive(Debug, Default)]
 pub struct Oracle {
-    /// `(replid, offset)` → (first node that reported it, its digest).
-    history: BTreeMap<(ReplId, u64), (usize, u64)>,
+    /// `(offset, replid)` → (first node that reported it, its digest). Offset first: it
+    /// grows with every write, so a lookup compares integers, not 40-byte replids.
+    history: BTreeMap<(u64, ReplId), (usize, u64)>,
     gen_max: BTreeMap<ReplId, u64>,
     last: BTreeMap<usize, (u64, ReplId, u64)>,
     /// Nodes that loaded a full sync since the last check (offset may move anywhere).

@@ -18,7 +18,7 @@ use super::{NodeView, Oracle, OracleId};
 impl Oracle {
     /// Whether some node already recorded the dataset at `(replid, offset)`.
     pub fn knows(&self, replid: ReplId, offset: u64) -> bool {
-        self.history.contains_key(&(replid, offset))
+        self.history.contains_key(&(offset, replid))
     }
 
     pub(super) fn check_prefix(&mut self, t_ms: u64, v: &NodeView) {
@@ -38,9 +38,9 @@ impl Oracle {
                 self.violate(t_ms, OracleId::Prefix, Some(v.idx), msg);
             }
         }
-        match self.history.get(&(v.replid, v.offset)) {
+        match self.history.get(&(v.offset, v.replid)) {
             None => {
-                self.history.insert((v.replid, v.offset), (v.idx, d));
+                self.history.insert((v.offset, v.replid), (v.idx, d));
             }
             Some((other, od)) => {
                 self.checks.prefix += 1;
