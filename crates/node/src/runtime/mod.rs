@@ -3,9 +3,10 @@
 //!
 //! Owns: sockets, reader/writer tasks, timers (cron, WAIT, snapshot duration) and turning
 //! [`Io`] verbs into socket operations; output goes straight to the socket while it takes
-//! it, through a writer task only when it would block (`out`). Must never: hold replication logic, use a
-//! multi-threaded runtime, or poll in an order that depends on anything but the events
-//! (one channel, one consumer, `biased` selects), so a simulation replays identically.
+//! it, through a writer task only when it would block (`out`). Must never: hold
+//! replication logic, use a multi-threaded runtime, or poll in an order that depends on
+//! anything but the events (one channel, one consumer, `biased` selects), so a simulation
+//! replays identically.
 
 mod out;
 
