@@ -163,8 +163,12 @@ pub fn standard(reps: usize) {
         );
     }
     let ratios: Vec<f64> = walls[0].iter().zip(&walls[1]).map(|(t, e)| t / e).collect();
+    // The spread says how noisy the machine was while the pairs ran.
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::INFINITY, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     println!(
-        "(a) event-driven vs stock tick 1, same run: {:.2}x faster (median of {} pairs)",
+        "(a) event-driven vs stock tick 1, same run: {:.2}x faster (median of {} pairs, {lo:.2}-{hi:.2})",
         median(ratios),
         walls[0].len()
     );
