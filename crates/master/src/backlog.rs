@@ -40,6 +40,10 @@ pub struct ReplBacklog {
     /// The last trimmed block's buffer, reused for the next block: a steady stream then
     /// allocates nothing (what keeps appends near memcpy speed).
     spare: Option<Vec<u8>>,
+    /// The largest capacity any block was created with: while it is within what a new
+    /// block would get, [`ReplBacklog::max_block_capacity`] needs no walk over the blocks
+    /// (the simulator asks for it at every step).
+    created_max: u64,
 }
 
 impl ReplBacklog {
@@ -53,6 +57,7 @@ impl ReplBacklog {
             off: master_repl_offset + 1,
             histlen: 0,
             spare: None,
+            created_max: 0,
         }
     }
 
@@ -113,6 +118,7 @@ impl ReplBacklog {
                 capacity,
                 buf,
             });
+            self.created_max = self.created_max.max(cap);
             added_block = true;
         }
         if added_block {
@@ -173,8 +179,15 @@ impl ReplBacklog {
     /// The largest block held, or the capacity the next block would get: with head and
     /// tail both possibly over the size, I6's bound is `size + 2 * this`.
     pub fn max_block_capacity(&self) -> u64 {
-        let held = self.blocks.iter().map(|b| b.capacity as u64).max().unwrap_or(0);
-        held.max(self.block_capacity(u64::MAX))
+        let next = self.block_capacity(u64::MAX);
+        let held = || self.blocks.iter().map(|b| b.capacity as u64).max().unwrap_or(0);
+        if self.created_max <= next {
+            // Every block held is at most `created_max`: no need to look (R12 caps a new
+            // block at `next`, so only a shrink since can leave a bigger one).
+            debug_assert!(held() <= next, "a block above created_max");
+            return next;
+        }
+        held().max(next)
     }
 
     /// Drops the bytes after `end` (which must be held or the current end), so the next
@@ -358,5 +371,24 @@ mod tests {
         assert_eq!(b.allocated(), 16 * 1024 + 64 * 1024 + 20_490);
         let small = ReplBacklog::new(0, 16 * 1024, REPL_BACKLOG_MIN_SIZE);
         assert_eq!(small.max_block_capacity(), 16 * 1024);
+    }
+
+    /// R15 then R12: after a shrink, blocks made under the old size may be bigger than any
+    /// new one; `max_block_capacity` reports them while they are held, then the new cap.
+    #[test]
+    fn max_block_capacity_sees_blocks_older_than_a_shrink() {
+        let mut b = ReplBacklog::new(0, 4 * 1024 * 1024, REPL_BACKLOG_MIN_SIZE);
+        b.append(&vec![1u8; 300 * 1024]); // 256 KiB blocks (size/16)
+        assert_eq!(b.max_block_capacity(), 256 * 1024);
+        b.resize(512 * 1024); // new blocks are capped at 32 KiB
+        assert_eq!(b.max_block_capacity(), 256 * 1024, "a 256 KiB block is still held");
+        let held = b.blocks.iter().map(|b| b.capacity as u64).max();
+        assert_eq!(held, Some(256 * 1024));
+        // Enough new stream to trim every old block away.
+        for _ in 0..40 {
+            b.append(&vec![2u8; 32 * 1024]);
+        }
+        assert!(b.blocks.iter().all(|b| b.capacity as u64 <= 32 * 1024));
+        assert_eq!(b.max_block_capacity(), 32 * 1024, "only new blocks are left");
     }
 }
