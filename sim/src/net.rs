@@ -184,6 +184,9 @@ impl Net {
     /// armed or not reached).
     fn cut_at(&self, from: &str, to: &str, len: usize, offered: usize) -> Option<usize> {
         let mut cuts = self.cuts.borrow_mut();
+        if cuts.is_empty() {
+            return None; // nothing armed (most writes): no key to build
+        }
         let key = (from.to_string(), to.to_string());
         let c = cuts.get_mut(&key)?;
         let n = len as u64;
@@ -275,8 +278,11 @@ impl ShapedWrite {
 
     /// Applies an armed corruption to `buf` (which is about to be written at once).
     fn corrupted<'a>(&self, buf: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-        let key = (self.me.clone(), self.peer.clone());
         let mut armed = self.net.corrupt.borrow_mut();
+        if armed.is_empty() {
+            return buf.into(); // nothing armed (most writes): no key to build
+        }
+        let key = (self.me.clone(), self.peer.clone());
         let Some(c) = armed.get_mut(&key) else {
             return buf.into();
         };
