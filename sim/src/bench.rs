@@ -114,7 +114,6 @@ impl Probe for PhaseClock {
     }
 }
 
-/// One probed run of `spec`: its report, wall seconds and where they went.
 /// One run timed without a probe: the probe reads the wall clock at every phase change
 /// (several times per event step, twice per tick), so timing through it would charge its
 /// own cost, unevenly, to the steppings being compared.
@@ -122,11 +121,14 @@ fn unprobed(spec: &RunSpec) -> (crate::run::RunReport, f64) {
     timed(|| run(spec))
 }
 
-/// Where one run's wall time goes, from a separate probed run of the same spec.
-fn fractions_of(spec: &RunSpec) -> String {
+/// Where the wall time of `specs` goes, from probed runs of them (separate from the timed
+/// ones).
+fn fractions_of(specs: impl IntoIterator<Item = RunSpec>) -> String {
     let clock = Rc::new(RefCell::new(PhaseClock::new()));
-    let probe: Rc<RefCell<dyn Probe>> = clock.clone();
-    let _ = run_probed(spec, RunOptions::default(), Some(probe));
+    for spec in specs {
+        let probe: Rc<RefCell<dyn Probe>> = clock.clone();
+        let _ = run_probed(&spec, RunOptions::default(), Some(probe));
+    }
     let f = clock.borrow().fractions();
     f
 }
@@ -151,7 +153,7 @@ pub fn standard(reps: usize) {
         }
     }
     for (k, (stepping, r)) in last.iter().enumerate() {
-        let fractions = fractions_of(&standard_spec(*stepping));
+        let fractions = fractions_of([standard_spec(*stepping)]);
         let wall = median(walls[k].clone());
         println!(
             "(a) standard 3-node run, {stepping}: {:.1} simulated s in {wall:.3} wall s (median of {}) = {:.0}x; writes {}; violations {}; wall time: {fractions}",
@@ -212,12 +214,8 @@ pub fn sweep_throughput(seeds: u64, jobs: u64) {
         "(b) event-driven vs stock tick 1: {:.2}x the seeds per second",
         walls[0] / walls[1]
     );
-    let clock = Rc::new(RefCell::new(PhaseClock::new()));
-    for s in 0..seeds.min(20) {
-        let probe: Rc<RefCell<dyn Probe>> = clock.clone();
-        let _ = run_probed(&swarm(s), RunOptions::default(), Some(probe));
-    }
-    println!("(b) event-driven swarm runs, wall time: {}", clock.borrow().fractions());
+    let fractions = fractions_of((0..seeds.min(20)).map(swarm));
+    println!("(b) event-driven swarm runs, wall time: {fractions}");
 }
 
 /// (c): wall cost against replicas (1-8) and simulated duration (10-600 s), one writer at
@@ -225,7 +223,7 @@ pub fn sweep_throughput(seeds: u64, jobs: u64) {
 pub fn cost_curves(stepping: Stepping) {
     let row = |what: String, s: RunSpec| {
         let (r, wall) = unprobed(&s);
-        let fractions = fractions_of(&s);
+        let fractions = fractions_of([s]);
         println!(
             "(c) {stepping}, {what}: {:.1} sim s in {wall:.3} wall s ({:.0}x), {} writes, {:.1} ms wall per 1k writes; {fractions}",
             r.sim_ms as f64 / 1000.0,
